@@ -1,0 +1,40 @@
+/* main.c - the strata command line: dispatch to a subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "backend.h"
+#include "commands.h"
+#include "error.h"
+
+static const st_command commands[] = {
+    {"info", "info <model>                      architecture and parameter counts", cmd_info},
+    {"generate", "generate <model> --prompt TEXT [--temperature T] [--max-tokens N] [--seed S] [--tokenizer F]", cmd_generate},
+    {"convert", "convert <llama2c.bin> <out-folder>  write an HF Llama folder", cmd_convert},
+    {"bench", "bench [--json] [--trainable all|top:K|3,5,7] [-B N] [-T N]", cmd_bench},
+};
+#define NCMD ((int)(sizeof commands / sizeof commands[0]))
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: strata [--threads N] <command> [args]\n\ncommands:\n");
+  for (int i = 0; i < NCMD; i++) fprintf(f, "  %s\n", commands[i].usage);
+}
+
+int main(int argc, char **argv) {
+  if (cli_threads(&argc, argv) != ST_OK) {
+    fprintf(stderr, "strata: error: %s\n", st_errmsg());
+    return 2;
+  }
+  if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  for (int i = 0; i < NCMD; i++) {
+    if (strcmp(argv[1], commands[i].name)) continue;
+    if (commands[i].run(argc - 1, argv + 1) == 0) return 0;
+    fprintf(stderr, "strata: error: %s\n", st_errmsg());
+    return 2;
+  }
+  fprintf(stderr, "strata: error: unknown command '%s'\n", argv[1]);
+  usage(stderr);
+  return 2;
+}

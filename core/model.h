@@ -1,0 +1,121 @@
+/* model.h - transformer models (Llama family, GPT-2) as a config plus one
+ * flat parameter buffer on a backend.
+ *
+ * Parameters live in "slots": per layer ST_NSLOTS of them, plus ST_NGLOBAL
+ * global ones. Weights are stored [out, in] (nn.Linear layout) whatever the
+ * checkpoint used; GPT-2's Conv1D [in, out] is transposed on import/export.
+ * Q, K and V are one fused slot [(NH+2*NKV)*HS, C] and gate/up one slot
+ * [2H, C], so each costs a single GEMM; the named HF tensors are row ranges
+ * of these slots (st_param). Import, export, PEFT keys and the trainable
+ * modules of a plan all come from that one table. */
+#ifndef ST_MODEL_H
+#define ST_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+
+typedef enum { ST_ARCH_LLAMA = 0, ST_ARCH_GPT2 = 1 } st_arch;
+
+typedef struct st_config {
+  st_arch arch;
+  int n_layers;   /* L */
+  int dim;        /* C */
+  int hidden;     /* MLP width H (GPT-2: 4C) */
+  int n_heads;    /* NH */
+  int n_kv_heads; /* NKV (GPT-2: = NH) */
+  int head_dim;   /* HS */
+  int vocab;      /* V */
+  int max_seq;    /* context length (GPT-2: n_positions) */
+  float norm_eps;
+  float rope_theta; /* Llama only */
+  int tied;         /* head shares the token embedding */
+  int qkv_bias;     /* Llama family with q/k/v bias (Qwen2); GPT-2 always has biases */
+} st_config;
+
+/* per-layer slots; absent ones (e.g. Llama biases) have size 0 */
+enum {
+  ST_LN1_W, ST_LN1_B, /* input_layernorm | ln_1 */
+  ST_QKV_W, ST_QKV_B, /* q,k,v fused | c_attn */
+  ST_ATO_W, ST_ATO_B, /* o_proj | attn.c_proj */
+  ST_LN2_W, ST_LN2_B, /* post_attention_layernorm | ln_2 */
+  ST_FC_W, ST_FC_B,   /* gate,up fused [2H,C] | c_fc [4C,C] */
+  ST_PRJ_W, ST_PRJ_B, /* down_proj | mlp.c_proj */
+  ST_NSLOTS
+};
+/* global slots */
+enum { ST_WTE, ST_WPE, ST_LNF_W, ST_LNF_B, ST_HEAD, ST_NGLOBAL };
+
+/* where a parameter belongs, for plans */
+typedef enum { ST_G_EMBED, ST_G_LAYER, ST_G_FINAL_NORM, ST_G_HEAD } st_group;
+
+/* One named tensor of the checkpoint (HF naming), a row range of a slot. */
+typedef struct st_param {
+  char name[96];      /* e.g. "model.layers.3.self_attn.q_proj.weight" */
+  const char *module; /* short module name: q k v o gate up down attn_norm
+                         mlp_norm | c_attn attn.c_proj c_fc mlp.c_proj ln_1
+                         ln_2 | embed pos final_norm head */
+  st_group group;
+  int layer;          /* 0..L-1 for ST_G_LAYER, else -1 */
+  int slot;           /* per-layer slot, or global slot for non-layer groups */
+  size_t offset;      /* in floats, into st_model.params */
+  int rows, cols;     /* stored shape; vectors have rows = 1 */
+  int row0;           /* first row inside its slot (fused q/k/v, gate/up) */
+  int conv1d;         /* checkpoint stores it transposed, [cols, rows] */
+  int is_bias;        /* 1-D tensor */
+} st_param;
+
+typedef struct st_model {
+  st_config cfg;
+  const st_backend *be;
+  float *params;   /* device, n_params floats */
+  size_t n_params;
+  size_t *off;     /* [L*ST_NSLOTS + ST_NGLOBAL] offsets in floats */
+  size_t *size;    /* same indexing, 0 = absent */
+  st_param *tab;   /* the named tensors, in checkpoint order */
+  int n_tab;
+  char path[512];  /* where it was loaded from, for messages */
+} st_model;
+
+/* Creates a model with zeroed parameters on `be`; validates cfg. */
+int st_model_new(st_model **out, const st_config *cfg, const st_backend *be);
+void st_model_free(st_model *m);
+int st_config_validate(const st_config *cfg);
+
+/* slot pointers (NULL when absent) */
+float *st_slot(const st_model *m, int layer, int slot);
+size_t st_slot_size(const st_model *m, int layer, int slot);
+float *st_global(const st_model *m, int slot);
+size_t st_global_size(const st_model *m, int slot);
+/* index into off/size */
+static inline int st_slot_index(const st_config *c, int layer, int slot) {
+  return layer < 0 ? c->n_layers * ST_NSLOTS + slot : layer * ST_NSLOTS + slot;
+}
+
+const st_param *st_model_find(const st_model *m, const char *name);
+/* Copies a host tensor given in the checkpoint's layout (transposing
+ * Conv1D) into the parameter, and back. n = rows*cols must match. */
+int st_model_set(st_model *m, const st_param *p, const float *host, size_t n);
+int st_model_get(const st_model *m, const st_param *p, float *host, size_t n);
+
+/* GPT-2-style init: N(0, 0.02) weights, residual projections scaled by
+ * 1/sqrt(2L), norms 1, biases 0. Deterministic in seed. */
+void st_model_init_random(st_model *m, uint64_t seed);
+
+/* parameter counts: per layer, and the total */
+size_t st_layer_params(const st_model *m, int layer);
+
+/* Loads a llama2.c .bin or an HF folder / config.json + safetensors. */
+int st_model_load(st_model **out, const char *path, const st_backend *be);
+int st_load_llama2c(st_model **out, const char *path, const st_backend *be);
+int st_load_hf(st_model **out, const char *dir, const st_backend *be);
+/* Writes config.json + model.safetensors that transformers loads. */
+int st_save_hf(const st_model *m, const char *dir);
+
+/* Inference forward: logits[B,T,V] on the host for tokens tok[B,T] (host).
+ * Keeps no activations; used by generate, eval and tests. */
+int st_model_logits(st_model *m, const int32_t *tok, int B, int T,
+                    float *logits);
+
+#endif

@@ -1,0 +1,64 @@
+/* plan.h - where to train: a mode per layer, validated against a model.
+ *
+ * Each layer is frozen, full (its trainable modules train) or lora. The
+ * embeddings, final norm and head carry their own flags. From these the plan
+ * derives lowest_trainable: backward stops there, nothing below it is
+ * differentiated, and activations are kept only from there up. */
+#ifndef ST_PLAN_H
+#define ST_PLAN_H
+
+#include "model.h"
+
+typedef enum { ST_FROZEN = 0, ST_FULL = 1, ST_LORA = 2 } st_mode;
+
+/* bit i = module i of the layer, in st_plan_modules() order */
+typedef unsigned st_modmask;
+#define ST_ALL_MODULES 0xffffffffu
+
+typedef struct st_lora_spec {
+  int rank;
+  float alpha;
+  st_modmask modules;
+  int rslora; /* scale alpha/sqrt(r) instead of alpha/r */
+  float dropout;
+} st_lora_spec;
+
+typedef struct st_plan {
+  int n_layers;
+  st_mode *mode;        /* [L] */
+  st_modmask *modules;  /* [L] trainable modules of a full layer */
+  st_lora_spec *lora;   /* [L] for lora layers */
+  int embed, final_norm, head; /* trainable flags (tied head: head = embed) */
+} st_plan;
+
+/* all frozen */
+int st_plan_new(st_plan *p, int n_layers);
+void st_plan_free(st_plan *p);
+int st_plan_copy(st_plan *dst, const st_plan *src);
+/* "all" | "top:K" | "3,5,7" (layers full; head/final norm/embeddings train
+ * only for "all") */
+int st_plan_parse(st_plan *p, const st_model *m, const char *spec);
+/* checks ranges, module masks, non-empty trainable set */
+int st_plan_validate(const st_plan *p, const st_model *m);
+
+/* module names of a layer for this architecture (q k v o gate up down
+ * attn_norm mlp_norm | c_attn attn.c_proj c_fc mlp.c_proj ln_1 ln_2) */
+int st_plan_modules(const st_model *m, const char ***names);
+int st_module_index(const st_model *m, const char *name); /* -1 if unknown */
+
+/* is this named parameter trainable under the plan (full-weight training,
+ * LoRA adapters are separate)? */
+int st_plan_param_trainable(const st_plan *p, const st_model *m,
+                            const st_param *q);
+/* -1 when embeddings train (full backward), else the lowest layer with
+ * anything trainable, L when only final norm/head train */
+int st_plan_lowest(const st_plan *p, const st_model *m);
+
+/* FLOP accounting per token (DESIGN.md): full fine-tuning and this plan */
+typedef struct st_flops {
+  double fwd, bwd, full_bwd; /* per token */
+  double ideal_ratio;        /* (fwd + bwd) / (fwd + full_bwd) */
+} st_flops;
+st_flops st_plan_flops(const st_plan *p, const st_model *m, int T);
+
+#endif

@@ -1,0 +1,48 @@
+/* train.h - the training loop's state: activations, gradients and AdamW
+ * moments for one model under one plan.
+ *
+ * Memory follows the plan: activations only for layers >= lowest_trainable,
+ * gradients and moments only for trainable tensors. st_trainer_set_plan()
+ * switches plans between steps and keeps the moments of tensors that stay
+ * trainable. */
+#ifndef ST_TRAIN_H
+#define ST_TRAIN_H
+
+#include "model.h"
+#include "plan.h"
+
+typedef struct st_optim {
+  float lr, beta1, beta2, eps, weight_decay, grad_clip; /* clip <= 0: off */
+} st_optim;
+st_optim st_optim_default(void); /* lr 1e-3, 0.9, 0.999, 1e-8, wd 0, clip 1 */
+
+typedef struct st_trainer st_trainer;
+
+int st_trainer_new(st_trainer **out, st_model *m, const st_plan *plan, int B,
+                   int T);
+void st_trainer_free(st_trainer *t);
+int st_trainer_set_plan(st_trainer *t, const st_plan *plan);
+const st_plan *st_trainer_plan(const st_trainer *t);
+
+/* forward + masked backward on host tokens/targets [B,T] (target < 0:
+ * no loss). Gradients accumulate; the loss is the mean over loss-bearing
+ * tokens. */
+int st_trainer_fwdbwd(st_trainer *t, const int32_t *tok, const int32_t *tgt,
+                      float *loss);
+/* clip, AdamW update, zero grads; returns the pre-clip gradient norm */
+int st_trainer_update(st_trainer *t, const st_optim *o, float *grad_norm);
+/* fwdbwd + update; a non-finite loss is an error and leaves the weights
+ * untouched */
+int st_trainer_step(st_trainer *t, const int32_t *tok, const int32_t *tgt,
+                    const st_optim *o, float *loss);
+int st_trainer_zero_grad(st_trainer *t);
+
+/* gradient of a named parameter (host copy, checkpoint layout); error if
+ * the parameter is frozen */
+int st_trainer_grad(const st_trainer *t, const st_param *p, float *host,
+                    size_t n);
+int st_trainer_steps_done(const st_trainer *t);
+/* device bytes held for activations, gradients and optimizer state */
+size_t st_trainer_bytes(const st_trainer *t);
+
+#endif
