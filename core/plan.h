@@ -53,6 +53,8 @@ int st_plan_param_trainable(const st_plan *p, const st_model *m,
 /* -1 when embeddings train (full backward), else the lowest layer with
  * anything trainable, L when only final norm/head train */
 int st_plan_lowest(const st_plan *p, const st_model *m);
+/* lowest op position (layer.h) with trainable weights in layer l; 6: none */
+int st_plan_layer_below(const st_plan *p, const st_model *m, int l);
 
 /* FLOP accounting per token (DESIGN.md): full fine-tuning and this plan */
 typedef struct st_flops {

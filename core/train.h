@@ -42,6 +42,13 @@ int st_trainer_zero_grad(st_trainer *t);
 int st_trainer_grad(const st_trainer *t, const st_param *p, float *host,
                     size_t n);
 int st_trainer_steps_done(const st_trainer *t);
+/* AdamW state of a trainable parameter (host copies in the model's stored
+ * layout; either pointer may be NULL) and its step count, and the inverse,
+ * for checkpoints and tests */
+int st_trainer_get_state(const st_trainer *t, const st_param *p, float *m,
+                         float *v, size_t n, int *step);
+int st_trainer_set_state(st_trainer *t, const st_param *p, const float *m,
+                         const float *v, size_t n, int step);
 /* device bytes held for activations, gradients and optimizer state */
 size_t st_trainer_bytes(const st_trainer *t);
 

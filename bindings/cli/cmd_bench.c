@@ -1,0 +1,219 @@
+/* cmd_bench.c - strata bench: one training step of a random-init model
+ * (GPT-2-124M shape unless flags say otherwise), timed for a mask and for
+ * full fine-tuning in the same process, against the sgemm rate measured on
+ * the step's own GEMM shapes, and against the plan's ideal FLOP ratio. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "commands.h"
+#include "error.h"
+#include "layer.h"
+#include "model.h"
+#include "plan.h"
+#include "sampler.h"
+#include "train.h"
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double peak_rss_mb(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss / 1024.0;
+}
+
+static int iopt(int argc, char **argv, const char *f, int def) {
+  const char *s = cli_opt(argc, argv, f);
+  return s ? atoi(s) : def;
+}
+
+/* Mean ms per step over `steps` timed steps after one warm-up. */
+static int time_plan(st_model *m, const st_plan *p, int B, int T, int steps,
+                     const int32_t *tok, const int32_t *tgt, double *ms,
+                     double *loss_out) {
+  st_trainer *t;
+  if (st_trainer_new(&t, m, p, B, T)) return ST_ERR;
+  st_optim o = st_optim_default();
+  o.lr = 1e-5f; /* small: the weights barely move between the two timings */
+  float loss = 0;
+  if (st_trainer_step(t, tok, tgt, &o, &loss)) goto fail;
+  m->be->sync();
+  double t0 = now();
+  for (int i = 0; i < steps; i++)
+    if (st_trainer_step(t, tok, tgt, &o, &loss)) goto fail;
+  m->be->sync();
+  *ms = (now() - t0) * 1e3 / steps;
+  *loss_out = loss;
+  st_trainer_free(t);
+  return ST_OK;
+fail:
+  st_trainer_free(t);
+  return ST_ERR;
+}
+
+/* The GEMMs of one full training step, each shape with its count per step;
+ * their combined rate is the ceiling a step could reach. */
+static double sgemm_rate(const st_model *m, int B, int T) {
+  const st_config *c = &m->cfg;
+  const st_backend *be = m->be;
+  int N = B * T, C = c->dim, Q = st_qkv_dim(c), A = c->n_heads * c->head_dim;
+  int F = st_fc_dim(c), H = c->hidden, V = c->vocab, L = c->n_layers;
+  struct { int ta, tb, M, Nn, K, count; } g[] = {
+      /* forward: x W^T */
+      {0, 1, N, Q, C, L}, {0, 1, N, C, A, L}, {0, 1, N, F, C, L},
+      {0, 1, N, C, H, L}, {0, 1, N, V, C, 1},
+      /* input gradients: dy W */
+      {0, 0, N, C, Q, L}, {0, 0, N, A, C, L}, {0, 0, N, C, F, L},
+      {0, 0, N, H, C, L}, {0, 0, N, C, V, 1},
+      /* weight gradients: dy^T x */
+      {1, 0, Q, C, N, L}, {1, 0, C, A, N, L}, {1, 0, F, C, N, L},
+      {1, 0, C, H, N, L}, {1, 0, V, C, N, 1},
+  };
+  size_t maxa = 0, maxb = 0, maxc = 0;
+  for (size_t i = 0; i < sizeof g / sizeof *g; i++) {
+    size_t a = (size_t)g[i].M * g[i].K, b = (size_t)g[i].K * g[i].Nn,
+           cc = (size_t)g[i].M * g[i].Nn;
+    if (a > maxa) maxa = a;
+    if (b > maxb) maxb = b;
+    if (cc > maxc) maxc = cc;
+  }
+  float *a = be->alloc(maxa * 4), *b = be->alloc(maxb * 4), *cc = be->alloc(maxc * 4);
+  if (!a || !b || !cc) return 0;
+  double flops = 0, secs = 0;
+  for (size_t i = 0; i < sizeof g / sizeof *g; i++) {
+    int lda = g[i].ta ? g[i].M : g[i].K, ldb = g[i].tb ? g[i].K : g[i].Nn;
+    be->gemm(g[i].ta, g[i].tb, g[i].M, g[i].Nn, g[i].K, 1, a, lda, b, ldb, 0,
+             cc, g[i].Nn);
+    be->sync();
+    int reps = 3;
+    double t0 = now();
+    for (int r = 0; r < reps; r++)
+      be->gemm(g[i].ta, g[i].tb, g[i].M, g[i].Nn, g[i].K, 1, a, lda, b, ldb, 0,
+               cc, g[i].Nn);
+    be->sync();
+    double dt = (now() - t0) / reps;
+    flops += 2.0 * g[i].M * g[i].Nn * g[i].K * g[i].count;
+    secs += dt * g[i].count;
+  }
+  be->free(a);
+  be->free(b);
+  be->free(cc);
+  return flops / secs / 1e9;
+}
+
+int cmd_bench(int argc, char **argv) {
+  int B = iopt(argc, argv, "-B", 4), T = iopt(argc, argv, "-T", 64);
+  int steps = iopt(argc, argv, "--steps", 3);
+  const char *spec = cli_opt(argc, argv, "--trainable");
+  const char *dev = cli_opt(argc, argv, "--device");
+  int json = cli_flag(argc, argv, "--json");
+  if (!spec) spec = "all";
+  if (B < 1 || T < 1 || steps < 1) return st_err("bench: -B, -T and --steps must be >= 1");
+  st_config cfg = {.arch = ST_ARCH_GPT2,
+                   .n_layers = iopt(argc, argv, "--layers", 12),
+                   .dim = iopt(argc, argv, "--dim", 768),
+                   .n_heads = iopt(argc, argv, "--heads", 12),
+                   .vocab = iopt(argc, argv, "--vocab", 50257),
+                   .max_seq = 1024,
+                   .norm_eps = 1e-5f,
+                   .tied = 1};
+  const char *arch = cli_opt(argc, argv, "--arch");
+  if (arch && !strcmp(arch, "llama")) cfg.arch = ST_ARCH_LLAMA;
+  else if (arch && strcmp(arch, "gpt2")) return st_err("bench: --arch is gpt2 or llama");
+  cfg.n_kv_heads = iopt(argc, argv, "--kv-heads", cfg.n_heads);
+  cfg.head_dim = cfg.n_heads > 0 ? cfg.dim / cfg.n_heads : 0;
+  cfg.hidden = iopt(argc, argv, "--hidden", 4 * cfg.dim);
+  cfg.rope_theta = 10000;
+  if (T > cfg.max_seq) cfg.max_seq = T;
+  const st_backend *be = st_backend_get(dev ? dev : "cpu");
+  if (!be) return ST_ERR;
+  st_model *m;
+  if (st_model_new(&m, &cfg, be)) return ST_ERR;
+  st_model_init_random(m, 1);
+  st_plan plan, full;
+  if (st_plan_parse(&plan, m, spec)) { st_model_free(m); return ST_ERR; }
+  if (st_plan_parse(&full, m, "all")) { st_plan_free(&plan); st_model_free(m); return ST_ERR; }
+
+  int N = B * T, rc = ST_ERR;
+  int32_t *tok = malloc((size_t)N * sizeof *tok), *tgt = malloc((size_t)N * sizeof *tgt);
+  st_rng rng;
+  st_rng_seed(&rng, 7);
+  for (int i = 0; i < N; i++) tok[i] = (int32_t)(st_rng_next(&rng) % cfg.vocab);
+  for (int i = 0; i < N; i++) tgt[i] = (int32_t)(st_rng_next(&rng) % cfg.vocab);
+
+  /* mask first: peak RSS only grows, so its peak is read before full runs */
+  double ms_mask = 0, ms_full = 0, loss_mask = 0, loss_full = 0;
+  double rss_base = peak_rss_mb();
+  if (!json) fprintf(stderr, "bench: timing mask %s ...\n", spec);
+  if (time_plan(m, &plan, B, T, steps, tok, tgt, &ms_mask, &loss_mask)) goto done;
+  double rss_mask = peak_rss_mb();
+  if (strcmp(spec, "all")) {
+    if (!json) fprintf(stderr, "bench: timing full fine-tuning ...\n");
+    if (time_plan(m, &full, B, T, steps, tok, tgt, &ms_full, &loss_full)) goto done;
+  } else {
+    ms_full = ms_mask;
+  }
+  double rss_full = peak_rss_mb();
+  double sg = sgemm_rate(m, B, T);
+  st_flops f = st_plan_flops(&plan, m, T), ff = st_plan_flops(&full, m, T);
+  double step_flops = (f.fwd + f.bwd) * N, full_flops = (ff.fwd + ff.full_bwd) * N;
+  double gflops = full_flops / (ms_full * 1e-3) / 1e9;
+  size_t nparams = m->n_params;
+
+  json_t *o = json_object();
+  json_object_set_new(o, "device", json_string(be->name));
+  json_object_set_new(o, "arch", json_string(cfg.arch == ST_ARCH_GPT2 ? "gpt2" : "llama"));
+  json_object_set_new(o, "params", json_integer((json_int_t)nparams));
+  json_object_set_new(o, "B", json_integer(B));
+  json_object_set_new(o, "T", json_integer(T));
+  json_object_set_new(o, "threads", json_integer(st_get_threads()));
+  json_object_set_new(o, "trainable", json_string(spec));
+  json_object_set_new(o, "ms_per_step", json_real(ms_mask));
+  json_object_set_new(o, "tokens_per_s", json_real(N / (ms_mask * 1e-3)));
+  json_object_set_new(o, "gflops", json_real(step_flops / (ms_mask * 1e-3) / 1e9));
+  json_object_set_new(o, "sgemm_gflops", json_real(sg));
+  json_object_set_new(o, "efficiency", json_real(step_flops / (ms_mask * 1e-3) / 1e9 / sg));
+  json_object_set_new(o, "ms_per_step_full", json_real(ms_full));
+  json_object_set_new(o, "gflops_full", json_real(gflops));
+  json_object_set_new(o, "efficiency_full", json_real(gflops / sg));
+  json_object_set_new(o, "step_ratio", json_real(ms_mask / ms_full));
+  json_object_set_new(o, "ideal_ratio", json_real(f.ideal_ratio));
+  json_object_set_new(o, "step_vs_ideal", json_real(ms_mask / ms_full / f.ideal_ratio));
+  json_object_set_new(o, "peak_rss_mb", json_real(rss_mask));
+  json_object_set_new(o, "peak_rss_full_mb", json_real(rss_full));
+  json_object_set_new(o, "rss_before_mb", json_real(rss_base));
+  json_object_set_new(o, "loss", json_real(loss_mask));
+  if (json) {
+    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    puts(s);
+    free(s);
+  } else {
+    printf("%s %s B=%d T=%d threads=%d params=%.1fM mask=%s\n", be->name,
+           cfg.arch == ST_ARCH_GPT2 ? "gpt2" : "llama", B, T, st_get_threads(),
+           nparams / 1e6, spec);
+    printf("  step %.1f ms (%.0f tok/s), full %.1f ms\n", ms_mask,
+           N / (ms_mask * 1e-3), ms_full);
+    printf("  %.1f GFLOP/s vs sgemm %.1f GFLOP/s: efficiency %.2f (full %.2f)\n",
+           step_flops / (ms_mask * 1e-3) / 1e9, sg,
+           step_flops / (ms_mask * 1e-3) / 1e9 / sg, gflops / sg);
+    printf("  step_ratio %.3f, ideal_ratio %.3f (%.2fx ideal)\n", ms_mask / ms_full,
+           f.ideal_ratio, ms_mask / ms_full / f.ideal_ratio);
+    printf("  peak RSS %.0f MB (full %.0f MB)\n", rss_mask, rss_full);
+  }
+  json_decref(o);
+  rc = ST_OK;
+done:
+  free(tok);
+  free(tgt);
+  st_plan_free(&plan);
+  st_plan_free(&full);
+  st_model_free(m);
+  return rc;
+}

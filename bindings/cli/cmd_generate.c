@@ -1,0 +1,116 @@
+/* cmd_generate.c - strata generate <model> --prompt TEXT: prints the prompt
+ * followed by the continuation, streaming as tokens arrive. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "commands.h"
+#include "error.h"
+#include "model.h"
+#include "sampler.h"
+#include "tokenizer.h"
+
+/* A llama2.c model's tokenizer sits beside it (tok*.bin or tokenizer.bin);
+ * an HF folder holds its own. */
+int cli_find_tokenizer(const char *model, char *out, size_t n) {
+  struct stat st;
+  if (stat(model, &st) == 0 && S_ISDIR(st.st_mode)) {
+    snprintf(out, n, "%s", model);
+    return ST_OK;
+  }
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s", model);
+  char *slash = strrchr(dir, '/');
+  if (slash) *slash = 0; else snprintf(dir, sizeof dir, ".");
+  snprintf(out, n, "%s/tokenizer.bin", dir);
+  if (stat(out, &st) == 0) return ST_OK;
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  while (d && (e = readdir(d))) {
+    size_t len = strlen(e->d_name);
+    if (!strncmp(e->d_name, "tok", 3) && len > 4 &&
+        !strcmp(e->d_name + len - 4, ".bin")) {
+      snprintf(out, n, "%s/%s", dir, e->d_name);
+      closedir(d);
+      return ST_OK;
+    }
+  }
+  if (d) closedir(d);
+  return st_err("%s: no tokenizer found beside the model (tok*.bin or "
+                "tokenizer.bin); pass --tokenizer", model);
+}
+
+int cmd_generate(int argc, char **argv) {
+  if (argc < 2 || argv[1][0] == '-')
+    return st_err("usage: strata generate <model> --prompt TEXT [--temperature T] "
+                  "[--max-tokens N] [--seed S] [--tokenizer F]");
+  const char *prompt = cli_opt(argc, argv, "--prompt");
+  const char *tokpath = cli_opt(argc, argv, "--tokenizer");
+  const char *temp_s = cli_opt(argc, argv, "--temperature");
+  const char *max_s = cli_opt(argc, argv, "--max-tokens");
+  const char *seed_s = cli_opt(argc, argv, "--seed");
+  if (!prompt) return st_err("generate: --prompt is required");
+  float temp = temp_s ? strtof(temp_s, NULL) : 1.0f;
+  int max_new = max_s ? atoi(max_s) : 64;
+  if (max_new < 0) return st_err("generate: --max-tokens must be >= 0");
+  st_rng rng;
+  st_rng_seed(&rng, seed_s ? strtoull(seed_s, NULL, 10) : 1);
+
+  char tp[600];
+  if (!tokpath) {
+    if (cli_find_tokenizer(argv[1], tp, sizeof tp)) return ST_ERR;
+    tokpath = tp;
+  }
+  st_model *m = NULL;
+  st_tokenizer *tok = NULL;
+  int32_t *ids = NULL;
+  char *text = NULL;
+  int rc = ST_ERR, n = 0;
+  if (st_model_load(&m, argv[1], st_backend_cpu()) ||
+      st_tokenizer_load(&tok, tokpath) ||
+      st_tokenizer_encode(tok, prompt, strlen(prompt), 1, &ids, &n))
+    goto done;
+  int V = m->cfg.vocab, cap = n + max_new;
+  if (cap > m->cfg.max_seq) cap = m->cfg.max_seq;
+  int32_t *seq = realloc(ids, (size_t)(cap > n ? cap : n) * sizeof *seq);
+  float *logits = NULL;
+  if (!seq) { st_err("out of memory"); goto done; }
+  ids = seq;
+  logits = malloc((size_t)cap * V * sizeof *logits);
+  if (!logits) { st_err("out of memory"); goto done; }
+  int bos = st_tokenizer_bos(tok), eos = st_tokenizer_eos(tok);
+  int skip = n > 0 && ids[0] == bos; /* decode without the BOS */
+  size_t printed = 0;
+  fputs(prompt, stdout);
+  for (; n < cap; n++) {
+    if (st_model_logits(m, ids, 1, n, logits)) { free(logits); goto done; }
+    int next = st_sample(logits + (size_t)(n - 1) * V, V, temp, &rng);
+    if (next == eos || next == bos) break;
+    ids[n] = next;
+    free(text);
+    text = NULL;
+    if (st_tokenizer_decode(tok, ids + skip, n + 1 - skip, &text)) {
+      free(logits);
+      goto done;
+    }
+    /* the decoded text grows; print what is new past the prompt */
+    size_t len = strlen(text), start = strlen(prompt);
+    if (printed < start) printed = start;
+    if (len > printed) {
+      fwrite(text + printed, 1, len - printed, stdout);
+      printed = len;
+      fflush(stdout);
+    }
+  }
+  putchar('\n');
+  free(logits);
+  rc = ST_OK;
+done:
+  free(ids);
+  free(text);
+  st_tokenizer_free(tok);
+  st_model_free(m);
+  return rc;
+}

@@ -1,0 +1,231 @@
+/* plan.c - per-layer training modes, their validation and FLOP accounting. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "layer.h"
+#include "plan.h"
+
+static const char *llama_modules[] = {"q", "k", "v", "o", "gate", "up",
+                                      "down", "attn_norm", "mlp_norm"};
+static const char *gpt2_modules[] = {"c_attn", "attn.c_proj", "c_fc",
+                                     "mlp.c_proj", "ln_1", "ln_2"};
+
+int st_plan_modules(const st_model *m, const char ***names) {
+  if (m->cfg.arch == ST_ARCH_GPT2) {
+    *names = gpt2_modules;
+    return (int)(sizeof gpt2_modules / sizeof *gpt2_modules);
+  }
+  *names = llama_modules;
+  return (int)(sizeof llama_modules / sizeof *llama_modules);
+}
+
+int st_module_index(const st_model *m, const char *name) {
+  const char **names;
+  int n = st_plan_modules(m, &names);
+  for (int i = 0; i < n; i++)
+    if (!strcmp(names[i], name)) return i;
+  return -1;
+}
+
+int st_plan_new(st_plan *p, int n_layers) {
+  memset(p, 0, sizeof *p);
+  p->n_layers = n_layers;
+  p->mode = st_calloc((size_t)n_layers, sizeof *p->mode);
+  p->modules = st_calloc((size_t)n_layers, sizeof *p->modules);
+  p->lora = st_calloc((size_t)n_layers, sizeof *p->lora);
+  if (!p->mode || !p->modules || !p->lora) {
+    st_plan_free(p);
+    return ST_ERR;
+  }
+  for (int l = 0; l < n_layers; l++) p->modules[l] = ST_ALL_MODULES;
+  return ST_OK;
+}
+
+void st_plan_free(st_plan *p) {
+  free(p->mode);
+  free(p->modules);
+  free(p->lora);
+  memset(p, 0, sizeof *p);
+}
+
+int st_plan_copy(st_plan *dst, const st_plan *src) {
+  if (st_plan_new(dst, src->n_layers)) return ST_ERR;
+  size_t L = (size_t)src->n_layers;
+  memcpy(dst->mode, src->mode, L * sizeof *src->mode);
+  memcpy(dst->modules, src->modules, L * sizeof *src->modules);
+  memcpy(dst->lora, src->lora, L * sizeof *src->lora);
+  dst->embed = src->embed;
+  dst->final_norm = src->final_norm;
+  dst->head = src->head;
+  return ST_OK;
+}
+
+static int parse_int(const char *s, const char *spec, int *out) {
+  char *end;
+  long v = strtol(s, &end, 10);
+  if (end == s || (*end && *end != ',') || v < -1000000 || v > 1000000)
+    return st_err("trainable spec '%s': '%s' is not an integer", spec, s);
+  *out = (int)v;
+  return ST_OK;
+}
+
+int st_plan_parse(st_plan *p, const st_model *m, const char *spec) {
+  int L = m->cfg.n_layers;
+  if (st_plan_new(p, L)) return ST_ERR;
+  if (!strcmp(spec, "all")) {
+    for (int l = 0; l < L; l++) p->mode[l] = ST_FULL;
+    p->embed = p->final_norm = p->head = 1;
+  } else if (!strncmp(spec, "top:", 4)) {
+    int k = 0;
+    if (parse_int(spec + 4, spec, &k)) goto fail;
+    if (k < 1 || k > L) {
+      st_err("trainable spec '%s': K must be in 1..%d", spec, L);
+      goto fail;
+    }
+    for (int l = L - k; l < L; l++) p->mode[l] = ST_FULL;
+  } else {
+    for (const char *s = spec; *s;) {
+      int l = 0;
+      if (parse_int(s, spec, &l)) goto fail;
+      if (l < 0 || l >= L) {
+        st_err("trainable spec '%s': layer %d out of range 0..%d", spec, l,
+               L - 1);
+        goto fail;
+      }
+      p->mode[l] = ST_FULL;
+      s = strchr(s, ',');
+      if (!s) break;
+      s++;
+    }
+  }
+  if (st_plan_validate(p, m)) goto fail;
+  return ST_OK;
+fail:
+  st_plan_free(p);
+  return ST_ERR;
+}
+
+static int param_module(const st_model *m, const st_param *q) {
+  return q->group == ST_G_LAYER ? st_module_index(m, q->module) : -1;
+}
+
+int st_plan_param_trainable(const st_plan *p, const st_model *m,
+                            const st_param *q) {
+  switch (q->group) {
+  case ST_G_EMBED: return p->embed || (m->cfg.tied && p->head);
+  case ST_G_FINAL_NORM: return p->final_norm;
+  case ST_G_HEAD: return p->head;
+  case ST_G_LAYER: {
+    if (p->mode[q->layer] != ST_FULL) return 0;
+    int i = param_module(m, q);
+    return i >= 0 && (p->modules[q->layer] >> i & 1u);
+  }
+  }
+  return 0;
+}
+
+/* lowest op position (layer.h) with trainable weights in layer l; 6: none */
+int st_plan_layer_below(const st_plan *p, const st_model *m, int l) {
+  int below = 6;
+  for (int i = 0; i < m->n_tab; i++) {
+    const st_param *q = &m->tab[i];
+    if (q->group != ST_G_LAYER || q->layer != l) continue;
+    int trains = st_plan_param_trainable(p, m, q) ||
+                 (p->mode[l] == ST_LORA && q->slot % 2 == 0 &&
+                  (p->lora[l].modules >> param_module(m, q) & 1u));
+    if (trains && q->slot / 2 < below) below = q->slot / 2;
+  }
+  return below;
+}
+
+int st_plan_lowest(const st_plan *p, const st_model *m) {
+  if (p->embed || (m->cfg.tied && p->head)) return -1;
+  for (int l = 0; l < p->n_layers; l++)
+    if (st_plan_layer_below(p, m, l) < 6) return l;
+  return m->cfg.n_layers;
+}
+
+int st_plan_validate(const st_plan *p, const st_model *m) {
+  int L = m->cfg.n_layers;
+  if (p->n_layers != L)
+    return st_err("plan has %d layers but the model has %d", p->n_layers, L);
+  const char **names;
+  int nmod = st_plan_modules(m, &names);
+  st_modmask valid = nmod >= 32 ? ST_ALL_MODULES : ((1u << nmod) - 1u);
+  int any = p->embed || p->final_norm || p->head;
+  for (int l = 0; l < L; l++) {
+    switch (p->mode[l]) {
+    case ST_FROZEN: break;
+    case ST_FULL:
+      if (p->modules[l] != ST_ALL_MODULES && (p->modules[l] & ~valid))
+        return st_err("layer %d: module mask 0x%x names modules this "
+                      "architecture does not have", l, p->modules[l]);
+      if (!(p->modules[l] & valid))
+        return st_err("layer %d: mode full with no trainable module", l);
+      any = 1;
+      break;
+    case ST_LORA: {
+      const st_lora_spec *s = &p->lora[l];
+      if (s->rank < 1) return st_err("layer %d: LoRA rank must be >= 1", l);
+      if (!(s->modules & valid) || (s->modules & ~valid))
+        return st_err("layer %d: LoRA modules mask 0x%x is empty or names "
+                      "unknown modules", l, s->modules);
+      any = 1;
+      break;
+    }
+    default: return st_err("layer %d: unknown mode %d", l, (int)p->mode[l]);
+    }
+  }
+  if (!any) return st_err("plan trains nothing: every layer, the embeddings, "
+                          "the final norm and the head are frozen");
+  return ST_OK;
+}
+
+/* FLOPs per token of each op position's weight matrix (2 * weights) */
+static double slot_mm(const st_model *m, int l, int slot) {
+  return 2.0 * (double)st_slot_size(m, l, slot);
+}
+
+st_flops st_plan_flops(const st_plan *p, const st_model *m, int T) {
+  const st_config *c = &m->cfg;
+  int L = c->n_layers;
+  double att_fwd = 4.0 * T * c->n_heads * c->head_dim, att_bwd = 2 * att_fwd;
+  double head = 2.0 * c->vocab * c->dim;
+  static const int lin[] = {ST_QKV_W, ST_ATO_W, ST_FC_W, ST_PRJ_W};
+  st_flops f = {0};
+  for (int l = 0; l < L; l++) {
+    for (int i = 0; i < 4; i++) f.fwd += slot_mm(m, l, lin[i]);
+    f.fwd += att_fwd;
+  }
+  f.fwd += head;
+  /* full: input and weight gradients everywhere */
+  f.full_bwd = 2 * head + L * att_bwd;
+  for (int l = 0; l < L; l++)
+    for (int i = 0; i < 4; i++) f.full_bwd += 2 * slot_mm(m, l, lin[i]);
+
+  int lowest = st_plan_lowest(p, m);
+  f.bwd = 0;
+  int head_trains = p->head || (c->tied && p->embed);
+  if (head_trains) f.bwd += head;
+  if (lowest < L) f.bwd += head; /* input gradient into the stack */
+  for (int l = L - 1; l >= 0 && l >= lowest; l--) {
+    int below = l > lowest ? 0 : st_plan_layer_below(p, m, l);
+    for (int pos = 5; pos >= below; pos--) {
+      int slot = 2 * pos;
+      if (pos == 0 || pos == 3) continue; /* norms: elementwise, not counted */
+      /* weight gradient of the trainable named tensors in this slot */
+      for (int i = 0; i < m->n_tab; i++) {
+        const st_param *q = &m->tab[i];
+        if (q->group == ST_G_LAYER && q->layer == l && q->slot == slot &&
+            st_plan_param_trainable(p, m, q))
+          f.bwd += 2.0 * q->rows * q->cols;
+      }
+      if (pos > below) f.bwd += slot_mm(m, l, slot);
+      if (pos == 2 && below <= 1) f.bwd += att_bwd;
+    }
+  }
+  f.ideal_ratio = (f.fwd + f.bwd) / (f.fwd + f.full_bwd);
+  return f;
+}

@@ -1,0 +1,392 @@
+/* train.c - forward, masked backward and AdamW for one model under a plan.
+ *
+ * The stack is split at k0 = max(lowest_trainable, 0). Blocks below k0 run
+ * forward through one shared scratch block and two ping-pong residual
+ * buffers, so the frozen prefix costs no activation memory. Blocks from k0
+ * up keep their activations and their input h_l for backward. Backward walks
+ * from the head down to lowest_trainable and stops there. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "forward.h"
+#include "layer.h"
+#include "train.h"
+
+struct st_trainer {
+  st_model *m;
+  const st_backend *be;
+  st_plan plan;
+  int B, T, N;
+  int lowest, k0;
+  int *below;          /* [L] backward depth per block (layer.h) */
+  /* activations (reallocated by set_plan) */
+  st_acts *acts;       /* [L], allocated for l >= k0 */
+  st_acts scratch;     /* the frozen prefix's block, when k0 > 0 */
+  float **h;           /* [L+1] residual stream; h[l] kept for l >= k0 */
+  float *pp[2];        /* ping-pong residual for the prefix */
+  float *lnf, *lnf_mean, *lnf_rstd, *logits, *losses, *dres;
+  int32_t *tok, *tgt;  /* device */
+  st_bwd_scratch bs;
+  /* per named tensor (m->tab): gradient and AdamW state, trainable only */
+  float **grad, **m1, **m2;
+  int *t_adam;         /* per-tensor step count for bias correction */
+  st_layer_grads *lg;  /* [L] views of grad into the block's slots */
+  int steps;
+};
+
+st_optim st_optim_default(void) {
+  return (st_optim){1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 1.0f};
+}
+
+static size_t param_n(const st_param *q) { return (size_t)q->rows * q->cols; }
+
+static void free_acts(st_trainer *t) {
+  const st_backend *be = t->be;
+  int L = t->m->cfg.n_layers;
+  for (int l = 0; l < L; l++) st_acts_free(&t->acts[l], be);
+  st_acts_free(&t->scratch, be);
+  for (int l = 0; l <= L; l++)
+    if (t->h[l]) be->free(t->h[l]), t->h[l] = NULL;
+  for (int i = 0; i < 2; i++)
+    if (t->pp[i]) be->free(t->pp[i]), t->pp[i] = NULL;
+}
+
+static int alloc_acts(st_trainer *t) {
+  const st_backend *be = t->be;
+  int L = t->m->cfg.n_layers;
+  size_t NC = (size_t)t->N * t->m->cfg.dim * sizeof(float);
+  for (int l = t->k0; l < L; l++)
+    if (st_acts_alloc(&t->acts[l], t->m, t->B, t->T)) return ST_ERR;
+  for (int l = t->k0; l <= L; l++)
+    if (!(t->h[l] = be->alloc(NC))) return ST_ERR;
+  if (t->k0 > 0) {
+    if (st_acts_alloc(&t->scratch, t->m, t->B, t->T)) return ST_ERR;
+    for (int i = 0; i < 2; i++)
+      if (!(t->pp[i] = be->alloc(NC))) return ST_ERR;
+  }
+  return ST_OK;
+}
+
+/* Rebuilds the gradient views of the blocks from the per-tensor buffers. */
+static void build_views(st_trainer *t) {
+  const st_model *m = t->m;
+  int L = m->cfg.n_layers;
+  memset(t->lg, 0, (size_t)L * sizeof *t->lg);
+  for (int i = 0; i < m->n_tab; i++) {
+    const st_param *q = &m->tab[i];
+    if (q->group != ST_G_LAYER) continue;
+    st_layer_grads *g = &t->lg[q->layer];
+    size_t rel = q->offset - m->off[st_slot_index(&m->cfg, q->layer, q->slot)];
+    st_grad_view v = {t->grad[i], 0, 0};
+    if (q->is_bias) {
+      v.row0 = (int)rel;
+      v.rows = q->cols * q->rows;
+    } else {
+      v.row0 = (int)(rel / (size_t)q->cols);
+      v.rows = q->rows;
+    }
+    g->v[q->slot][g->nv[q->slot]++] = v;
+  }
+}
+
+int st_trainer_set_plan(st_trainer *t, const st_plan *plan) {
+  st_model *m = t->m;
+  const st_backend *be = t->be;
+  if (st_plan_validate(plan, m)) return ST_ERR;
+  st_plan np;
+  if (st_plan_copy(&np, plan)) return ST_ERR;
+  /* moments of tensors that stay trainable are kept; new ones start at 0 */
+  for (int i = 0; i < m->n_tab; i++) {
+    int want = st_plan_param_trainable(&np, m, &m->tab[i]);
+    if (want && !t->grad[i]) {
+      size_t bytes = param_n(&m->tab[i]) * sizeof(float);
+      if (!(t->grad[i] = be->alloc(bytes)) || !(t->m1[i] = be->alloc(bytes)) ||
+          !(t->m2[i] = be->alloc(bytes))) {
+        st_plan_free(&np);
+        return ST_ERR;
+      }
+      t->t_adam[i] = 0;
+    } else if (!want && t->grad[i]) {
+      be->free(t->grad[i]);
+      be->free(t->m1[i]);
+      be->free(t->m2[i]);
+      t->grad[i] = t->m1[i] = t->m2[i] = NULL;
+    }
+  }
+  st_plan_free(&t->plan);
+  t->plan = np;
+  int L = m->cfg.n_layers;
+  t->lowest = st_plan_lowest(&t->plan, m);
+  t->k0 = t->lowest < 0 ? 0 : t->lowest;
+  for (int l = 0; l < L; l++)
+    t->below[l] = l > t->lowest ? 0 : st_plan_layer_below(&t->plan, m, l);
+  build_views(t);
+  free_acts(t);
+  return alloc_acts(t);
+}
+
+int st_trainer_new(st_trainer **out, st_model *m, const st_plan *plan, int B,
+                   int T) {
+  const st_config *c = &m->cfg;
+  const st_backend *be = m->be;
+  if (B < 1 || T < 1 || T > c->max_seq)
+    return st_err("trainer: batch %dx%d invalid (context is %d)", B, T,
+                  c->max_seq);
+  st_trainer *t = st_calloc(1, sizeof *t);
+  if (!t) return ST_ERR;
+  t->m = m;
+  t->be = be;
+  t->B = B;
+  t->T = T;
+  t->N = B * T;
+  int L = c->n_layers, n = m->n_tab;
+  size_t N = (size_t)t->N, C = c->dim;
+  t->below = st_calloc((size_t)L, sizeof *t->below);
+  t->acts = st_calloc((size_t)L, sizeof *t->acts);
+  t->h = st_calloc((size_t)L + 1, sizeof *t->h);
+  t->lg = st_calloc((size_t)L, sizeof *t->lg);
+  t->grad = st_calloc((size_t)n, sizeof *t->grad);
+  t->m1 = st_calloc((size_t)n, sizeof *t->m1);
+  t->m2 = st_calloc((size_t)n, sizeof *t->m2);
+  t->t_adam = st_calloc((size_t)n, sizeof *t->t_adam);
+  if (!t->below || !t->acts || !t->h || !t->lg || !t->grad || !t->m1 ||
+      !t->m2 || !t->t_adam)
+    goto fail;
+  if (!(t->lnf = be->alloc(N * C * sizeof(float))) ||
+      !(t->lnf_mean = be->alloc(N * sizeof(float))) ||
+      !(t->lnf_rstd = be->alloc(N * sizeof(float))) ||
+      !(t->logits = be->alloc(N * c->vocab * sizeof(float))) ||
+      !(t->losses = be->alloc(N * sizeof(float))) ||
+      !(t->dres = be->alloc(N * C * sizeof(float))) ||
+      !(t->tok = be->alloc(N * sizeof(int32_t))) ||
+      !(t->tgt = be->alloc(N * sizeof(int32_t))) ||
+      st_bwd_scratch_alloc(&t->bs, m, B, T))
+    goto fail;
+  if (st_trainer_set_plan(t, plan)) goto fail;
+  *out = t;
+  return ST_OK;
+fail:
+  st_trainer_free(t);
+  return ST_ERR;
+}
+
+void st_trainer_free(st_trainer *t) {
+  if (!t) return;
+  const st_backend *be = t->be;
+  if (t->acts && t->h) free_acts(t);
+  for (int i = 0; t->grad && i < t->m->n_tab; i++) {
+    if (t->grad[i]) be->free(t->grad[i]);
+    if (t->m1[i]) be->free(t->m1[i]);
+    if (t->m2[i]) be->free(t->m2[i]);
+  }
+  float *bufs[] = {t->lnf, t->lnf_mean, t->lnf_rstd, t->logits, t->losses,
+                   t->dres};
+  for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+    if (bufs[i]) be->free(bufs[i]);
+  if (t->tok) be->free(t->tok);
+  if (t->tgt) be->free(t->tgt);
+  st_bwd_scratch_free(&t->bs, be);
+  st_plan_free(&t->plan);
+  free(t->below);
+  free(t->acts);
+  free(t->h);
+  free(t->lg);
+  free(t->grad);
+  free(t->m1);
+  free(t->m2);
+  free(t->t_adam);
+  free(t);
+}
+
+const st_plan *st_trainer_plan(const st_trainer *t) { return &t->plan; }
+int st_trainer_steps_done(const st_trainer *t) { return t->steps; }
+
+/* gradient buffer of a global slot's tensor, or NULL */
+static float *global_grad(const st_trainer *t, int slot) {
+  const st_model *m = t->m;
+  for (int i = 0; i < m->n_tab; i++)
+    if (m->tab[i].group != ST_G_LAYER && m->tab[i].slot == slot)
+      return t->grad[i];
+  return NULL;
+}
+
+static void forward(st_trainer *t) {
+  const st_model *m = t->m;
+  int L = m->cfg.n_layers, B = t->B, T = t->T;
+  float *x = t->k0 == 0 ? t->h[0] : t->pp[0];
+  st_embed(m, x, t->tok, B, T);
+  for (int l = 0; l < L; l++) {
+    if (l < t->k0) {
+      float *y = l + 1 == t->k0 ? t->h[t->k0] : t->pp[(l + 1) & 1];
+      st_layer_fwd(m, l, &t->scratch, x, y, B, T);
+      x = y;
+    } else {
+      st_layer_fwd(m, l, &t->acts[l], t->h[l], t->h[l + 1], B, T);
+    }
+  }
+  st_final_norm(m, t->lnf, t->lnf_mean, t->lnf_rstd, t->h[L], t->N);
+  st_head_fwd(m, t->logits, t->lnf, t->N);
+}
+
+static void backward(st_trainer *t) {
+  const st_model *m = t->m;
+  const st_config *c = &m->cfg;
+  const st_backend *be = t->be;
+  int L = c->n_layers, N = t->N, C = c->dim, V = c->vocab;
+  /* head: logits now hold dL/dlogits */
+  float *dhead = global_grad(t, c->tied ? ST_WTE : ST_HEAD);
+  if (dhead)
+    be->gemm(1, 0, V, C, N, 1.0f, t->logits, V, t->lnf, C, 1.0f, dhead, C);
+  int norm_trains = global_grad(t, ST_LNF_W) != NULL;
+  if (t->lowest >= L && !norm_trains) return;
+  be->gemm(0, 0, N, C, V, 1.0f, t->logits, V, st_head_weight(m), C, 0.0f,
+           t->bs.dln, C);
+  be->zero(t->dres, (size_t)N * C * sizeof(float));
+  if (c->arch == ST_ARCH_GPT2)
+    be->layernorm_bwd(t->dres, global_grad(t, ST_LNF_W),
+                      global_grad(t, ST_LNF_B), t->bs.dln, t->h[L],
+                      st_global(m, ST_LNF_W), t->lnf_mean, t->lnf_rstd, N, C);
+  else
+    be->rmsnorm_bwd(t->dres, global_grad(t, ST_LNF_W), t->bs.dln, t->h[L],
+                    st_global(m, ST_LNF_W), t->lnf_rstd, N, C);
+  for (int l = L - 1; l >= 0 && l >= t->lowest; l--)
+    st_layer_bwd(m, l, &t->acts[l], t->h[l], t->dres, &t->lg[l], t->below[l],
+                 &t->bs, t->B, t->T);
+  if (t->lowest < 0)
+    be->embed_bwd(global_grad(t, ST_WTE), global_grad(t, ST_WPE), t->dres,
+                  t->tok, t->B, t->T, C);
+}
+
+int st_trainer_fwdbwd(st_trainer *t, const int32_t *tok, const int32_t *tgt,
+                      float *loss) {
+  const st_config *c = &t->m->cfg;
+  int nvalid = 0;
+  for (int i = 0; i < t->N; i++) {
+    if (tok[i] < 0 || tok[i] >= c->vocab)
+      return st_err("token id %d at position %d is outside the vocabulary "
+                    "(0..%d)", tok[i], i, c->vocab - 1);
+    if (tgt[i] >= c->vocab)
+      return st_err("target id %d at position %d is outside the vocabulary",
+                    tgt[i], i);
+    nvalid += tgt[i] >= 0;
+  }
+  if (!nvalid) return st_err("batch has no loss-bearing tokens");
+  const st_backend *be = t->be;
+  be->upload(t->tok, tok, (size_t)t->N * sizeof *tok);
+  be->upload(t->tgt, tgt, (size_t)t->N * sizeof *tgt);
+  forward(t);
+  be->softmax_ce(t->losses, t->logits, t->tgt, t->N, c->vocab, 1.0f / nvalid);
+  *loss = (float)(be->sum(t->losses, (size_t)t->N) / nvalid);
+  if (!isfinite(*loss)) return st_err("loss is %g (not finite)", *loss);
+  backward(t);
+  return ST_OK;
+}
+
+int st_trainer_zero_grad(st_trainer *t) {
+  for (int i = 0; i < t->m->n_tab; i++)
+    if (t->grad[i])
+      t->be->zero(t->grad[i], param_n(&t->m->tab[i]) * sizeof(float));
+  return ST_OK;
+}
+
+int st_trainer_update(st_trainer *t, const st_optim *o, float *grad_norm) {
+  const st_model *m = t->m;
+  const st_backend *be = t->be;
+  double ss = 0;
+  for (int i = 0; i < m->n_tab; i++)
+    if (t->grad[i]) ss += be->sumsq(t->grad[i], param_n(&m->tab[i]));
+  float norm = (float)sqrt(ss);
+  if (grad_norm) *grad_norm = norm;
+  if (!isfinite(norm)) {
+    st_trainer_zero_grad(t);
+    return st_err("gradient norm is %g (not finite); step skipped", norm);
+  }
+  float s = o->grad_clip > 0 && norm > o->grad_clip ? o->grad_clip / norm : 1;
+  for (int i = 0; i < m->n_tab; i++) {
+    if (!t->grad[i]) continue;
+    size_t n = param_n(&m->tab[i]);
+    if (s != 1) be->scale(t->grad[i], s, n);
+    be->adamw(m->params + m->tab[i].offset, t->grad[i], t->m1[i], t->m2[i], n,
+              o->lr, o->beta1, o->beta2, o->eps, o->weight_decay,
+              ++t->t_adam[i]);
+  }
+  t->steps++;
+  return st_trainer_zero_grad(t);
+}
+
+int st_trainer_step(st_trainer *t, const int32_t *tok, const int32_t *tgt,
+                    const st_optim *o, float *loss) {
+  if (st_trainer_fwdbwd(t, tok, tgt, loss)) {
+    st_trainer_zero_grad(t);
+    return ST_ERR;
+  }
+  return st_trainer_update(t, o, NULL);
+}
+
+int st_trainer_grad(const st_trainer *t, const st_param *p, float *host,
+                    size_t n) {
+  const st_model *m = t->m;
+  long i = p - m->tab;
+  if (i < 0 || i >= m->n_tab) return st_err("%s: not a model parameter", p->name);
+  if (!t->grad[i]) return st_err("%s: frozen under this plan (no gradient)", p->name);
+  size_t pn = param_n(p);
+  if (n != pn) return st_err("%s: has %zu elements, not %zu", p->name, pn, n);
+  if (!p->conv1d) {
+    t->be->download(host, t->grad[i], pn * sizeof(float));
+    return ST_OK;
+  }
+  float *tmp = st_malloc(pn * sizeof(float));
+  if (!tmp) return ST_ERR;
+  t->be->download(tmp, t->grad[i], pn * sizeof(float));
+  /* stored [rows=out, cols=in]; checkpoint layout is [in, out] */
+  for (int r = 0; r < p->rows; r++)
+    for (int c = 0; c < p->cols; c++)
+      host[(size_t)c * p->rows + r] = tmp[(size_t)r * p->cols + c];
+  free(tmp);
+  return ST_OK;
+}
+
+size_t st_trainer_bytes(const st_trainer *t) {
+  const st_model *m = t->m;
+  const st_config *c = &m->cfg;
+  size_t N = (size_t)t->N, C = c->dim, fl = 0;
+  int L = c->n_layers;
+  size_t acts = st_acts_floats(c, t->B, t->T);
+  fl += (size_t)(L - t->k0) * acts + (size_t)(L + 1 - t->k0) * N * C;
+  if (t->k0 > 0) fl += acts + 2 * N * C;
+  for (int i = 0; i < m->n_tab; i++)
+    if (t->grad[i]) fl += 3 * param_n(&m->tab[i]);
+  return fl * sizeof(float);
+}
+
+static int state_check(const st_trainer *t, const st_param *p, size_t n,
+                       long *idx) {
+  long i = p - t->m->tab;
+  if (i < 0 || i >= t->m->n_tab) return st_err("%s: not a model parameter", p->name);
+  if (!t->grad[i]) return st_err("%s: frozen under this plan (no optimizer state)", p->name);
+  if (n != param_n(p)) return st_err("%s: has %zu elements, not %zu", p->name, param_n(p), n);
+  *idx = i;
+  return ST_OK;
+}
+
+int st_trainer_get_state(const st_trainer *t, const st_param *p, float *m,
+                         float *v, size_t n, int *step) {
+  long i;
+  if (state_check(t, p, n, &i)) return ST_ERR;
+  if (m) t->be->download(m, t->m1[i], n * sizeof(float));
+  if (v) t->be->download(v, t->m2[i], n * sizeof(float));
+  if (step) *step = t->t_adam[i];
+  return ST_OK;
+}
+
+int st_trainer_set_state(st_trainer *t, const st_param *p, const float *m,
+                         const float *v, size_t n, int step) {
+  long i;
+  if (state_check(t, p, n, &i)) return ST_ERR;
+  t->be->upload(t->m1[i], m, n * sizeof(float));
+  t->be->upload(t->m2[i], v, n * sizeof(float));
+  t->t_adam[i] = step;
+  return ST_OK;
+}
