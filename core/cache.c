@@ -29,6 +29,12 @@ int st_cache_path(const char *name, char *out, size_t n) {
                                  strerror(errno));
   if ((size_t)snprintf(out, n, "%s/%s", dir, name) >= n)
     return st_err("%s/%s: cache path too long", dir, name);
+  /* names may hold subfolders ("pinv/<key>.f32") */
+  char *slash = strrchr(out, '/');
+  *slash = 0;
+  int r = mkdirs(out);
+  *slash = '/';
+  if (r) return st_err("%s: cannot create cache directory: %s", out, strerror(errno));
   return ST_OK;
 }
 

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* out = <cache dir>/<name>; creates the directory. */
+/* out = <cache dir>/<name>; creates the folders up to it. */
 int st_cache_path(const char *name, char *out, size_t n);
 /* 64-bit FNV-1a, for cache keys */
 uint64_t st_fnv1a(const void *data, size_t n, uint64_t h);

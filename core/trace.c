@@ -59,7 +59,6 @@ int st_unembed_pinv_t(const st_model *m, float **out) {
   uint64_t key = st_fnv1a(W, n * sizeof *W, ST_FNV_INIT);
   char name[64], path[600];
   snprintf(name, sizeof name, "pinv/%016llx-%dx%d.f32", (unsigned long long)key, V, C);
-  if (st_cache_path("pinv", path, sizeof path)) goto fail;
   if (st_cache_path(name, path, sizeof path)) goto fail;
   FILE *f = fopen(path, "rb");
   if (f) {
