@@ -11,6 +11,9 @@ static const st_command commands[] = {
     {"generate", "generate <model> --prompt TEXT [--temperature T] [--max-tokens N] [--seed S] [--tokenizer F]", cmd_generate},
     {"convert", "convert <llama2c.bin> <out-folder>  write an HF Llama folder", cmd_convert},
     {"bench", "bench [--json] [--trainable all|top:K|3,5,7] [-B N] [-T N]", cmd_bench},
+    {"trace", "trace <model> --data FILE [--samples M] [--seq-len T] [--keep K] [--json F]  per-layer transition trace", cmd_trace},
+    {"lua", "lua [--unsafe-lua] <script.lua> [args]  run a Lua script with the strata module", cmd_lua},
+    {"eval", "eval <model> --data FILE [--template T --verbalizers '0= no,1= yes'] [--json F]  loss, accuracy, macro-F1 (--help)", cmd_eval},
 };
 #define NCMD ((int)(sizeof commands / sizeof commands[0]))
 

@@ -1,0 +1,126 @@
+/* cmd_trace.c - strata trace <model> --data FILE: one no-grad forward pass
+ * over M sequences, then the per-layer table of the transition trace with a
+ * bar chart of one measure, and optionally the JSON. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "commands.h"
+#include "dataset.h"
+#include "error.h"
+#include "model.h"
+#include "tokenizer.h"
+#include "trace.h"
+
+static const char *usage =
+    "usage: strata trace <model> --data FILE [--samples M (64)] [--seq-len T (128)]\n"
+    "       [--keep K] [--measure delta_norm|delta_rel|cos_prev|lens_loss|basis_dev]\n"
+    "       [--template T --verbalizers '0= negative,1= positive' [--label-col C]]\n"
+    "       [--format text|jsonl|tsv|csv] [--tokenizer F] [--device cpu|cuda] [--json OUT]";
+
+static void bar(double v, double max, int width) {
+  int n = max > 0 ? (int)(v / max * width + 0.5) : 0;
+  for (int i = 0; i < n && i < width; i++) fputs("\u2588", stdout);
+}
+
+void cli_print_trace(const st_trace *tr, int measure) {
+  printf("%5s %12s %10s %9s %10s %10s  %s\n", "space", "delta_norm", "delta_rel",
+         "cos_prev", "lens_loss", "basis_dev", st_measure_names[measure]);
+  double max = 0;
+  for (int l = 0; l <= tr->n_layers; l++) {
+    double v = st_trace_get(tr, l, measure).mean;
+    if (v > max) max = v;
+  }
+  for (int l = 0; l <= tr->n_layers; l++) {
+    printf("%5d", l);
+    for (int k = 0; k < ST_NMEASURES; k++) {
+      static const int w[] = {12, 10, 9, 10, 10};
+      if (l == 0 && k <= ST_M_COS_PREV) printf(" %*s", w[k], "-");
+      else printf(" %*.4f", w[k], st_trace_get(tr, l, k).mean);
+    }
+    printf("  ");
+    bar(st_trace_get(tr, l, measure).mean, max, 30);
+    putchar('\n');
+  }
+}
+
+int cmd_trace(int argc, char **argv) {
+  if (argc < 2 || argv[1][0] == '-') return st_err("%s", usage);
+  const char *data = cli_opt(argc, argv, "--data");
+  if (!data) return st_err("trace: --data is required\n%s", usage);
+  const char *s;
+  int M = (s = cli_opt(argc, argv, "--samples")) ? atoi(s) : 64;
+  int T = (s = cli_opt(argc, argv, "--seq-len")) ? atoi(s) : 128;
+  int keep = (s = cli_opt(argc, argv, "--keep")) ? atoi(s) : 0;
+  const char *ms = cli_opt(argc, argv, "--measure");
+  int measure = st_measure_index(ms ? ms : "delta_norm");
+  if (measure < 0) return st_err("trace: unknown measure '%s'", ms);
+  if (M < 1 || T < 2 || keep < 0)
+    return st_err("trace: --samples >= 1, --seq-len >= 2 and --keep >= 0 are required");
+  const char *dev = cli_opt(argc, argv, "--device");
+  const st_backend *be = st_backend_get(dev ? dev : "cpu");
+  if (!be) return ST_ERR;
+
+  char tp[600];
+  const char *tokpath = cli_opt(argc, argv, "--tokenizer");
+  if (!tokpath) {
+    if (cli_find_tokenizer(argv[1], tp, sizeof tp)) return ST_ERR;
+    tokpath = tp;
+  }
+  st_model *m = NULL;
+  st_tokenizer *tok = NULL;
+  st_dataset ds = {0}, sub = {0};
+  st_trace tr = {0};
+  int K = 0, rc = ST_ERR;
+  char **labels = NULL, **verb = NULL;
+  if (st_model_load(&m, argv[1], be) || st_tokenizer_load(&tok, tokpath)) goto done;
+  if (T > m->cfg.max_seq) T = m->cfg.max_seq;
+  st_data_opts o = st_data_opts_default();
+  o.path = data;
+  o.seq_len = T;
+  const char *fmt = cli_opt(argc, argv, "--format");
+  if (fmt) {
+    static const char *names[] = {"auto", "text", "jsonl", "tsv", "csv"};
+    o.format = -1;
+    for (int i = 0; i < 5; i++)
+      if (!strcmp(fmt, names[i])) o.format = (st_ds_format)i;
+    if ((int)o.format < 0) { st_err("trace: unknown --format '%s'", fmt); goto done; }
+  }
+  const char *vs = cli_opt(argc, argv, "--verbalizers");
+  if (vs) {
+    if (st_verbalizers_parse(vs, &K, &labels, &verb)) goto done;
+    o.n_classes = K;
+    o.labels = (const char *const *)labels;
+    o.verbalizers = (const char *const *)verb;
+    o.templ = cli_opt(argc, argv, "--template");
+    o.label_col = cli_opt(argc, argv, "--label-col");
+  }
+  if (st_dataset_load(&ds, tok, &o)) goto done;
+  /* the first M examples: the trace is a snapshot of the task's data */
+  if (M > ds.n) M = ds.n;
+  int *idx = malloc(M * sizeof *idx);
+  for (int i = 0; i < M; i++) idx[i] = i;
+  int sr = st_dataset_subset(&sub, &ds, idx, M);
+  free(idx);
+  if (sr) goto done;
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  if (st_trace_collect(&tr, m, sub.tok, sub.tgt, sub.n, sub.T, keep, 1)) goto done;
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  printf("trace: %d sequences x %d positions, %ld loss-bearing tokens, %.2f s\n",
+         sub.n, sub.T, tr.n_tokens,
+         (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
+  cli_print_trace(&tr, measure);
+  const char *js = cli_opt(argc, argv, "--json");
+  if (js && st_trace_write_json(&tr, js)) goto done;
+  rc = ST_OK;
+done:
+  st_trace_free(&tr);
+  st_dataset_free(&sub);
+  st_dataset_free(&ds);
+  if (labels) st_verbalizers_free(K, labels, verb);
+  st_tokenizer_free(tok);
+  st_model_free(m);
+  return rc;
+}

@@ -1,0 +1,237 @@
+/* hf.c - Hugging Face model folders: config.json plus model.safetensors
+ * or shards listed in model.safetensors.index.json.
+ *
+ * Every tensor in the files must map to a parameter of the table (or be a
+ * known non-parameter buffer), and every parameter must be present, so a
+ * checkpoint with modules strata does not compute is refused rather than
+ * silently half-loaded. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "error.h"
+#include "hfconfig.h"
+#include "model.h"
+#include "safetensors.h"
+
+static int ends_with(const char *s, const char *suf) {
+  size_t n = strlen(s), k = strlen(suf);
+  return n >= k && !strcmp(s + n - k, suf);
+}
+
+static int exists(const char *p) {
+  struct stat st;
+  return stat(p, &st) == 0;
+}
+
+/* buffers that checkpoints may carry but that are not parameters: GPT-2's
+ * causal mask, rotary inverse frequencies */
+static int is_buffer(const char *name) {
+  return ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias") ||
+         ends_with(name, ".rotary_emb.inv_freq");
+}
+
+static int shape_str(char *s, size_t n, const int64_t *shape, int ndim) {
+  int k = snprintf(s, n, "[");
+  for (int i = 0; i < ndim; i++)
+    k += snprintf(s + k, n - (size_t)k, "%s%lld", i ? ", " : "", (long long)shape[i]);
+  return snprintf(s + k, n - (size_t)k, "]");
+}
+
+/* the checkpoint shape of a parameter */
+static int param_shape(const st_param *p, int64_t *shape) {
+  if (p->is_bias) {
+    shape[0] = p->cols;
+    return 1;
+  }
+  shape[0] = p->conv1d ? p->cols : p->rows;
+  shape[1] = p->conv1d ? p->rows : p->cols;
+  return 2;
+}
+
+static int load_shard(st_model *m, const char *file, char *seen) {
+  st_sft *f;
+  if (st_sft_open(&f, file) != ST_OK) return ST_ERR;
+  int rc = ST_OK;
+  float *buf = NULL;
+  for (int i = 0; i < f->n && rc == ST_OK; i++) {
+    const st_sft_tensor *t = &f->t[i];
+    char name[160];
+    /* GPT-2 checkpoints exist with and without the "transformer." prefix */
+    if (m->cfg.arch == ST_ARCH_GPT2 && strncmp(t->name, "transformer.", 12) &&
+        strcmp(t->name, "lm_head.weight"))
+      snprintf(name, sizeof name, "transformer.%s", t->name);
+    else
+      snprintf(name, sizeof name, "%s", t->name);
+    const st_param *p = st_model_find(m, name);
+    if (!p) {
+      if (is_buffer(name)) continue;
+      if (m->cfg.tied && !strcmp(name, "lm_head.weight")) continue; /* = embedding */
+      rc = st_err("%s: unexpected tensor '%s' (not a parameter of this "
+                  "config's model)", file, t->name);
+      break;
+    }
+    int k = (int)(p - m->tab);
+    if (seen[k]) {
+      rc = st_err("%s: tensor '%s' appears twice", file, t->name);
+      break;
+    }
+    seen[k] = 1;
+    int64_t want[2];
+    int nd = param_shape(p, want);
+    if (t->ndim != nd || t->shape[0] != want[0] || (nd == 2 && t->shape[1] != want[1])) {
+      char a[96], b[96];
+      shape_str(a, sizeof a, t->shape, t->ndim);
+      shape_str(b, sizeof b, want, nd);
+      rc = st_err("%s: tensor '%s' has shape %s, the config implies %s", file,
+                  t->name, a, b);
+      break;
+    }
+    free(buf);
+    if (!(buf = st_malloc(t->numel * sizeof(float))) ||
+        st_sft_read_f32(f, t, buf, t->numel) != ST_OK ||
+        st_model_set(m, p, buf, t->numel) != ST_OK)
+      rc = ST_ERR;
+  }
+  free(buf);
+  st_sft_close(f);
+  return rc;
+}
+
+/* shard file names from model.safetensors.index.json, deduplicated */
+static int read_index(const char *path, char ***files, int *n) {
+  json_error_t je;
+  json_t *root = json_load_file(path, 0, &je);
+  if (!root) return st_err("%s: line %d: %s", path, je.line, je.text);
+  json_t *map = json_object_get(root, "weight_map");
+  int rc = ST_OK;
+  *n = 0;
+  *files = NULL;
+  if (!json_is_object(map)) {
+    rc = st_err("%s: missing key 'weight_map'", path);
+    goto out;
+  }
+  *files = st_calloc(json_object_size(map), sizeof(char *));
+  if (!*files) { rc = ST_ERR; goto out; }
+  const char *k;
+  json_t *v;
+  json_object_foreach(map, k, v) {
+    const char *s = json_string_value(v);
+    if (!s || !*s || strchr(s, '/') || !strcmp(s, "..")) {
+      rc = st_err("%s: weight_map['%s'] must be a file name in the folder", path, k);
+      goto out;
+    }
+    int dup = 0;
+    for (int i = 0; i < *n; i++) dup |= !strcmp((*files)[i], s);
+    if (dup) continue;
+    if (!((*files)[*n] = strdup(s))) { rc = st_err("out of memory"); goto out; }
+    (*n)++;
+  }
+out:
+  json_decref(root);
+  return rc;
+}
+
+int st_load_hf(st_model **out, const char *path, const st_backend *be) {
+  *out = NULL;
+  char dir[3072], cfgpath[4096], file[4096];
+  if (ends_with(path, ".json")) {
+    snprintf(cfgpath, sizeof cfgpath, "%s", path);
+    const char *slash = strrchr(path, '/');
+    if (slash) snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    else snprintf(dir, sizeof dir, ".");
+    if (!dir[0]) snprintf(dir, sizeof dir, "/");
+  } else {
+    snprintf(dir, sizeof dir, "%s", path);
+    snprintf(cfgpath, sizeof cfgpath, "%s/config.json", dir);
+  }
+  st_config c;
+  if (st_hfconfig_read(cfgpath, &c) != ST_OK) return ST_ERR;
+
+  char **shards = NULL;
+  int nshards = 0, rc = ST_OK;
+  snprintf(file, sizeof file, "%s/model.safetensors", dir);
+  if (exists(file)) {
+    if (!(shards = st_calloc(1, sizeof(char *)))) return ST_ERR;
+    if (!(shards[0] = strdup("model.safetensors"))) {
+      free(shards);
+      return st_err("out of memory");
+    }
+    nshards = 1;
+  } else {
+    snprintf(file, sizeof file, "%s/model.safetensors.index.json", dir);
+    if (!exists(file))
+      return st_err("%s: no model.safetensors or model.safetensors.index.json "
+                    "(only safetensors weights are read)", dir);
+    if ((rc = read_index(file, &shards, &nshards)) != ST_OK) goto out;
+  }
+
+  st_model *m = NULL;
+  char *seen = NULL;
+  if ((rc = st_model_new(&m, &c, be)) != ST_OK) {
+    st_err_prefix("%s: ", cfgpath);
+    goto out;
+  }
+  snprintf(m->path, sizeof m->path, "%s", path);
+  if (!(seen = st_calloc((size_t)m->n_tab, 1))) rc = ST_ERR;
+  for (int i = 0; i < nshards && rc == ST_OK; i++) {
+    snprintf(file, sizeof file, "%s/%s", dir, shards[i]);
+    rc = load_shard(m, file, seen);
+  }
+  for (int k = 0; k < m->n_tab && rc == ST_OK; k++)
+    if (!seen[k])
+      rc = st_err("%s: missing tensor '%s'", dir, m->tab[k].name);
+  free(seen);
+  if (rc == ST_OK) *out = m;
+  else st_model_free(m);
+out:
+  for (int i = 0; i < nshards; i++) free(shards[i]);
+  free(shards);
+  return rc == ST_OK ? ST_OK : ST_ERR;
+}
+
+/* ------------------------------------------------------------------ */
+
+int st_save_hf(const st_model *m, const char *dir) {
+  char path[4096];
+  if (!dir[0]) return st_err("st_save_hf: empty folder name");
+  snprintf(path, sizeof path, "%s", dir);
+  for (char *s = path + 1; ; s++) { /* mkdir -p */
+    if (*s && *s != '/') continue;
+    char c = *s;
+    *s = 0;
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+      return st_err("%s: %s", path, strerror(errno));
+    if (!(*s = c)) break;
+  }
+  snprintf(path, sizeof path, "%s/config.json", dir);
+  if (st_hfconfig_write(path, &m->cfg) != ST_OK) return ST_ERR;
+
+  st_sft_entry *e = st_calloc((size_t)m->n_tab, sizeof *e);
+  float **bufs = st_calloc((size_t)m->n_tab, sizeof *bufs);
+  int rc = e && bufs ? ST_OK : ST_ERR;
+  for (int i = 0; i < m->n_tab && rc == ST_OK; i++) {
+    const st_param *p = &m->tab[i];
+    size_t n = (size_t)p->rows * p->cols;
+    if (!(bufs[i] = st_malloc(n * sizeof(float))) ||
+        st_model_get(m, p, bufs[i], n) != ST_OK) {
+      rc = ST_ERR;
+      break;
+    }
+    e[i].name = p->name;
+    e[i].dtype = ST_SFT_F32;
+    e[i].ndim = param_shape(p, e[i].shape);
+    e[i].data = bufs[i];
+  }
+  if (rc == ST_OK) {
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    rc = st_sft_write(path, e, m->n_tab, NULL, NULL, 0);
+  }
+  for (int i = 0; bufs && i < m->n_tab; i++) free(bufs[i]);
+  free(bufs);
+  free(e);
+  return rc;
+}
