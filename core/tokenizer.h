@@ -21,6 +21,9 @@ int st_tokenizer_encode(const st_tokenizer *t, const char *text, size_t len,
 /* decode a sequence: malloc'ed NUL-terminated string */
 int st_tokenizer_decode(const st_tokenizer *t, const int32_t *ids, int n,
                         char **text);
+/* the same, with its length: the text may hold NUL bytes (<0x00> tokens) */
+int st_tokenizer_decode_len(const st_tokenizer *t, const int32_t *ids, int n,
+                            char **text, size_t *len);
 int st_tokenizer_vocab(const st_tokenizer *t);
 int st_tokenizer_bos(const st_tokenizer *t); /* -1 if none */
 int st_tokenizer_eos(const st_tokenizer *t); /* -1 if none */

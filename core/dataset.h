@@ -1,0 +1,151 @@
+/* dataset.h - training and evaluation data as fixed-length examples, the
+ * token cache behind them, and seeded batching.
+ *
+ * An example is one row of T positions: tok[t] is the input token and
+ * tgt[t] the token that should follow it, or -1 (no loss: prompt, padding).
+ * A sequence s[0..L-1] fills a row as tok[t] = s[t], tgt[t] = s[t+1], so a
+ * row holds sequences of up to T+1 tokens.
+ *
+ * Formats (ST_DS_AUTO picks by extension: .txt text, .jsonl/.json jsonl,
+ * .tsv, .csv):
+ *  - text: each file is one document, or, with `separator`, the file is
+ *    split into documents at every occurrence of that string. A path that is
+ *    a folder reads its *.txt files in name order. Documents are encoded
+ *    with BOS, followed by EOS (when the tokenizer has one distinct from
+ *    BOS), concatenated into one stream and cut into rows of T positions
+ *    (consecutive rows overlap by one token, so every stream token but the
+ *    first is a target once). The last row is padded. Every non-pad
+ *    position carries loss.
+ *  - jsonl: one JSON object per line, blank lines skipped. {"text": ...}
+ *    lines are documents, packed as above; {"prompt": ..., "completion":
+ *    ...} lines are one example each, with loss only on the completion and
+ *    a final EOS. With verbalizers the file is a classification table whose
+ *    columns are the object's keys (string or number values).
+ *  - tsv / csv: classification tables. TSV splits on tabs with no quoting
+ *    (GLUE style); CSV follows RFC 4180 (quotes, "" escapes, quoted line
+ *    breaks). Fields are trimmed of surrounding whitespace.
+ *
+ * Prompt examples (prompt/completion and classification): the prompt and
+ * the continuation are split as the tokenizer sees the whole text, as in
+ * lm-evaluation-harness: full = encode(prompt + continuation), and the
+ * prompt is the longest prefix of encode(prompt) that every class's `full`
+ * shares; the rest of `full` is the continuation. SentencePiece's dummy
+ * prefix and merges across the boundary then cannot make a class's tokens
+ * differ from what the model sees in running text.
+ *
+ * Classification: `templ` renders a row into the prompt: {name} is the
+ * column of that name (needs a header), {0}, {1}, ... a column by index,
+ * {{ and }} literal braces. The label column (`label_col`: name or index,
+ * default "label") is matched exactly against `labels`; class k's
+ * continuation is `verbalizers[k]`. The training example is prompt + the
+ * gold class's verbalizer with loss only on the verbalizer; every class's
+ * continuation ids are kept for scoring.
+ *
+ * Too long: a prompt example with more than T+1 tokens loses prompt tokens
+ * from the start (BOS is kept) until it fits; a completion that does not fit
+ * even then is cut at its end. Each load prints one warning line with the
+ * count. A verbalizer that does not fit is an error. */
+#ifndef ST_DATASET_H
+#define ST_DATASET_H
+
+#include <stdint.h>
+
+#include "tokenizer.h"
+
+typedef enum {
+  ST_DS_AUTO = 0,
+  ST_DS_TEXT,
+  ST_DS_JSONL,
+  ST_DS_TSV,
+  ST_DS_CSV,
+} st_ds_format;
+
+typedef struct st_data_opts {
+  const char *path;
+  st_ds_format format;
+  int seq_len;           /* T */
+  const char *separator; /* text: document separator; NULL: file = document */
+  /* classification; n_classes == 0 otherwise */
+  const char *templ;     /* e.g. "Review: {sentence}\nSentiment:" */
+  const char *label_col; /* name or index; NULL: "label" */
+  int header;            /* -1: auto (a header iff a column is named), 0, 1 */
+  int n_classes;
+  const char *const *labels;      /* [K] label values as written in the file */
+  const char *const *verbalizers; /* [K] continuations, e.g. " negative" */
+  int no_cache;          /* 1: neither read nor write the token cache */
+} st_data_opts;
+
+/* defaults: auto format, T = 256, header auto, cache on */
+st_data_opts st_data_opts_default(void);
+
+typedef struct st_dataset {
+  int n, T;
+  int32_t *tok, *tgt;  /* [n,T] */
+  /* prompt examples: prompt tokens (with BOS) of each row; NULL for packed
+   * text */
+  int32_t *prompt_len; /* [n] */
+  /* classification */
+  int n_classes;       /* K; 0 when not classification */
+  char **classes;      /* [K] label values */
+  char **verbalizers;  /* [K] */
+  int32_t *label;      /* [n] gold class */
+  /* continuation ids of class c for example i:
+   * cand[cand_off[i*K+c] .. cand_off[i*K+c+1]) */
+  int64_t *cand_off;   /* [n*K+1] */
+  int32_t *cand;
+  int pad;             /* pad token in tok (EOS, else 0) */
+  int n_truncated;     /* examples cut to fit T */
+  int from_cache;      /* loaded from the token cache */
+  char path[512];
+} st_dataset;
+
+/* Reads, tokenizes (or loads from the token cache) and validates. Errors
+ * name the file and line: malformed JSON, a missing column, a label without
+ * a verbalizer, an empty dataset. */
+int st_dataset_load(st_dataset *ds, const st_tokenizer *tok,
+                    const st_data_opts *o);
+void st_dataset_free(st_dataset *ds);
+
+/* out = the examples idx[0..m-1] of ds, in that order (a deep copy) */
+int st_dataset_subset(st_dataset *out, const st_dataset *ds, const int *idx,
+                      int m);
+/* share of the examples held out for eval when no eval file is given */
+#define ST_DS_EVAL_FRACTION 0.1
+
+/* train/eval split: round(fraction * n) examples (at least one of each when
+ * fraction > 0) chosen by a shuffle seeded with `seed` go to eval; both
+ * parts keep the file order. */
+int st_dataset_split(const st_dataset *ds, double fraction, uint64_t seed,
+                     st_dataset *train, st_dataset *eval);
+
+/* "0= negative,1= positive": entries split at ',' and each at its first
+ * '='; the text after '=' is kept verbatim (leading spaces matter). "\,"
+ * is a literal comma, "\n" "\t" "\\" the usual escapes. A spec starting
+ * with '{' is a JSON object {"0": " negative", ...}. Fills malloc'ed
+ * arrays; free with st_verbalizers_free. */
+int st_verbalizers_parse(const char *spec, int *K, char ***labels,
+                         char ***verbalizers);
+void st_verbalizers_free(int K, char **labels, char **verbalizers);
+
+/* Batches of B rows in a seeded order. Each epoch is a fresh permutation,
+ * a function of (seed, epoch) only, so (epoch, index) - the next example
+ * to read - is all a checkpoint needs to resume the exact sequence. A batch
+ * that runs past the end of an epoch continues into the next. */
+typedef struct st_batcher {
+  const st_dataset *ds;
+  int B;
+  uint64_t seed;
+  int shuffle;  /* 0: file order every epoch */
+  long epoch;   /* epochs completed */
+  long index;   /* next position in this epoch's order */
+  int *order;   /* [n] */
+} st_batcher;
+
+int st_batcher_init(st_batcher *b, const st_dataset *ds, int B, uint64_t seed,
+                    int shuffle);
+void st_batcher_free(st_batcher *b);
+/* tok, tgt: host [B,T]; ids: [B] example indices, may be NULL */
+void st_batcher_next(st_batcher *b, int32_t *tok, int32_t *tgt, int *ids);
+int st_batcher_seek(st_batcher *b, long epoch, long index);
+
+#endif
