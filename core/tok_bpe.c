@@ -323,19 +323,10 @@ static long matcher_find(const matcher *m, const char *s, size_t n,
   return -1;
 }
 
-static int is_word_char(uint32_t c) { /* \w, ASCII and Latin-1 letters */
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-         (c >= 'A' && c <= 'Z') || c == '_' ||
-         (c >= 0xC0 && c != 0xD7 && c != 0xF7) || c == 0xAA || c == 0xB5 ||
-         c == 0xBA;
-}
-
-static uint32_t last_char(const char *s, size_t n) {
+static size_t last_char(const char *s, size_t n) { /* its offset */
   size_t k = n - 1;
   while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
-  uint32_t cp;
-  st_utf8_decode((const unsigned char *)s + k, &cp);
-  return cp;
+  return k;
 }
 
 typedef struct { size_t off, len; int32_t id; } piece; /* id -1: text */
@@ -354,8 +345,8 @@ static int piece_push(pieces *v, size_t off, size_t len, int32_t id) {
 }
 
 /* HF AddedVocabulary::find_matches: cut s into text and added-token pieces */
-static int split_added(const matcher *m, const char *s, size_t n,
-                       pieces *out) {
+static int split_added(const matcher *m, const st_pipeline *pipe,
+                       st_pipe_ctx *pc, const char *s, size_t n, pieces *out) {
   out->n = 0;
   size_t start = 0, from = 0;
   const atok *t;
@@ -363,12 +354,11 @@ static int split_added(const matcher *m, const char *s, size_t n,
   while (m->n && (at = matcher_find(m, s, n, from, &t)) >= 0) {
     size_t ms = (size_t)at, me = ms + t->n;
     from = me; /* the match is consumed even when rejected below */
-    if (t->single_word) {
-      uint32_t cp;
-      int before = ms > 0 && is_word_char(last_char(s, ms));
-      int after = me < n && (st_utf8_decode((const unsigned char *)s + me, &cp),
-                             is_word_char(cp));
-      if (before || after) continue;
+    if (t->single_word) { /* no word character may touch it */
+      size_t k = ms > 0 ? last_char(s, ms) : 0;
+      if ((ms > 0 && st_pipe_is_word(pipe, pc, s + k, n - k)) ||
+          st_pipe_is_word(pipe, pc, s + me, n - me))
+        continue;
     }
     if (t->lstrip) { /* swallow the whitespace before it */
       size_t k = ms;
@@ -429,7 +419,8 @@ static int encode_piece(const bpe *m, enc_ctx *c, const char *s, size_t n,
   if (st_pipe_normalize(m->pipe, c->pc, s, n, &c->work)) return ST_ERR;
   size_t nn = c->work.n;
   if (!m->norm_m.n) return encode_normalized(m, c, 0, nn, at_start, out);
-  if (split_added(&m->norm_m, c->work.p, nn, &c->inner)) return ST_ERR;
+  if (split_added(&m->norm_m, m->pipe, c->pc, c->work.p, nn, &c->inner))
+    return ST_ERR;
   for (size_t i = 0; i < c->inner.n; i++) {
     const piece *p = &c->inner.p[i];
     if (p->id >= 0 ? st_ivec_push(out, p->id)
@@ -447,7 +438,7 @@ static int bpe_encode(const st_tokenizer *t, const char *text, size_t len,
   if (ok != len) return st_err("encode: text is not valid UTF-8 (byte %zu)", ok);
   enc_ctx c = {0};
   if (!(c.pc = st_pipe_ctx_new(m->pipe))) return ST_ERR;
-  int rc = split_added(&m->raw_m, text, len, &c.outer);
+  int rc = split_added(&m->raw_m, m->pipe, c.pc, text, len, &c.outer);
   for (size_t i = 0; i < c.outer.n && rc == ST_OK; i++) {
     const piece *p = &c.outer.p[i];
     rc = p->id >= 0 ? st_ivec_push(out, p->id)
@@ -621,7 +612,10 @@ static int add_tokens(bpe *m, const added_spec *a, int na) {
     nb.n = 0;
     rc = st_pipe_normalize(m->pipe, pc, content, a[i].n, &nb);
     if (rc == ST_OK && nb.n > 0) { /* HF also decodes it to this form */
-      if (!(t.s = own(m, nb.p, nb.n))) rc = ST_ERR;
+      if (!(t.s = own(m, nb.p, nb.n))) {
+        rc = ST_ERR;
+        break;
+      }
       t.n = (uint32_t)nb.n;
       m->norm_m.t[m->norm_m.n++] = t;
       m->str[a[i].id] = t.s;
@@ -660,8 +654,8 @@ static int32_t template_bos(const json_t *pp) {
     return -1;
   }
   if (!strcmp(type, "RobertaProcessing") || !strcmp(type, "BertProcessing")) {
-    const json_t *cls = json_object_get(pp, "cls");
-    return (int32_t)json_integer_value(json_array_get(cls, 1));
+    const json_t *id = json_array_get(json_object_get(pp, "cls"), 1);
+    return json_is_integer(id) ? (int32_t)json_integer_value(id) : -1;
   }
   if (strcmp(type, "TemplateProcessing")) return -1;
   const json_t *first = json_array_get(json_object_get(pp, "single"), 0);

@@ -109,7 +109,6 @@ typedef struct st_pipe_ctx st_pipe_ctx;
 st_pipe_ctx *st_pipe_ctx_new(const st_pipeline *p);
 void st_pipe_ctx_free(st_pipe_ctx *c);
 
-int st_pipe_has_normalizer(const st_pipeline *p);
 /* append the normalized s to out */
 int st_pipe_normalize(const st_pipeline *p, st_pipe_ctx *c, const char *s,
                       size_t n, st_sbuf *out);
@@ -120,6 +119,9 @@ int st_pipe_normalize(const st_pipeline *p, st_pipe_ctx *c, const char *s,
 int st_pipe_pretokenize(const st_pipeline *p, st_pipe_ctx *c, st_sbuf *work,
                         st_span in, st_spans *out);
 int st_pipe_bytelevel(const st_pipeline *p);
+/* whether the character at s (n bytes left) is a word character (\w) */
+int st_pipe_is_word(const st_pipeline *p, st_pipe_ctx *c, const char *s,
+                    size_t n);
 /* decode: the tokens' strings (tok i is s[off[i], off[i+1])) -> text */
 int st_pipe_decode(const st_pipeline *p, const char *s, const size_t *off,
                    size_t n, st_sbuf *out);

@@ -25,6 +25,7 @@ typedef struct {
   float *score;
   st_strmap map;     /* string -> first id with that string */
   int32_t space;     /* the " " dummy prefix, -1 when absent */
+  uint32_t maxlen;   /* longest token string */
 } llama2c;
 
 static void l2c_free(void *p) {
@@ -97,10 +98,7 @@ static int l2c_encode(const st_tokenizer *t, const char *text, size_t len,
   int cap = (int)len + 1;
   int32_t *tok = st_malloc((size_t)cap * 3 * sizeof *tok);
   cand *heap = st_malloc((size_t)cap * 3 * sizeof *heap);
-  uint32_t maxlen = 0;
-  for (int i = 0; i < m->n; i++)
-    if (m->len[i] > maxlen) maxlen = m->len[i];
-  char *buf = st_malloc(2 * (size_t)maxlen + 8);
+  char *buf = st_malloc(2 * (size_t)m->maxlen + 8);
   if (!tok || !heap || !buf) {
     free(tok);
     free(heap);
@@ -233,6 +231,7 @@ int st_tok_llama2c_load(st_tokenizer *t, const char *data, size_t n) {
     m->pool[po + (size_t)len] = 0;
     m->off[i] = (uint32_t)po;
     m->len[i] = (uint32_t)len;
+    if (m->len[i] > m->maxlen) m->maxlen = m->len[i];
     po += (size_t)len + 1;
     o += 8 + (size_t)len;
   }

@@ -199,6 +199,7 @@ struct st_pipeline {
   int ndec, has_decoder;
   int bytelevel;  /* the last pre-tokenizer is ByteLevel: spans stay raw */
   bl_char bl[256];
+  regex word;     /* one \w character as Rust's regex has it */
 };
 
 struct st_pipe_ctx {
@@ -238,6 +239,7 @@ void st_pipe_free(st_pipeline *p) {
     re_free(&p->decs[i].re);
     free(p->decs[i].b);
   }
+  re_free(&p->word);
   free(p->norms);
   free(p->pres);
   free(p->decs);
@@ -268,7 +270,6 @@ void st_pipe_ctx_free(st_pipe_ctx *c) {
   free(c);
 }
 
-int st_pipe_has_normalizer(const st_pipeline *p) { return p->nnorm > 0; }
 int st_pipe_bytelevel(const st_pipeline *p) { return p->bytelevel; }
 
 /* ---------------------------------------------------------------- parsing */
@@ -512,10 +513,23 @@ static int parse_decoder(st_pipeline *p, const json_t *o) {
   return ST_OK;
 }
 
-static void finish(st_pipeline *p) {
+/* Rust regex's \w (added tokens' single_word): Alphabetic, marks, decimal
+ * digits, connector punctuation, joiners */
+static const char *WORD_PATTERN =
+    "[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}]";
+
+static int finish(st_pipeline *p) {
   p->bytelevel = p->npre > 0 && p->pres[p->npre - 1].kind == P_BYTELEVEL;
   for (unsigned b = 0; b < 256; b++)
     p->bl[b].n = (uint8_t)st_utf8_encode(st_bytelevel_char(b), p->bl[b].s);
+  return re_compile(&p->word, WORD_PATTERN, strlen(WORD_PATTERN), 0);
+}
+
+int st_pipe_is_word(const st_pipeline *p, st_pipe_ctx *c, const char *s,
+                    size_t n) {
+  return n > 0 && pcre2_match(p->word.code, (PCRE2_SPTR)s, n, 0,
+                              PCRE2_ANCHORED | PCRE2_NO_UTF_CHECK, c->md,
+                              NULL) >= 0;
 }
 
 int st_pipe_parse(st_pipeline **out, const json_t *normalizer,
@@ -524,11 +538,10 @@ int st_pipe_parse(st_pipeline **out, const json_t *normalizer,
   st_pipeline *p = st_calloc(1, sizeof *p);
   if (!p) return ST_ERR;
   if (parse_normalizer(p, normalizer) || parse_pretok(p, pre_tokenizer) ||
-      parse_decoder(p, decoder)) {
+      parse_decoder(p, decoder) || finish(p)) {
     st_pipe_free(p);
     return ST_ERR;
   }
-  finish(p);
   *out = p;
   return ST_OK;
 }
@@ -549,11 +562,11 @@ int st_pipe_gpt2(st_pipeline **out) {
   p->ndec = 1;
   p->decs[0].kind = D_BYTELEVEL;
   p->has_decoder = 1;
-  if (re_compile(&p->pres[0].re, GPT2_PATTERN, strlen(GPT2_PATTERN), 0)) {
+  if (re_compile(&p->pres[0].re, GPT2_PATTERN, strlen(GPT2_PATTERN), 0) ||
+      finish(p)) {
     st_pipe_free(p);
     return ST_ERR;
   }
-  finish(p);
   *out = p;
   return ST_OK;
 }

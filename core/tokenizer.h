@@ -1,6 +1,29 @@
 /* tokenizer.h - text <-> token ids. One interface over the llama2.c
  * tokenizer.bin, Hugging Face tokenizer.json (BPE: byte-level and
- * SentencePiece-style) and GPT-2 encoder.json + vocab.bpe. */
+ * SentencePiece-style) and GPT-2 encoder.json + vocab.bpe.
+ *
+ * Ids match the reference exactly: llama2.c's run.c encode for .bin files,
+ * HF tokenizers' encode(text, add_special_tokens=False) for the others
+ * (tests/reference/test_tokenizer_ref.c). Decoding matches HF's
+ * decode(ids, skip_special_tokens=False); llama2.c decoding is run.c's, with
+ * the dummy-prefix space dropped at the start of the sequence as well as
+ * after BOS, and BOS/EOS writing nothing, so decode(encode(s)) == s.
+ *
+ * BOS is the token a tokenizer.json's post-processor template puts first
+ * (else tokenizer_config.json's bos_token when add_bos_token is true); EOS
+ * is tokenizer_config.json's eos_token, else the first of </s>,
+ * <|end_of_text|>, <|endoftext|>, <|im_end|>, <|eot_id|> that exists.
+ * GPT-2 files: no BOS, EOS <|endoftext|>. llama2.c: BOS 1, EOS 2.
+ *
+ * Not supported (load fails with a message): models other than BPE, BPE
+ * dropout and subword prefixes/suffixes, and pipeline steps outside
+ * normalizers Sequence/Prepend/Replace/Strip/NFC, pre-tokenizers
+ * Sequence/Split/ByteLevel/Metaspace/Digits/Whitespace/WhitespaceSplit and
+ * decoders Sequence/ByteLevel/Metaspace/Replace/ByteFallback/Fuse/Strip.
+ * The NFC normalizer passes text through unchanged: right for text that is
+ * already NFC (nearly all stored text), not for decomposed input.
+ *
+ * A loaded tokenizer is read-only: threads may encode with one at once. */
 #ifndef ST_TOKENIZER_H
 #define ST_TOKENIZER_H
 
@@ -15,10 +38,11 @@ int st_tokenizer_load(st_tokenizer **out, const char *path);
 void st_tokenizer_free(st_tokenizer *t);
 
 /* ids is malloc'ed; *n its length. bos: prepend BOS when the tokenizer has
- * one. */
+ * one. Text for BPE tokenizers must be valid UTF-8 (else ST_ERR). */
 int st_tokenizer_encode(const st_tokenizer *t, const char *text, size_t len,
                         int bos, int32_t **ids, int *n);
-/* decode a sequence: malloc'ed NUL-terminated string */
+/* decode a sequence: malloc'ed NUL-terminated string; ids outside the
+ * vocabulary are an error */
 int st_tokenizer_decode(const st_tokenizer *t, const int32_t *ids, int n,
                         char **text);
 /* the same, with its length: the text may hold NUL bytes (<0x00> tokens) */

@@ -1,0 +1,129 @@
+/* cuda_common.h - internals of the CUDA backend, shared by the files in core/cuda.
+ *
+ * One device, the legacy default stream for everything (kernels, cuBLAS,
+ * memsets, copies), so every op is ordered after the previous one without
+ * events, and a buffer freed to the caching allocator can be handed out again
+ * at once: later work on the same stream runs after earlier readers.
+ *
+ * Errors: bad input never reaches here (callers validate shapes). A failing
+ * CUDA or cuBLAS call, or a kernel that faults, is a broken device or a bug,
+ * so it prints where it happened and exits 2 (CUDA_CHECK). */
+#ifndef ST_CUDA_COMMON_H
+#define ST_CUDA_COMMON_H
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <stddef.h>
+#include <stdint.h>
+
+extern "C" {
+#include "backend.h"
+#include "error.h"
+}
+
+/* prints "strata: CUDA failure: <call>: <msg> (file:line)" and exits 2 */
+void cuda_fatal(const char *call, const char *msg, const char *file, int line);
+
+#define CUDA_CHECK(x)                                                   \
+  do {                                                                  \
+    cudaError_t e_ = (x);                                               \
+    if (e_ != cudaSuccess)                                              \
+      cuda_fatal(#x, cudaGetErrorString(e_), __FILE__, __LINE__);       \
+  } while (0)
+
+#define CUBLAS_CHECK(x)                                                 \
+  do {                                                                  \
+    cublasStatus_t s_ = (x);                                            \
+    if (s_ != CUBLAS_STATUS_SUCCESS)                                    \
+      cuda_fatal(#x, cublasGetStatusString(s_), __FILE__, __LINE__);    \
+  } while (0)
+
+/* after every <<<...>>>: catches bad launch configurations at once (faults
+ * inside a kernel surface at the next synchronising call) */
+#define LAUNCH_CHECK() CUDA_CHECK(cudaGetLastError())
+
+/* Grid for a grid-stride loop over n items: enough blocks to fill the GPU
+ * several times over, never more than the loop needs. */
+static inline unsigned cuda_grid(size_t n, int threads) {
+  size_t g = (n + threads - 1) / threads;
+  if (g > 16384) g = 16384;
+  return g ? (unsigned)g : 1u;
+}
+
+/* --- warp reductions ---------------------------------------------------- */
+static __device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+static __device__ __forceinline__ float warp_max(float v) {
+  for (int o = 16; o > 0; o >>= 1)
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+/* --- backend_cuda.cu ---------------------------------------------------- */
+cublasHandle_t cuda_cublas(void);
+/* the caching allocator, for scratch buffers inside ops too; memory comes
+ * back zero-filled. cuda_alloc returns NULL + st_err when the device is
+ * out of memory. */
+void *cuda_alloc(size_t bytes);
+void cuda_free(void *p);
+
+/* --- gemm.cu ------------------------------------------------------------ */
+void cuda_gemm(int transA, int transB, int M, int N, int K, float alpha,
+               const float *A, int lda, const float *B, int ldb, float beta,
+               float *C, int ldc);
+
+/* --- elementwise.cu ----------------------------------------------------- */
+void cuda_add_bias(float *out, const float *bias, int N, int OC, int ld);
+void cuda_bias_grad(float *dbias, const float *dout, int N, int OC, int ld);
+void cuda_add(float *out, const float *a, const float *b, size_t n);
+void cuda_acc(float *dst, const float *src, size_t n);
+void cuda_scale(float *x, float s, size_t n);
+double cuda_sumsq(const float *x, size_t n);
+double cuda_sum(const float *x, size_t n);
+
+/* --- embed.cu ----------------------------------------------------------- */
+void cuda_embed_fwd(float *out, const int32_t *tok, const float *wte,
+                    const float *wpe, int B, int T, int C);
+void cuda_embed_bwd(float *dwte, float *dwpe, const float *dout,
+                    const int32_t *tok, int B, int T, int C);
+
+/* --- norm.cu ------------------------------------------------------------ */
+void cuda_rmsnorm_fwd(float *out, float *rstd, const float *inp,
+                      const float *w, int N, int C, float eps);
+void cuda_rmsnorm_bwd(float *dinp, float *dw, const float *dout,
+                      const float *inp, const float *w, const float *rstd,
+                      int N, int C);
+void cuda_layernorm_fwd(float *out, float *mean, float *rstd,
+                        const float *inp, const float *w, const float *b,
+                        int N, int C, float eps);
+void cuda_layernorm_bwd(float *dinp, float *dw, float *db, const float *dout,
+                        const float *inp, const float *w, const float *mean,
+                        const float *rstd, int N, int C);
+
+/* --- attention.cu ------------------------------------------------------- */
+void cuda_rope(float *qkv, int B, int T, int NH, int NKV, int HS, float theta,
+               int inverse);
+void cuda_attn_fwd(float *out, float *lse, const float *qkv, int B, int T,
+                   int NH, int NKV, int HS);
+void cuda_attn_bwd(float *dqkv, const float *dout, const float *qkv,
+                   const float *out, const float *lse, int B, int T, int NH,
+                   int NKV, int HS);
+
+/* --- activation.cu ------------------------------------------------------ */
+void cuda_gelu_fwd(float *out, const float *inp, size_t n);
+void cuda_gelu_bwd(float *dinp, const float *inp, const float *dout, size_t n);
+void cuda_swiglu_fwd(float *out, const float *gu, int N, int H);
+void cuda_swiglu_bwd(float *dgu, const float *dout, const float *gu, int N,
+                     int H);
+
+/* --- loss.cu ------------------------------------------------------------ */
+void cuda_softmax_ce(float *losses, float *logits, const int32_t *tgt, int N,
+                     int V, float dscale);
+
+/* --- adamw.cu ----------------------------------------------------------- */
+void cuda_adamw(float *p, const float *g, float *m, float *v, size_t n,
+                float lr, float b1, float b2, float eps, float wd, int t);
+
+#endif
