@@ -1,4 +1,5 @@
 /* trace.c - transition-trace collection (see trace.h). */
+#include <cblas.h>
 #include <lapacke.h>
 #include <jansson.h>
 #include <math.h>
@@ -36,13 +37,11 @@ static int pinv_t(const float *W, int V, int C, float *out) {
   if (info) { st_err("pinv: LAPACKE_dgesdd failed (info %d)", (int)info); goto done; }
   double cut = (V > C ? V : C) * 2.220446049250313e-16 * s[0];
   for (int j = 0; j < k; j++) s[j] = s[j] > cut ? 1.0 / s[j] : 0.0;
-#pragma omp parallel for
+  /* (U S^+) Vt: scale U's columns, then one GEMM; a is free again */
   for (int r = 0; r < V; r++)
-    for (int c = 0; c < C; c++) {
-      double acc = 0;
-      for (int j = 0; j < k; j++) acc += u[(size_t)r * k + j] * s[j] * vt[(size_t)j * C + c];
-      out[(size_t)r * C + c] = (float)acc;
-    }
+    for (int j = 0; j < k; j++) u[(size_t)r * k + j] *= s[j];
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, V, C, k, 1.0, u, k, vt, C, 0.0, a, C);
+  for (size_t i = 0; i < (size_t)V * C; i++) out[i] = (float)a[i];
   rc = ST_OK;
 done:
   free(a); free(s); free(u); free(vt);

@@ -16,6 +16,7 @@
 #include "plan.h"
 #include "sampler.h"
 #include "train.h"
+#include "trace.h"
 
 static double now(void) {
   struct timespec ts;
@@ -162,6 +163,19 @@ int cmd_bench(int argc, char **argv) {
   }
   double rss_full = peak_rss_mb();
   double sg = sgemm_rate(m, B, T);
+  /* selection costs one forward pass: trace the same B x T tokens. The
+   * pseudo-inverse of W_U is computed once per model (and cached on disk),
+   * so it is timed on its own. */
+  double t0 = now();
+  float *pinv = NULL;
+  if (st_unembed_pinv_t(m, &pinv)) goto done;
+  free(pinv);
+  double pinv_ms = (now() - t0) * 1e3;
+  st_trace tr;
+  t0 = now();
+  if (st_trace_collect(&tr, m, tok, tgt, B, T, 0, 1)) goto done;
+  double trace_ms = (now() - t0) * 1e3;
+  st_trace_free(&tr);
   st_flops f = st_plan_flops(&plan, m, T), ff = st_plan_flops(&full, m, T);
   double step_flops = (f.fwd + f.bwd) * N, full_flops = (ff.fwd + ff.full_bwd) * N;
   double gflops = full_flops / (ms_full * 1e-3) / 1e9;
@@ -190,6 +204,9 @@ int cmd_bench(int argc, char **argv) {
   json_object_set_new(o, "peak_rss_full_mb", json_real(rss_full));
   json_object_set_new(o, "rss_before_mb", json_real(rss_base));
   json_object_set_new(o, "loss", json_real(loss_mask));
+  json_object_set_new(o, "trace_ms", json_real(trace_ms));
+  json_object_set_new(o, "trace_steps", json_real(trace_ms / ms_full));
+  json_object_set_new(o, "pinv_ms", json_real(pinv_ms));
   if (json) {
     char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
     puts(s);
@@ -206,6 +223,8 @@ int cmd_bench(int argc, char **argv) {
     printf("  step_ratio %.3f, ideal_ratio %.3f (%.2fx ideal)\n", ms_mask / ms_full,
            f.ideal_ratio, ms_mask / ms_full / f.ideal_ratio);
     printf("  peak RSS %.0f MB (full %.0f MB)\n", rss_mask, rss_full);
+    printf("  trace of the same tokens %.1f ms = %.2f full steps (pinv of W_U, once per "
+           "model: %.0f ms)\n", trace_ms, trace_ms / ms_full, pinv_ms);
   }
   json_decref(o);
   rc = ST_OK;
