@@ -320,7 +320,11 @@ static init_kind global_kind(int slot) {
 }
 
 void st_model_init_random(st_model *m, uint64_t seed) {
-  float *h = st_malloc(m->n_params * sizeof(float));
+  /* staged through a fixed buffer (an even size, so Box-Muller pairs and
+   * thus the values do not depend on it): the host never holds a second
+   * copy of the model, which would also inflate peak-RSS measurements */
+  enum { CHUNK = 1 << 20 };
+  float *h = st_malloc(CHUNK * sizeof(float));
   if (!h) return; /* error already set; parameters stay zero */
   uint64_t s = seed * 0x9E3779B97F4A7C15ULL + 0x632BE59BD9B4E019ULL;
   if (!s) s = 1;
@@ -329,16 +333,17 @@ void st_model_init_random(st_model *m, uint64_t seed) {
    * stream's variance does not grow with depth */
   const float std = 0.02f, resid = std / sqrtf(2.0f * L);
   for (int i = 0; i < L * ST_NSLOTS + ST_NGLOBAL; i++) {
-    float *x = h + m->off[i];
-    size_t n = m->size[i];
     init_kind k = i < L * ST_NSLOTS ? layer_kind(i % ST_NSLOTS)
                                     : global_kind(i - L * ST_NSLOTS);
-    if (k == INIT_NORMAL || k == INIT_RESID)
-      fill_normal(x, n, k == INIT_RESID ? resid : std, &s);
-    else
-      for (size_t j = 0; j < n; j++) x[j] = k == INIT_ONE ? 1.0f : 0.0f;
+    for (size_t done = 0; done < m->size[i]; done += CHUNK) {
+      size_t n = m->size[i] - done < CHUNK ? m->size[i] - done : CHUNK;
+      if (k == INIT_NORMAL || k == INIT_RESID)
+        fill_normal(h, n, k == INIT_RESID ? resid : std, &s);
+      else
+        for (size_t j = 0; j < n; j++) h[j] = k == INIT_ONE ? 1.0f : 0.0f;
+      m->be->upload(m->params + m->off[i] + done, h, n * sizeof(float));
+    }
   }
-  m->be->upload(m->params, h, m->n_params * sizeof(float));
   free(h);
 }
 
