@@ -101,14 +101,20 @@ static void xaxis_numeric(FILE *f, axis a, const char *label) {
   fputs("</text>\n", f);
 }
 
-static void legend(FILE *f, int i, const char *name, int marker) {
+static const char *color_of(const st_series *s, int k) {
+  return palette[(s && s[k].color > 0 ? s[k].color - 1 : k) % NPAL];
+}
+
+static void legend(FILE *f, int i, const char *name, int marker, const char *color) {
   int y = MT + 10 + 18 * i, x = W - MR + 14;
-  if (marker)
-    fprintf(f, "<circle cx=\"%d\" cy=\"%d\" r=\"4\" fill=\"%s\"/>\n", x + 6, y - 4,
-            palette[i % NPAL]);
+  if (marker == 1)
+    fprintf(f, "<circle cx=\"%d\" cy=\"%d\" r=\"4\" fill=\"%s\"/>\n", x + 6, y - 4, color);
+  else if (marker == 2) /* a dashed line */
+    fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"%s\" "
+               "stroke-width=\"2\" stroke-dasharray=\"4 3\"/>\n", x, x + 12, y - 4, y - 4, color);
   else
     fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"8\" fill=\"%s\"/>\n", x, y - 8,
-            palette[i % NPAL]);
+            color);
   fprintf(f, "<text x=\"%d\" y=\"%d\">", x + 18, y);
   esc(f, name);
   fputs("</text>\n", f);
@@ -155,7 +161,7 @@ int st_svg_bars(const char *path, const char *title, const char *ylabel, int n,
   }
   fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>\n", ML, W - MR,
           py(a, 0), py(a, 0));
-  for (int g = 0; g < ngroups; g++) legend(f, g, group_names[g], 0);
+  for (int g = 0; g < ngroups; g++) legend(f, g, group_names[g], 0, palette[g % NPAL]);
   if (marked) {
     int y = MT + 10 + 18 * ngroups;
     fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"8\" fill=\"#fff3bf\" "
@@ -192,14 +198,14 @@ int st_svg_lines(const char *path, const char *title, const char *xlabel, const 
   yaxis(f, ay, ylabel);
   xaxis_numeric(f, ax, xlabel);
   for (int k = 0; k < ns; k++) {
-    fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"",
-            palette[k % NPAL]);
+    fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\"%s points=\"",
+            color_of(s, k), s[k].dashed ? " stroke-dasharray=\"4 3\"" : "");
     for (int i = 0; i < s[k].n; i++)
       if (isfinite(s[k].y[i])) fprintf(f, "%.1f,%.1f ", px(ax, s[k].x[i]), py(ay, s[k].y[i]));
     fputs("\"><title>", f);
     esc(f, s[k].name);
     fputs("</title></polyline>\n", f);
-    legend(f, k, s[k].name, 0);
+    legend(f, k, s[k].name, s[k].dashed ? 2 : 0, color_of(s, k));
   }
   return finish(f, tmp, path);
 }
@@ -221,15 +227,15 @@ int st_svg_points(const char *path, const char *title, const char *xlabel, const
       if (s[k].err && s[k].err[i] > 0)
         fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n", x,
                 x, py(ay, s[k].y[i] - s[k].err[i]), py(ay, s[k].y[i] + s[k].err[i]),
-                palette[k % NPAL]);
+                color_of(s, k));
       fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\"><title>", x, y,
-              palette[k % NPAL]);
+              color_of(s, k));
       esc(f, s[k].name);
       fprintf(f, ": x = %.6g, y = %.6g", s[k].x[i], s[k].y[i]);
       if (s[k].err) fprintf(f, " +/- %.6g", s[k].err[i]);
       fputs("</title></circle>\n", f);
     }
-    legend(f, k, s[k].name, 1);
+    legend(f, k, s[k].name, 1, color_of(s, k));
   }
   return finish(f, tmp, path);
 }

@@ -11,6 +11,8 @@ typedef struct st_series {
   int n;
   const double *x, *y;
   const double *err; /* NULL: no error bars */
+  int color;         /* 1-based palette index; 0: by position */
+  int dashed;        /* lines: dashed stroke */
 } st_series;
 
 /* Grouped bars: groups[g] values[g][i] for i < n categories (labels[i]);

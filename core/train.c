@@ -373,7 +373,7 @@ static int state_check(const st_trainer *t, const st_param *p, size_t n,
 
 int st_trainer_get_state(const st_trainer *t, const st_param *p, float *m,
                          float *v, size_t n, int *step) {
-  long i;
+  long i = 0;
   if (state_check(t, p, n, &i)) return ST_ERR;
   if (m) t->be->download(m, t->m1[i], n * sizeof(float));
   if (v) t->be->download(v, t->m2[i], n * sizeof(float));
@@ -383,7 +383,7 @@ int st_trainer_get_state(const st_trainer *t, const st_param *p, float *m,
 
 int st_trainer_set_state(st_trainer *t, const st_param *p, const float *m,
                          const float *v, size_t n, int step) {
-  long i;
+  long i = 0;
   if (state_check(t, p, n, &i)) return ST_ERR;
   t->be->upload(t->m1[i], m, n * sizeof(float));
   t->be->upload(t->m2[i], v, n * sizeof(float));

@@ -1,6 +1,8 @@
 /* cmd_trace.c - strata trace <model> --data FILE: one no-grad forward pass
  * over M sequences, then the per-layer table of the transition trace with a
  * bar chart of one measure, and optionally the JSON. */
+#include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 #include "error.h"
 #include "model.h"
 #include "tokenizer.h"
+#include "svg.h"
 #include "trace.h"
 
 static const char *usage =
@@ -122,5 +125,40 @@ done:
   if (labels) st_verbalizers_free(K, labels, verb);
   st_tokenizer_free(tok);
   st_model_free(m);
+  return rc;
+}
+
+/* Layer l (0-based) moves h_l to h_{l+1}: its bar is the measure at latent
+ * space l+1 (the deviation it causes, or the distance left after it). */
+int cli_plot_trace(json_t *trace, json_t *plan, const char *dir, const char *title) {
+  json_t *spaces = json_object_get(trace, "spaces");
+  int L = (int)json_array_size(spaces) - 1;
+  if (L < 1) return st_err("%s: trace has no layers to plot", dir);
+  const char *measure = plan ? json_string_value(json_object_get(plan, "measure")) : NULL;
+  if (!measure || st_measure_index(measure) < 0) measure = "delta_norm";
+  json_t *gains = plan ? json_object_get(plan, "gains") : NULL;
+  json_t *layers = plan ? json_object_get(plan, "layers") : NULL;
+  double *mv = calloc(L, sizeof *mv), *gv = calloc(L, sizeof *gv);
+  int *marked = calloc(L, sizeof *marked);
+  char (*lab)[16] = calloc(L, sizeof *lab);
+  const char **labels = calloc(L, sizeof *labels);
+  for (int l = 0; l < L; l++) {
+    json_t *sp = json_array_get(spaces, l + 1);
+    mv[l] = json_number_value(json_object_get(json_object_get(sp, measure), "mean"));
+    gv[l] = json_is_array(gains) && json_is_number(json_array_get(gains, l))
+                ? json_number_value(json_array_get(gains, l)) : NAN;
+    const char *mode = json_string_value(json_object_get(json_array_get(layers, l), "mode"));
+    marked[l] = mode && strcmp(mode, "frozen");
+    snprintf(lab[l], sizeof lab[l], "%d", l);
+    labels[l] = lab[l];
+  }
+  const double *vals[2] = {mv, gv};
+  const char *names[2] = {measure, "gain"};
+  char path[1100], t[256];
+  snprintf(path, sizeof path, "%s/trace.svg", dir);
+  snprintf(t, sizeof t, "per-layer %s%s (%s)", measure, json_is_array(gains) ? " and gain" : "", title);
+  int rc = st_svg_bars(path, t, "value", L, labels, json_is_array(gains) ? 2 : 1, names, vals,
+                       layers ? marked : NULL);
+  free(mv); free(gv); free(marked); free(lab); free(labels);
   return rc;
 }

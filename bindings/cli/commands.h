@@ -13,10 +13,17 @@ typedef struct st_command {
 
 /* shared option helpers (cli_util.c) */
 int cli_threads(int *argc, char **argv);       /* strips --threads N */
+extern int cli_threads_given;                  /* --threads was on the line */
 const char *cli_opt(int argc, char **argv, const char *flag); /* value or NULL */
 int cli_flag(int argc, char **argv, const char *flag);
 /* the tokenizer beside a llama2.c model, or an HF folder (cmd_generate.c) */
 int cli_find_tokenizer(const char *model, char *out, size_t n);
+
+/* per-layer figure of a run (cmd_trace.c): trace.json's measure per latent
+ * space, the plan's gains when present, selected layers marked; writes
+ * <dir>/trace.svg */
+typedef struct json_t json_t;
+int cli_plot_trace(json_t *trace, json_t *plan, const char *dir, const char *title);
 
 #define ST_CMD(n) int cmd_##n(int argc, char **argv)
 ST_CMD(info);
@@ -24,7 +31,10 @@ ST_CMD(generate);
 ST_CMD(convert);
 ST_CMD(bench);
 ST_CMD(trace);
+ST_CMD(sweep);
 ST_CMD(lua);
 ST_CMD(eval);
+ST_CMD(run);
+ST_CMD(plan);
 
 #endif

@@ -12,8 +12,11 @@ static const st_command commands[] = {
     {"convert", "convert <llama2c.bin> <out-folder>  write an HF Llama folder", cmd_convert},
     {"bench", "bench [--json] [--trainable all|top:K|3,5,7] [-B N] [-T N]", cmd_bench},
     {"trace", "trace <model> --data FILE [--samples M] [--seq-len T] [--keep K] [--json F]  per-layer transition trace", cmd_trace},
+    {"sweep", "sweep <sweep.yaml> [--out DIR]    run variants x seeds, tables and figures", cmd_sweep},
     {"lua", "lua [--unsafe-lua] <script.lua> [args]  run a Lua script with the strata module", cmd_lua},
     {"eval", "eval <model> --data FILE [--template T --verbalizers '0= no,1= yes'] [--json F]  loss, accuracy, macro-F1 (--help)", cmd_eval},
+    {"run", "run <recipe.yaml> [--set k=v]... [--out DIR] [--resume DIR] [--unsafe-lua]  fine-tune as the recipe says", cmd_run},
+    {"plan", "plan <recipe.yaml> [--set k=v]...   trace, run the policy and print the plan", cmd_plan},
 };
 #define NCMD ((int)(sizeof commands / sizeof commands[0]))
 

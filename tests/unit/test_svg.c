@@ -53,14 +53,14 @@ int main(void) {
 
   /* lines and points */
   double x[] = {1, 2, 3}, y1[] = {3.5, 2.25, 1.5}, y2[] = {3.0, 2.0, 1.0}, e[] = {0.1, 0.2, 0.05};
-  st_series ls[] = {{"full", 3, x, y1, NULL}, {"semantic", 3, x, y2, NULL}};
+  st_series ls[] = {{"full", 3, x, y1, NULL, 0, 0}, {"semantic", 3, x, y2, NULL, 0, 1}};
   snprintf(p, sizeof p, "%s/lines.svg", dir);
   CHECK(st_svg_lines(p, "loss", "step", "loss", 2, ls) == ST_OK);
   well_formed(p);
   s = slurp(p);
   CHECK(s && strstr(s, "<title>semantic</title>"));
   free(s);
-  st_series ps[] = {{"semantic", 3, x, y2, e}};
+  st_series ps[] = {{"semantic", 3, x, y2, e, 0, 0}};
   snprintf(p, sizeof p, "%s/points.svg", dir);
   CHECK(st_svg_points(p, "cost vs quality", "backprop %", "accuracy", 1, ps) == ST_OK);
   well_formed(p);

@@ -1,0 +1,600 @@
+/* cmd_sweep.c - strata sweep <sweep.yaml>: a base recipe, variants (each a
+ * set of --set overrides) and seeds. Every variant x seed is a `strata run`
+ * in its own process and run folder, so a failed variant is recorded and
+ * the rest go on, and a re-run skips runs whose summary.json exists. The
+ * results become results.csv, results.md and three SVG figures. */
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "commands.h"
+#include "error.h"
+#include "strata_lua.h"
+#include "svg.h"
+
+static const char *usage =
+    "usage: strata sweep <sweep.yaml> [--out DIR] [--threads N]\n"
+    "sweep.yaml:\n"
+    "  recipe: recipes/sst2_semantic.yaml   # the base recipe\n"
+    "  seeds: [1, 2, 3]                     # train.seed of each run\n"
+    "  metric: accuracy                     # accuracy | loss | perplexity | macro_f1\n"
+    "  out: runs/sweep-sst2                 # default runs/<sweep file name>\n"
+    "  set: {train.steps: 200}              # overrides for every variant\n"
+    "  variants:\n"
+    "    - {name: full, set: {policy.script: scripts/policies/all.lua}}\n"
+    "    - {name: semantic, set: {policy.params.mode: contiguous}}";
+
+#define MAXV 64
+#define MAXSET 64
+#define MAXSEED 32
+
+typedef struct variant {
+  char name[64];
+  int nset;
+  char *set[MAXSET]; /* "key=value" */
+} variant;
+
+typedef struct sweep {
+  char recipe[512], out[512], metric[32], file[512];
+  int nseeds, seeds[MAXSEED];
+  int nbase;
+  char *base[MAXSET];
+  int nv;
+  variant v[MAXV];
+} sweep;
+
+/* --- sweep.yaml ---------------------------------------------------------- */
+
+/* a Lua scalar or flow list as YAML text for --set */
+static int yaml_text(lua_State *L, int idx, char *out, size_t n, const char *key) {
+  idx = lua_absindex(L, idx);
+  switch (lua_type(L, idx)) {
+  case LUA_TNUMBER:
+    if (lua_isinteger(L, idx)) snprintf(out, n, "%lld", (long long)lua_tointeger(L, idx));
+    else snprintf(out, n, "%.17g", lua_tonumber(L, idx));
+    return ST_OK;
+  case LUA_TBOOLEAN: snprintf(out, n, "%s", lua_toboolean(L, idx) ? "true" : "false"); return ST_OK;
+  case LUA_TSTRING: {
+    /* double-quoted YAML: escapes keep any text intact */
+    size_t len, o = 0;
+    const char *s = lua_tolstring(L, idx, &len);
+    if (n < 3) return st_err("%s: value too long", key);
+    out[o++] = '"';
+    for (size_t i = 0; i < len && o + 4 < n; i++) {
+      char c = s[i];
+      if (c == '"' || c == '\\') out[o++] = '\\', out[o++] = c;
+      else if (c == '\n') out[o++] = '\\', out[o++] = 'n';
+      else if (c == '\t') out[o++] = '\\', out[o++] = 't';
+      else out[o++] = c;
+    }
+    out[o++] = '"';
+    out[o] = 0;
+    return ST_OK;
+  }
+  case LUA_TTABLE: {
+    size_t o = 0;
+    out[o++] = '[';
+    lua_Integer len = luaL_len(L, idx);
+    for (lua_Integer i = 1; i <= len; i++) {
+      char item[256];
+      lua_rawgeti(L, idx, i);
+      int rc = yaml_text(L, -1, item, sizeof item, key);
+      lua_pop(L, 1);
+      if (rc) return ST_ERR;
+      o += snprintf(out + o, n - o, "%s%s", i > 1 ? ", " : "", item);
+      if (o >= n) return st_err("%s: value too long", key);
+    }
+    snprintf(out + o, n - o, "]");
+    return ST_OK;
+  }
+  default: return st_err("%s: unsupported value type %s", key, luaL_typename(L, idx));
+  }
+}
+
+/* "set:" map of dotted keys (or a list of "k=v" strings) -> argv strings */
+static int read_sets(lua_State *L, int idx, char **out, int *n, const char *where) {
+  idx = lua_absindex(L, idx);
+  if (!lua_istable(L, idx)) return st_err("%s: 'set' must be a map of key: value", where);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    char val[1024], key[256];
+    if (*n >= MAXSET) { lua_pop(L, 2); return st_err("%s: too many overrides", where); }
+    if (lua_type(L, -2) == LUA_TNUMBER && lua_type(L, -1) == LUA_TSTRING) {
+      out[(*n)++] = strdup(lua_tostring(L, -1)); /* list form "k=v" */
+    } else if (lua_type(L, -2) == LUA_TSTRING) {
+      snprintf(key, sizeof key, "%s", lua_tostring(L, -2));
+      if (yaml_text(L, -1, val, sizeof val, key)) { lua_pop(L, 2); return st_err_prefix("%s: ", where); }
+      size_t len = strlen(key) + strlen(val) + 2;
+      out[*n] = malloc(len);
+      snprintf(out[(*n)++], len, "%s=%s", key, val);
+    } else {
+      lua_pop(L, 2);
+      return st_err("%s: 'set' keys must be dotted recipe keys", where);
+    }
+    lua_pop(L, 1);
+  }
+  return ST_OK;
+}
+
+static int field_str(lua_State *L, int t, const char *k, char *out, size_t n, const char *file) {
+  lua_getfield(L, t, k);
+  int ok = lua_type(L, -1) == LUA_TSTRING;
+  if (ok) snprintf(out, n, "%s", lua_tostring(L, -1));
+  int present = !lua_isnil(L, -1);
+  lua_pop(L, 1);
+  if (present && !ok) return st_err("%s: '%s' must be a string", file, k);
+  return ST_OK;
+}
+
+static int load_sweep(lua_State *L, const char *path, sweep *s) {
+  memset(s, 0, sizeof *s);
+  snprintf(s->file, sizeof s->file, "%s", path);
+  st_yaml_load_file(L, path); /* raises on a syntax error: runs under pcall */
+  int t = lua_gettop(L);
+  if (!lua_istable(L, t)) return st_err("%s: expected a map", path);
+  static const char *known[] = {"recipe", "seeds", "metric", "out", "set", "variants", NULL};
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    int ok = 0;
+    for (int i = 0; known[i]; i++)
+      ok |= lua_type(L, -2) == LUA_TSTRING && !strcmp(lua_tostring(L, -2), known[i]);
+    if (!ok) {
+      char where[128] = "";
+      lua_pushvalue(L, -2);
+      st_where(L, t, lua_gettop(L), ST_WHERE_KEY);
+      if (lua_isstring(L, -1)) snprintf(where, sizeof where, "%s", lua_tostring(L, -1));
+      return st_err("%s: unknown key '%s' (known: recipe, seeds, metric, out, set, variants)",
+                    where[0] ? where : path, lua_tostring(L, -4));
+    }
+    lua_pop(L, 1);
+  }
+  if (field_str(L, t, "recipe", s->recipe, sizeof s->recipe, path) ||
+      field_str(L, t, "metric", s->metric, sizeof s->metric, path) ||
+      field_str(L, t, "out", s->out, sizeof s->out, path))
+    return ST_ERR;
+  if (!s->recipe[0]) return st_err("%s: 'recipe' is required", path);
+  if (!s->metric[0]) snprintf(s->metric, sizeof s->metric, "accuracy");
+  if (strcmp(s->metric, "accuracy") && strcmp(s->metric, "loss") &&
+      strcmp(s->metric, "perplexity") && strcmp(s->metric, "macro_f1"))
+    return st_err("%s: metric must be accuracy, loss, perplexity or macro_f1, not '%s'", path,
+                  s->metric);
+  lua_getfield(L, t, "seeds");
+  if (lua_isnil(L, -1)) {
+    s->nseeds = 1;
+    s->seeds[0] = 1;
+  } else {
+    if (!lua_istable(L, -1)) return st_err("%s: 'seeds' must be a list of integers", path);
+    lua_Integer n = luaL_len(L, -1);
+    if (n < 1 || n > MAXSEED) return st_err("%s: 'seeds' needs 1..%d entries", path, MAXSEED);
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_rawgeti(L, -1, i);
+      if (!lua_isinteger(L, -1)) return st_err("%s: seeds[%lld] is not an integer", path, (long long)i);
+      s->seeds[s->nseeds++] = (int)lua_tointeger(L, -1);
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, t, "set");
+  if (!lua_isnil(L, -1) && read_sets(L, -1, s->base, &s->nbase, path)) return ST_ERR;
+  lua_pop(L, 1);
+  lua_getfield(L, t, "variants");
+  if (!lua_istable(L, -1) || luaL_len(L, -1) < 1)
+    return st_err("%s: 'variants' must be a non-empty list", path);
+  lua_Integer nv = luaL_len(L, -1);
+  if (nv > MAXV) return st_err("%s: at most %d variants", path, MAXV);
+  for (lua_Integer i = 1; i <= nv; i++) {
+    variant *v = &s->v[s->nv++];
+    char where[600];
+    snprintf(where, sizeof where, "%s: variants[%lld]", path, (long long)i);
+    lua_rawgeti(L, -1, i);
+    if (!lua_istable(L, -1)) return st_err("%s: must be a map with name and set", where);
+    if (field_str(L, -1, "name", v->name, sizeof v->name, where)) return ST_ERR;
+    if (!v->name[0]) return st_err("%s: 'name' is required", where);
+    for (char *c = v->name; *c; c++)
+      if (!(isalnum((unsigned char)*c) || *c == '-' || *c == '_' || *c == '.'))
+        return st_err("%s: name '%s' may hold only letters, digits, '-', '_' and '.'", where, v->name);
+    for (int j = 0; j + 1 < s->nv; j++)
+      if (!strcmp(s->v[j].name, v->name)) return st_err("%s: duplicate name '%s'", where, v->name);
+    lua_getfield(L, -1, "set");
+    if (!lua_isnil(L, -1) && read_sets(L, -1, v->set, &v->nset, where)) return ST_ERR;
+    lua_pop(L, 2);
+  }
+  lua_pop(L, 1);
+  if (!s->out[0]) {
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    snprintf(s->out, sizeof s->out, "runs/%.*s", (int)strcspn(b, "."), b);
+  }
+  return ST_OK;
+}
+
+static int l_load(lua_State *L) {
+  sweep *s = lua_touserdata(L, 1);
+  const char *path = lua_tostring(L, 2);
+  lua_pushboolean(L, load_sweep(L, path, s) == ST_OK);
+  return 1;
+}
+
+/* --- running ------------------------------------------------------------- */
+
+static int mkdir_p(const char *path) {
+  char b[600];
+  snprintf(b, sizeof b, "%s", path);
+  for (char *p = b + 1; *p; p++)
+    if (*p == '/') {
+      *p = 0;
+      if (mkdir(b, 0777) && errno != EEXIST) return st_err("%s: cannot create: %s", b, strerror(errno));
+      *p = '/';
+    }
+  if (mkdir(b, 0777) && errno != EEXIST) return st_err("%s: cannot create: %s", b, strerror(errno));
+  return ST_OK;
+}
+
+static int exists(const char *p) {
+  struct stat st;
+  return stat(p, &st) == 0;
+}
+
+/* strata run in a child process, output to log; returns its exit status */
+static int run_child(const sweep *s, const variant *v, int seed, const char *dir,
+                     const char *log) {
+  char *argv[2 * MAXSET * 2 + 16];
+  int a = 0;
+  char self[600], seedset[64], threads[32];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return -1;
+  self[n] = 0;
+  snprintf(seedset, sizeof seedset, "train.seed=%d", seed);
+  snprintf(threads, sizeof threads, "%d", st_get_threads());
+  argv[a++] = self;
+  argv[a++] = "--threads";
+  argv[a++] = threads;
+  argv[a++] = "run";
+  argv[a++] = (char *)s->recipe;
+  argv[a++] = "--out";
+  argv[a++] = (char *)dir;
+  for (int i = 0; i < s->nbase; i++) argv[a++] = "--set", argv[a++] = s->base[i];
+  for (int i = 0; i < v->nset; i++) argv[a++] = "--set", argv[a++] = v->set[i];
+  argv[a++] = "--set";
+  argv[a++] = seedset;
+  argv[a] = NULL;
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    FILE *f = freopen(log, "w", stdout);
+    if (!f || dup2(fileno(stdout), 2) < 0) _exit(127);
+    execv(self, argv);
+    _exit(127);
+  }
+  int status;
+  if (waitpid(pid, &status, 0) < 0) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* last "strata: error:" line of a log, for the table */
+static void last_error(const char *log, char *out, size_t n) {
+  snprintf(out, n, "failed");
+  FILE *f = fopen(log, "r");
+  char line[1024];
+  while (f && fgets(line, sizeof line, f))
+    if (strstr(line, "error:")) {
+      line[strcspn(line, "\n")] = 0;
+      snprintf(out, n, "%.250s", line);
+    }
+  if (f) fclose(f);
+}
+
+/* --- results ------------------------------------------------------------- */
+
+typedef struct row {
+  int ok, n;
+  double metric[MAXSEED], wall[MAXSEED];
+  double flops_pct, rss, mean, sd, wall_mean;
+  char policy[64], layers[256], lora[64], err[256];
+} row; /* trained layers: "a / b" when seeds chose different sets */
+
+static double metric_of(json_t *sum, const char *metric) {
+  json_t *fin = json_object_get(sum, "final");
+  json_t *v = json_object_get(fin, metric);
+  return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static void describe_plan(json_t *plan, row *r) {
+  json_t *layers = json_object_get(plan, "layers"), *e;
+  size_t i;
+  char *o = r->layers;
+  size_t left = sizeof r->layers;
+  int lora = 0, first = 1;
+  json_array_foreach(layers, i, e) {
+    const char *mode = json_string_value(json_object_get(e, "mode"));
+    if (!mode || !strcmp(mode, "frozen")) continue;
+    int w = snprintf(o, left, "%s%zu", first ? "" : ",", i);
+    if (w > 0 && (size_t)w < left) o += w, left -= w;
+    first = 0;
+    if (!strcmp(mode, "lora")) {
+      lora = 1;
+      snprintf(r->lora, sizeof r->lora, "r=%lld", (long long)json_integer_value(json_object_get(e, "rank")));
+    }
+  }
+  if (first) snprintf(r->layers, sizeof r->layers, "none");
+  size_t len = strlen(r->layers);
+  snprintf(r->layers + len, sizeof r->layers - len, "%s%s",
+           json_is_true(json_object_get(plan, "embed")) ? "+emb" : "",
+           json_is_true(json_object_get(plan, "head")) ? "+head" : "");
+  if (!lora) snprintf(r->lora, sizeof r->lora, "no");
+}
+
+static void collect(const sweep *s, int vi, row *r) {
+  memset(r, 0, sizeof *r);
+  snprintf(r->policy, sizeof r->policy, "?");
+  for (int k = 0; k < s->nseeds; k++) {
+    char p[1200];
+    snprintf(p, sizeof p, "%s/runs/%s-seed%d/summary.json", s->out, s->v[vi].name, s->seeds[k]);
+    json_t *sum = json_load_file(p, 0, NULL);
+    if (!sum) continue;
+    double m = metric_of(sum, s->metric);
+    r->metric[r->ok] = m;
+    r->wall[r->ok] = json_number_value(json_object_get(sum, "train_wall_s"));
+    /* a policy may choose differently per seed (its trace samples differ):
+     * the cost is the mean, and differing layer sets are shown */
+    r->flops_pct += 100 * json_number_value(json_object_get(sum, "backprop_ratio"));
+    double rss = json_number_value(json_object_get(sum, "peak_rss_mb"));
+    if (rss > r->rss) r->rss = rss;
+    row tmp;
+    describe_plan(json_object_get(sum, "plan"), r->ok ? &tmp : r);
+    if (r->ok && strcmp(tmp.layers, r->layers) && !strstr(r->layers, " / ")) {
+      size_t len = strlen(r->layers);
+      snprintf(r->layers + len, sizeof r->layers - len, " / %s", tmp.layers);
+    }
+    json_decref(sum);
+    snprintf(p, sizeof p, "%s/runs/%s-seed%d/plan.json", s->out, s->v[vi].name, s->seeds[k]);
+    json_t *pl = json_load_file(p, 0, NULL);
+    const char *pol = pl ? json_string_value(json_object_get(pl, "policy")) : NULL;
+    if (pol) {
+      const char *b = strrchr(pol, '/');
+      snprintf(r->policy, sizeof r->policy, "%s", b ? b + 1 : pol);
+    }
+    json_decref(pl);
+    r->ok++;
+  }
+  r->n = s->nseeds;
+  double sum = 0, sw = 0;
+  int nm = 0;
+  for (int k = 0; k < r->ok; k++) {
+    sw += r->wall[k];
+    if (isfinite(r->metric[k])) sum += r->metric[k], nm++;
+  }
+  r->mean = nm ? sum / nm : NAN;
+  if (r->ok) r->flops_pct /= r->ok;
+  double ss = 0;
+  for (int k = 0; k < r->ok; k++)
+    if (isfinite(r->metric[k])) ss += (r->metric[k] - r->mean) * (r->metric[k] - r->mean);
+  r->sd = nm > 1 ? sqrt(ss / (nm - 1)) : 0;
+  r->wall_mean = r->ok ? sw / r->ok : NAN;
+}
+
+static int write_tables(const sweep *s, row *rows) {
+  /* wall time relative to full fine-tuning: the variant named "full", else
+   * the one with the most backprop */
+  int full = -1;
+  for (int i = 0; i < s->nv; i++)
+    if (!strcmp(s->v[i].name, "full") && rows[i].ok) full = i;
+  for (int i = 0; full < 0 && i < s->nv; i++)
+    if (rows[i].ok && (full < 0 || rows[i].flops_pct > rows[full].flops_pct)) full = i;
+  char p[1100], tmp[1200];
+  snprintf(p, sizeof p, "%s/results.csv", s->out);
+  snprintf(tmp, sizeof tmp, "%s.tmp", p);
+  FILE *c = fopen(tmp, "w");
+  if (!c) return st_err("%s: cannot write", tmp);
+  fprintf(c, "variant,policy,trained_layers,lora,backprop_flops_pct,train_wall_s,wall_ratio_vs_full,"
+             "peak_rss_mb,%s_mean,%s_std,seeds_ok,seeds\n", s->metric, s->metric);
+  for (int i = 0; i < s->nv; i++) {
+    row *r = &rows[i];
+    double ratio = full >= 0 && r->ok ? r->wall_mean / rows[full].wall_mean : NAN;
+    fprintf(c, "%s,%s,\"%s\",%s,%.2f,%.3f,%.3f,%.1f,%.6f,%.6f,%d,%d\n", s->v[i].name, r->policy,
+            r->layers, r->lora, r->ok ? r->flops_pct : NAN, r->wall_mean, ratio, r->rss, r->mean,
+            r->sd, r->ok, r->n);
+  }
+  if (fclose(c) || rename(tmp, p)) return st_err("%s: cannot write", p);
+
+  snprintf(p, sizeof p, "%s/results.md", s->out);
+  snprintf(tmp, sizeof tmp, "%s.tmp", p);
+  FILE *m = fopen(tmp, "w");
+  if (!m) return st_err("%s: cannot write", tmp);
+  fprintf(m, "| variant | policy | trained layers | LoRA | backprop FLOPs vs full | wall time "
+             "(vs full) | peak RSS | %s (mean ± std over seeds) |\n|---|---|---|---|---|---|---|---|\n",
+          s->metric);
+  for (int i = 0; i < s->nv; i++) {
+    row *r = &rows[i];
+    if (!r->ok) {
+      fprintf(m, "| %s | failed: %s | | | | | | |\n", s->v[i].name, r->err);
+      continue;
+    }
+    fprintf(m, "| %s | %s | %s | %s | %.1f%% | %.1f s (%.2fx) | %.0f MB | %.4f ± %.4f (n=%d) |\n",
+            s->v[i].name, r->policy, r->layers, r->lora, r->flops_pct, r->wall_mean,
+            full >= 0 ? r->wall_mean / rows[full].wall_mean : NAN, r->rss, r->mean, r->sd, r->ok);
+  }
+  if (fclose(m) || rename(tmp, p)) return st_err("%s: cannot write", p);
+  return ST_OK;
+}
+
+/* training and eval loss of each variant's first seed that finished */
+static int plot_losses(const sweep *s, row *rows) {
+  st_series ser[2 * MAXV];
+  double *buf[2 * MAXV] = {0};
+  char names[2 * MAXV][80];
+  int ns = 0;
+  for (int i = 0; i < s->nv && ns + 2 <= 2 * MAXV; i++) {
+    if (!rows[i].ok) continue;
+    char p[1200];
+    for (int k = 0; k < s->nseeds; k++) {
+      snprintf(p, sizeof p, "%s/runs/%s-seed%d/metrics.jsonl", s->out, s->v[i].name, s->seeds[k]);
+      if (exists(p)) break;
+    }
+    FILE *f = fopen(p, "r");
+    if (!f) continue;
+    int cap = 1024, nt = 0, ne = 0;
+    double *tx = malloc(cap * 8), *ty = malloc(cap * 8), *ex = malloc(cap * 8), *ey = malloc(cap * 8);
+    char line[4096];
+    while (fgets(line, sizeof line, f)) {
+      json_t *j = json_loads(line, 0, NULL);
+      if (!j) continue;
+      double st = json_number_value(json_object_get(j, "step"));
+      json_t *l = json_object_get(j, "loss"), *el = json_object_get(j, "eval_loss");
+      if (nt == cap || ne == cap) {
+        cap *= 2;
+        tx = realloc(tx, cap * 8), ty = realloc(ty, cap * 8);
+        ex = realloc(ex, cap * 8), ey = realloc(ey, cap * 8);
+      }
+      if (json_is_number(l)) tx[nt] = st, ty[nt++] = json_number_value(l);
+      if (json_is_number(el)) ex[ne] = st, ey[ne++] = json_number_value(el);
+      json_decref(j);
+    }
+    fclose(f);
+    snprintf(names[ns], sizeof names[ns], "%s (train)", s->v[i].name);
+    buf[ns] = tx, buf[ns + 1] = ty;
+    ser[ns] = (st_series){names[ns], nt, tx, ty, NULL, i + 1, 0};
+    ns++;
+    snprintf(names[ns], sizeof names[ns], "%s (eval)", s->v[i].name);
+    buf[ns + 1] = ex;
+    ser[ns] = (st_series){names[ns], ne, ex, ey, NULL, i + 1, 1};
+    buf[ns] = ey;
+    ns++;
+  }
+  char p[1100];
+  snprintf(p, sizeof p, "%s/loss_curves.svg", s->out);
+  int rc = st_svg_lines(p, "training and eval loss", "step", "loss", ns, ser);
+  for (int i = 0; i < 2 * MAXV; i++) free(buf[i]);
+  return rc;
+}
+
+static int plot_cost(const sweep *s, row *rows) {
+  st_series ser[MAXV];
+  double x[MAXV], y[MAXV], e[MAXV];
+  int ns = 0;
+  for (int i = 0; i < s->nv; i++) {
+    if (!rows[i].ok || !isfinite(rows[i].mean)) continue;
+    x[ns] = rows[i].flops_pct, y[ns] = rows[i].mean, e[ns] = rows[i].sd;
+    ser[ns] = (st_series){s->v[i].name, 1, &x[ns], &y[ns], &e[ns], i + 1, 0};
+    ns++;
+  }
+  char p[1100], yl[64];
+  snprintf(p, sizeof p, "%s/cost_quality.svg", s->out);
+  snprintf(yl, sizeof yl, "eval %s", s->metric);
+  return st_svg_points(p, "quality against backprop cost", "backprop FLOPs, % of full", yl, ns, ser);
+}
+
+/* the trace of the first variant that ran: its measure per latent space,
+ * the policy's gains when it reported them, the layers it selected */
+static int plot_trace(const sweep *s, row *rows) {
+  int first = 0; /* the first variant with the semantic policy, else the first */
+  for (int i = s->nv - 1; i >= 0; i--)
+    if (rows[i].ok && strstr(rows[i].policy, "semantic")) first = i;
+  for (int j = 0; j < s->nv; j++) {
+    int i = (first + j) % s->nv;
+    if (!rows[i].ok) continue;
+    char p[1200];
+    json_t *tr = NULL, *pl = NULL;
+    for (int k = 0; k < s->nseeds && !tr; k++) {
+      snprintf(p, sizeof p, "%s/runs/%s-seed%d/trace.json", s->out, s->v[i].name, s->seeds[k]);
+      tr = json_load_file(p, 0, NULL);
+      snprintf(p, sizeof p, "%s/runs/%s-seed%d/plan.json", s->out, s->v[i].name, s->seeds[k]);
+      if (tr) pl = json_load_file(p, 0, NULL);
+    }
+    if (!tr) continue;
+    return cli_plot_trace(tr, pl, s->out, s->v[i].name);
+  }
+  return ST_OK;
+}
+
+int cmd_sweep(int argc, char **argv) {
+  if (argc < 2 || argv[1][0] == '-') return st_err("%s", usage);
+  lua_State *L = luaL_newstate();
+  if (!L) return st_err("out of memory");
+  sweep *s = calloc(1, sizeof *s);
+  int rc = ST_ERR;
+  lua_pushcfunction(L, st_lua_traceback);
+  lua_pushcfunction(L, l_load);
+  lua_pushlightuserdata(L, s);
+  lua_pushstring(L, argv[1]);
+  if (lua_pcall(L, 2, 1, 1)) {
+    st_err("%s", lua_tostring(L, -1));
+    goto done;
+  }
+  if (!lua_toboolean(L, -1)) goto done; /* st_err set by load_sweep */
+  const char *out = cli_opt(argc, argv, "--out");
+  if (out) snprintf(s->out, sizeof s->out, "%s", out);
+  if (mkdir_p(s->out)) goto done;
+  char p[1100];
+  snprintf(p, sizeof p, "%s/logs", s->out);
+  if (mkdir_p(p)) goto done;
+  int total = s->nv * s->nseeds, k = 0, failed = 0;
+  time_t t0 = time(NULL);
+  row *rows = calloc(s->nv, sizeof *rows);
+  for (int i = 0; i < s->nv; i++) {
+    for (int j = 0; j < s->nseeds; j++) {
+      char dir[1100], sum[1200], log[1200];
+      snprintf(dir, sizeof dir, "%s/runs/%s-seed%d", s->out, s->v[i].name, s->seeds[j]);
+      snprintf(sum, sizeof sum, "%s/summary.json", dir);
+      snprintf(log, sizeof log, "%s/logs/%s-seed%d.log", s->out, s->v[i].name, s->seeds[j]);
+      k++;
+      double el = difftime(time(NULL), t0);
+      printf("[%d/%d] %s seed %d", k, total, s->v[i].name, s->seeds[j]);
+      if (exists(sum)) {
+        printf(": done before, skipped\n");
+        continue;
+      }
+      printf(" ... ");
+      fflush(stdout);
+      time_t t1 = time(NULL);
+      int st = run_child(s, &s->v[i], s->seeds[j], dir, log);
+      if (st == 0 && exists(sum)) {
+        printf("ok (%.0f s; %.0f s elapsed)\n", difftime(time(NULL), t1), el + difftime(time(NULL), t1));
+      } else {
+        failed++;
+        last_error(log, rows[i].err, sizeof rows[i].err);
+        printf("FAILED (exit %d): %s; log %s\n", st, rows[i].err, log);
+      }
+    }
+  }
+  for (int i = 0; i < s->nv; i++) {
+    char err[256];
+    memcpy(err, rows[i].err, sizeof err);
+    collect(s, i, &rows[i]);
+    memcpy(rows[i].err, err, sizeof err);
+    if (!rows[i].err[0]) snprintf(rows[i].err, sizeof rows[i].err, "no finished run");
+  }
+  if (write_tables(s, rows) || plot_losses(s, rows) || plot_cost(s, rows) || plot_trace(s, rows)) {
+    free(rows);
+    goto done;
+  }
+  snprintf(p, sizeof p, "%s/results.md", s->out);
+  FILE *f = fopen(p, "r");
+  char line[2048];
+  putchar('\n');
+  while (f && fgets(line, sizeof line, f)) fputs(line, stdout);
+  if (f) fclose(f);
+  printf("\n%s/: results.csv results.md loss_curves.svg cost_quality.svg trace.svg\n", s->out);
+  if (failed) printf("%d of %d runs failed; re-run the same command to retry them\n", failed, total);
+  free(rows);
+  rc = ST_OK;
+done:
+  for (int i = 0; i < s->nbase; i++) free(s->base[i]);
+  for (int i = 0; i < s->nv; i++)
+    for (int j = 0; j < s->v[i].nset; j++) free(s->v[i].set[j]);
+  free(s);
+  lua_close(L);
+  return rc;
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# strata sweep: a tiny sweep (2 variants x 2 seeds plus one failing variant)
+# writes both tables with one row per variant, well-formed SVG whose numbers
+# match results.csv, records the failure and goes on, and a re-run skips the
+# finished runs.
+set -u
+bin=${STRATA_BIN:-build/strata}
+shared=${STRATA_SHARED:-../shared}
+[ -f "$shared/models/stories260K/stories260K.bin" ] && [ -f "$shared/data/sst2/train.tsv" ] ||
+  { echo "skipped: stories260K or SST-2 not found"; exit 77; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+export STRATA_CACHE=$tmp/cache
+sed "s|recipe: recipes/quickstart.yaml|recipe: recipes/quickstart.yaml|" tests/fixtures/sweep/tiny.yaml > "$tmp/sweep.yaml"
+cat >> "$tmp/sweep.yaml" <<'Y'
+  - name: broken
+    set: {train.lr: -1}
+Y
+if [ "$shared" != ../shared ]; then
+  sed -i "s|^set:|set:\n  model: $shared/models/stories260K/stories260K.bin\n  data.train: $shared/data/sst2/train.tsv|" "$tmp/sweep.yaml"
+fi
+"$bin" --threads 1 sweep "$tmp/sweep.yaml" --out "$tmp/out" > "$tmp/log1" 2>&1 || { cat "$tmp/log1"; exit 1; }
+grep -q "broken seed 1 ... FAILED" "$tmp/log1" || { echo "failure not reported"; cat "$tmp/log1"; exit 1; }
+rows=$(tail -n +2 "$tmp/out/results.csv" | wc -l)
+[ "$rows" -eq 3 ] || { echo "results.csv has $rows rows, want 3"; exit 1; }
+mdrows=$(grep -cE '^\| (full|semantic|broken) ' "$tmp/out/results.md")
+[ "$mdrows" -eq 3 ] || { echo "results.md has $mdrows rows, want 3"; exit 1; }
+grep -q '^| broken | failed: ' "$tmp/out/results.md" || { echo "failed variant not marked"; exit 1; }
+grep -qE '^full,all.lua,.*,2,2$' "$tmp/out/results.csv" || { echo "full row wrong"; cat "$tmp/out/results.csv"; exit 1; }
+for f in trace loss_curves cost_quality; do
+  [ -s "$tmp/out/$f.svg" ] || { echo "$f.svg missing"; exit 1; }
+  if command -v xmllint >/dev/null; then
+    xmllint --noout "$tmp/out/$f.svg" || { echo "$f.svg is not well-formed"; exit 1; }
+  fi
+done
+# every variant's point in the figure carries the table's numbers
+for v in full semantic; do
+  csv=$(grep "^$v," "$tmp/out/results.csv")
+  pct=$(echo "$csv" | awk -F'"' '{print $3}' | awk -F, '{print $3}')
+  mean=$(echo "$csv" | awk -F, '{print $(NF-3)}')
+  title=$(grep -o "<title>$v: x = [^<]*" "$tmp/out/cost_quality.svg")
+  x=$(echo "$title" | sed 's/.*x = \([^,]*\),.*/\1/')
+  y=$(echo "$title" | sed 's/.*y = \([^ ]*\).*/\1/')
+  awk -v a="$pct" -v b="$x" -v c="$mean" -v d="$y" \
+    'BEGIN { exit !((a - b < 0.01 && b - a < 0.01) && (c - d < 1e-5 && d - c < 1e-5)) }' ||
+    { echo "$v: figure ($x, $y) vs table ($pct, $mean)"; exit 1; }
+done
+"$bin" --threads 1 sweep "$tmp/sweep.yaml" --out "$tmp/out" > "$tmp/log2" 2>&1
+skipped=$(grep -c "done before, skipped" "$tmp/log2")
+[ "$skipped" -eq 4 ] || { echo "re-run skipped $skipped runs, want 4"; cat "$tmp/log2"; exit 1; }
+# a bad sweep file is a clear error
+printf 'recipe: recipes/quickstart.yaml\nvariants: [{name: a}]\nbogus: 1\n' > "$tmp/bad.yaml"
+"$bin" sweep "$tmp/bad.yaml" --out "$tmp/bad" 2> "$tmp/err"
+[ $? -eq 2 ] && grep -q "unknown key 'bogus'" "$tmp/err" || { cat "$tmp/err"; exit 1; }
+echo ok
