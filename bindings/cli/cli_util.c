@@ -6,6 +6,8 @@
 #include "commands.h"
 #include "error.h"
 
+int cli_threads_given;
+
 /* --threads may appear anywhere; it is removed from argv. */
 int cli_threads(int *argc, char **argv) {
   for (int i = 1; i < *argc; i++) {
@@ -15,6 +17,7 @@ int cli_threads(int *argc, char **argv) {
     if (i + 1 >= *argc || *end || n < 1 || n > 1024)
       return st_err("--threads needs a positive integer");
     st_set_threads((int)n);
+    cli_threads_given = 1;
     memmove(argv + i, argv + i + 2, (size_t)(*argc - i - 2) * sizeof *argv);
     *argc -= 2;
     return ST_OK;

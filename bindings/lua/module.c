@@ -4,11 +4,16 @@
  * `strata lua` preloads it) and as build/lua/strata.so for a stock lua5.4
  * (LUA_CPATH=build/lua/?.so). Add a concept by adding its list here. */
 #include "strata_lua.h"
+#include "workbench_lua.h"
 
 static const luaL_Reg *const parts[] = {
     st_lua_yaml_funcs,
     st_lua_recipe_funcs,
     st_lua_sandbox_funcs,
+    st_lua_model_funcs,
+    st_lua_trace_funcs,
+    st_lua_plan_funcs,
+    st_lua_train_funcs,
 };
 
 int luaopen_strata(lua_State *L) {

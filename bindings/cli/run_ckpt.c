@@ -1,0 +1,266 @@
+/* run_ckpt.c - checkpoints of a run, for --resume.
+ *
+ * One file, DIR/checkpoint.safetensors, replaced atomically (st_sft_write
+ * writes .tmp and renames), so a crash or a NaN leaves the last good one:
+ *   weight/<name>  F32  every tensor trained so far (a plan switch may have
+ *                       frozen it since; the frozen rest comes from the
+ *                       model file)
+ *   adam_m/<name>, adam_v/<name>  F32, adam_t/<name>  I32 [1]
+ *                       AdamW state of the tensors trainable now
+ *   __metadata__        step, epoch and index (the batcher's position; its
+ *                       order is a function of (seed, epoch), so this is all
+ *                       of the data RNG), plan (JSON), wall_s, zero-shot
+ *                       metrics, and "lora": the adapter file
+ * LoRA adapters, their AdamW state and dropout position are in
+ * lora-<step>.safetensors (st_trainer_save_lora), written before the main
+ * file that names it; then lora.safetensors is made a hard link to it (the
+ * fixed name `strata merge` reads) and older ones are removed.
+ * Policies that draw at random reseed from (seed, step), so nothing else
+ * carries random state. */
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "lora.h"
+#include "run.h"
+#include "safetensors.h"
+
+static size_t pnum(const st_param *q) { return (size_t)q->rows * q->cols; }
+
+static void shape_of(const st_param *q, st_sft_entry *e, int stored) {
+  if (q->rows == 1) {
+    e->ndim = 1;
+    e->shape[0] = q->cols;
+  } else {
+    e->ndim = 2;
+    int swap = q->conv1d && !stored; /* checkpoint layout of Conv1D */
+    e->shape[0] = swap ? q->cols : q->rows;
+    e->shape[1] = swap ? q->rows : q->cols;
+  }
+}
+
+/* lora-*.safetensors other than `keep` */
+static void remove_old_lora(const char *dir, const char *keep) {
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  while (d && (e = readdir(d))) {
+    size_t n = strlen(e->d_name);
+    if (strncmp(e->d_name, "lora-", 5) || n < 12 ||
+        strcmp(e->d_name + n - 12, ".safetensors") || !strcmp(e->d_name, keep))
+      continue;
+    char p[1100];
+    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+    remove(p);
+  }
+  if (d) closedir(d);
+}
+
+int run_ckpt_save(const char *dir, st_trainer *t, const st_model *m,
+                  const run_state *s) {
+  const st_plan *plan = st_trainer_plan(t);
+  int n = m->n_tab, ne = 0, rc = ST_ERR;
+  st_sft_entry *e = calloc((size_t)n * 4, sizeof *e);
+  char **names = calloc((size_t)n * 4, sizeof *names);
+  float **bufs = calloc((size_t)n * 3, sizeof *bufs);
+  int32_t *steps = calloc((size_t)n, sizeof *steps);
+  char *plan_s = NULL;
+  if (!e || !names || !bufs || !steps) {
+    st_err("out of memory");
+    goto done;
+  }
+  for (int i = 0; i < n; i++) {
+    const st_param *q = &m->tab[i];
+    int now = st_plan_param_trainable(plan, m, q);
+    if (!s->touched[i] && !now) continue;
+    size_t k = pnum(q);
+    for (int b = 0; b < 3; b++)
+      if (!(bufs[3 * i + b] = st_malloc(k * sizeof(float)))) goto done;
+    if (st_model_get(m, q, bufs[3 * i], k)) goto done;
+    static const char *pre[] = {"weight/", "adam_m/", "adam_v/", "adam_t/"};
+    for (int b = 0; b < (now ? 4 : 1); b++) {
+      size_t len = strlen(pre[b]) + strlen(q->name) + 1;
+      if (!(names[ne] = malloc(len))) goto done;
+      snprintf(names[ne], len, "%s%s", pre[b], q->name);
+      e[ne].name = names[ne];
+      if (b < 3) {
+        e[ne].dtype = ST_SFT_F32;
+        shape_of(q, &e[ne], b > 0);
+        e[ne].data = bufs[3 * i + b];
+      } else {
+        e[ne].dtype = ST_SFT_I32;
+        e[ne].ndim = 1;
+        e[ne].shape[0] = 1;
+        e[ne].data = &steps[i];
+      }
+      ne++;
+    }
+    if (now && st_trainer_get_state(t, q, bufs[3 * i + 1], bufs[3 * i + 2], k,
+                                    &steps[i]))
+      goto done;
+  }
+  json_t *pj = run_plan_json(plan, m);
+  plan_s = json_dumps(pj, JSON_COMPACT);
+  json_decref(pj);
+  char v[6][64];
+  snprintf(v[0], 64, "%d", s->step);
+  snprintf(v[1], 64, "%ld", s->epoch);
+  snprintf(v[2], 64, "%ld", s->index);
+  snprintf(v[3], 64, "%.17g", s->wall_s);
+  snprintf(v[4], 64, "%.17g", s->zs_loss);
+  snprintf(v[5], 64, "%.17g", s->zs_acc);
+  /* LoRA adapters go to their own file, named by step so that the main
+   * file, written last, always names a complete one */
+  const st_lora *lo = st_trainer_lora(t);
+  char lora_name[64] = "", path[1100];
+  if (lo && lo->n) {
+    snprintf(lora_name, sizeof lora_name, "lora-%d.safetensors", s->step);
+    snprintf(path, sizeof path, "%s/%s", dir, lora_name);
+    if (st_trainer_save_lora(t, path)) goto done;
+  }
+  const char *keys[] = {"step", "epoch", "index", "wall_s", "zero_shot_loss",
+                        "zero_shot_accuracy", "plan", "lora"};
+  const char *vals[] = {v[0], v[1], v[2], v[3], v[4], v[5], plan_s, lora_name};
+  snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
+  rc = st_sft_write(path, e, ne, keys, vals, 8);
+  if (rc == ST_OK && lora_name[0]) {
+    /* lora.safetensors: the adapters of the latest checkpoint under a fixed
+     * name (strata merge / export-adapter read it), a hard link swapped in */
+    char src[1100], tmp[1100], dst[1100];
+    snprintf(src, sizeof src, "%s/%s", dir, lora_name);
+    snprintf(tmp, sizeof tmp, "%s/lora.safetensors.tmp", dir);
+    snprintf(dst, sizeof dst, "%s/lora.safetensors", dir);
+    remove(tmp);
+    if (link(src, tmp) || rename(tmp, dst)) {
+      remove(tmp);
+      rc = st_err("%s: cannot link %s", dst, lora_name);
+    }
+    remove_old_lora(dir, lora_name);
+  }
+done:
+  for (int i = 0; i < 4 * n && names; i++) free(names[i]);
+  for (int i = 0; i < 3 * n && bufs; i++) free(bufs[i]);
+  free(names);
+  free(bufs);
+  free(e);
+  free(steps);
+  free(plan_s);
+  return rc;
+}
+
+static const char *meta(const st_sft *f, const char *key) {
+  const char *v = st_sft_meta(f, key);
+  if (!v) st_err("%s: metadata '%s' is missing", f->path, key);
+  return v;
+}
+
+/* reads tensor `pre`+name into buf (n floats); 0 absent, 1 read, ST_ERR */
+static int read_named(const st_sft *f, const char *pre, const char *name,
+                      float *buf, size_t n) {
+  char key[160];
+  snprintf(key, sizeof key, "%s%s", pre, name);
+  const st_sft_tensor *t = st_sft_find(f, key);
+  if (!t) return 0;
+  return st_sft_read_f32(f, t, buf, n) ? ST_ERR : 1;
+}
+
+int run_ckpt_load(const char *dir, st_trainer **t, st_model *m, int B, int T,
+                  run_state *s) {
+  char path[1100];
+  snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
+  st_sft *f = NULL;
+  st_plan plan = {0};
+  float *w = NULL, *mm = NULL, *vv = NULL;
+  int rc = ST_ERR;
+  if (st_sft_open(&f, path)) return ST_ERR;
+  const char *step = meta(f, "step"), *ep = meta(f, "epoch"),
+             *ix = meta(f, "index"), *ws = meta(f, "wall_s"),
+             *zl = meta(f, "zero_shot_loss"), *za = meta(f, "zero_shot_accuracy"),
+             *ps = meta(f, "plan");
+  if (!step || !ep || !ix || !ws || !zl || !za || !ps) goto done;
+  s->step = atoi(step);
+  s->epoch = atol(ep);
+  s->index = atol(ix);
+  s->wall_s = strtod(ws, NULL);
+  s->zs_loss = strtod(zl, NULL);
+  s->zs_acc = strtod(za, NULL);
+  json_error_t je;
+  json_t *pj = json_loads(ps, 0, &je);
+  int prc = pj ? run_plan_from_json(pj, m, &plan)
+               : st_err("%s: plan metadata: %s", path, je.text);
+  json_decref(pj);
+  if (prc) goto done;
+  if (st_trainer_new(t, m, &plan, B, T)) goto done;
+  for (int i = 0; i < m->n_tab; i++) {
+    const st_param *q = &m->tab[i];
+    size_t n = pnum(q);
+    free(w), free(mm), free(vv);
+    mm = vv = NULL;
+    if (!(w = st_malloc(n * sizeof *w)) || !(mm = st_malloc(n * sizeof *mm)) ||
+        !(vv = st_malloc(n * sizeof *vv)))
+      goto done;
+    int got = read_named(f, "weight/", q->name, w, n);
+    if (got < 0) goto done;
+    s->touched[i] = (unsigned char)got;
+    if (got && st_model_set(m, q, w, n)) goto done;
+    if (!st_plan_param_trainable(&plan, m, q)) continue;
+    char key[160];
+    snprintf(key, sizeof key, "adam_t/%s", q->name);
+    const st_sft_tensor *ts = st_sft_find(f, key);
+    int32_t at = 0;
+    if (!got || !ts || read_named(f, "adam_m/", q->name, mm, n) != 1 ||
+        read_named(f, "adam_v/", q->name, vv, n) != 1 ||
+        st_sft_read_i32(f, ts, &at, 1)) {
+      st_err("%s: trainable tensor %s lacks its weights or AdamW state", path,
+             q->name);
+      goto done;
+    }
+    if (st_trainer_set_state(*t, q, mm, vv, n, at)) goto done;
+  }
+  const char *lora = st_sft_meta(f, "lora");
+  if (lora && lora[0]) {
+    char lp[1100];
+    snprintf(lp, sizeof lp, "%s/%s", dir, lora);
+    if (st_trainer_load_lora(*t, lp)) goto done;
+  }
+  rc = ST_OK;
+done:
+  if (rc && *t) {
+    st_trainer_free(*t);
+    *t = NULL;
+  }
+  free(w), free(mm), free(vv);
+  st_plan_free(&plan);
+  st_sft_close(f);
+  return rc;
+}
+
+int run_metrics_truncate(const char *path, int step) {
+  FILE *in = fopen(path, "r");
+  if (!in) return ST_OK; /* nothing logged yet */
+  char tmp[1100];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *out = fopen(tmp, "w");
+  if (!out) {
+    fclose(in);
+    return st_err("%s: cannot write", tmp);
+  }
+  char *line = NULL;
+  size_t cap = 0;
+  while (getline(&line, &cap, in) > 0) {
+    json_t *j = json_loads(line, 0, NULL);
+    json_t *st = j ? json_object_get(j, "step") : NULL;
+    if (st && json_integer_value(st) <= step) fputs(line, out);
+    json_decref(j);
+  }
+  free(line);
+  fclose(in);
+  if (fclose(out) || rename(tmp, path)) {
+    remove(tmp);
+    return st_err("%s: cannot rewrite", path);
+  }
+  return ST_OK;
+}

@@ -1,0 +1,16 @@
+-- high_deviation_frozen.lua - the opposite control: freeze the k layers
+-- whose transition moves the hidden state most, train the rest.
+--   dev_i = mean ||h_{i+1} - h_i||  (trace[i+1].delta_norm.mean)
+--   frozen = the k largest dev_i (ties: lower layer first)
+--   params: k (default L/2)
+local P = require "policy"
+
+return {
+  plan = function(ctx)
+    local L = ctx.model.n_layers
+    local k = P.int(ctx.params, "k", L // 2, 0, L - 1)
+    local order = P.sorted(P.range(0, L - 1),
+                           function(i) return -P.deviation(ctx.trace, i) end)
+    return P.plan({table.unpack(order, k + 1, L)}, ctx.params)
+  end,
+}

@@ -1,0 +1,124 @@
+-- semantic.lua - the semantic-aware layer choice (arXiv 2406.11753): train
+-- the layers whose transition brings the hidden state closest to the target,
+-- where backprop through them pays off.
+--
+-- Layer i (0..L-1) maps latent space i to space i+1. With D_s the mean
+-- distance-to-target of space s from the trace:
+--   measure = basis_dev (default): D_s = 1 - cos(h_s, s_y)
+--   measure = lens_loss:           D_s = logit-lens cross-entropy of h_s
+--     gain_i = max(0, D_i - D_{i+1})
+--   measure = delta_norm: the semantic deviation itself,
+--     gain_i = mean ||h_{i+1} - h_i||
+-- Each gain is scaled by a scaling-law term in the layer's trainable
+-- parameters P_i (relative to the mean layer, P_ref):
+--     score_i = gain_i * (P_i / P_ref)^alpha          alpha = 0.5
+-- Selection:
+--   mode = contiguous (default): i* = argmax score_i (ties: higher layer);
+--     train i* and every layer above it.
+--   mode = greedy: backprop cost of a set S with lowest member lo is
+--     cost(S) = sum_{i in S} wgrad_i + sum_{i > lo} dgrad_i
+--     (weight gradients of S, input gradients through every layer above lo),
+--     full = sum_i (wgrad_i + dgrad_i). Repeatedly add the layer with the
+--     largest score_i / (cost(S + i) - cost(S)) among those that keep
+--     cost <= budget * full and have score_i >= threshold * sum(score);
+--     stop when none qualifies (at least one layer is always taken: the
+--     best affordable, else the top layer).
+-- params: measure, alpha (0.5), mode (contiguous), budget (0.5),
+--   threshold (0.05), and final_norm/head/embed/modules/lora as in
+--   lib/policy.lua
+-- The plan carries gains (= scores) and the measure for the plan table.
+local P = require "policy"
+
+local M = {}
+
+function M.scores(ctx)
+  local p, tr, L = ctx.params, ctx.trace, ctx.model.n_layers
+  local measure = p.measure or "basis_dev"
+  local alpha = p.alpha or 0.5
+  if measure ~= "basis_dev" and measure ~= "lens_loss" and measure ~= "delta_norm" then
+    error("semantic: measure must be basis_dev, lens_loss or delta_norm, got "
+          .. tostring(measure), 0)
+  end
+  local pref = 0
+  for i = 0, L - 1 do pref = pref + tr[i + 1].params / L end
+  local score = {}
+  for i = 0, L - 1 do
+    local g
+    if measure == "delta_norm" then
+      g = tr[i + 1].delta_norm.mean
+    else
+      g = math.max(0, tr[i][measure].mean - tr[i + 1][measure].mean)
+    end
+    score[i] = g * (tr[i + 1].params / pref) ^ alpha
+  end
+  return score, measure
+end
+
+local function contiguous(score, L)
+  local best = L - 1
+  for i = L - 2, 0, -1 do
+    if score[i] > score[best] then best = i end
+  end
+  return P.range(best, L - 1)
+end
+
+-- cost of the set `sel` (a map layer -> true) per token
+local function cost(sel, tr, L)
+  local lo, c = nil, 0
+  for i = 0, L - 1 do
+    if sel[i] then
+      lo = lo or i
+      c = c + tr[i + 1].wgrad_flops
+    end
+  end
+  if lo then
+    for i = lo + 1, L - 1 do c = c + tr[i + 1].dgrad_flops end
+  end
+  return c
+end
+
+local function greedy(score, ctx)
+  local p, tr, L = ctx.params, ctx.trace, ctx.model.n_layers
+  local budget, threshold = p.budget or 0.5, p.threshold or 0.05
+  local full, total = 0, 0
+  for i = 0, L - 1 do
+    full = full + tr[i + 1].wgrad_flops + tr[i + 1].dgrad_flops
+    total = total + score[i]
+  end
+  local sel, set = {}, {}
+  while true do
+    local c0, best, best_ratio = cost(sel, tr, L), nil, -1
+    for i = L - 1, 0, -1 do
+      if not sel[i] and score[i] >= threshold * total then
+        sel[i] = true
+        local c = cost(sel, tr, L)
+        sel[i] = nil
+        local ratio = score[i] / (c - c0)
+        if c <= budget * full and ratio > best_ratio then
+          best, best_ratio = i, ratio
+        end
+      end
+    end
+    if not best then break end
+    sel[best] = true
+    set[#set + 1] = best
+  end
+  if #set == 0 then set = {L - 1} end
+  table.sort(set)
+  return set
+end
+
+function M.plan(ctx)
+  local L = ctx.model.n_layers
+  local score, measure = M.scores(ctx)
+  local mode = ctx.params.mode or "contiguous"
+  local set
+  if mode == "contiguous" then set = contiguous(score, L)
+  elseif mode == "greedy" then set = greedy(score, ctx)
+  else error("semantic: mode must be contiguous or greedy, got " .. tostring(mode), 0) end
+  local plan = P.plan(set, ctx.params)
+  plan.gains, plan.measure = score, measure
+  return plan
+end
+
+return M
