@@ -150,6 +150,17 @@ int st_lua_load_data(lua_State *L, int idx, const st_tokenizer *tk,
     goto done;
   }
   if (eval_path) {
+    /* an eval file may lay its columns out differently (GLUE's SST-2 dev
+     * has a header and sentence first; train has neither) */
+    char ecol[64] = "";
+    const char *etempl = opt_str(L, t, "eval_template");
+    if (etempl) d.o.templ = etempl;
+    if (lua_getfield(L, t, "eval_label_column") == LUA_TNUMBER)
+      snprintf(ecol, sizeof ecol, "%lld", (long long)lua_tointeger(L, -1));
+    else if (lua_type(L, -1) == LUA_TSTRING)
+      snprintf(ecol, sizeof ecol, "%s", lua_tostring(L, -1));
+    lua_pop(L, 1);
+    if (ecol[0]) d.o.label_col = ecol;
     d.o.path = eval_path;
     if (st_dataset_load(eval, tk, &d.o)) goto done;
     rest = full;

@@ -65,6 +65,8 @@ static const field data_fields[] = {
     {.key = "text_column", .type = S_STR},
     {.key = "label_column", .type = S_STR_OR_INT},
     {.key = "template", .type = S_STR},
+    {.key = "eval_template", .type = S_STR},
+    {.key = "eval_label_column", .type = S_STR_OR_INT},
     {.key = "verbalizers",
      .type = S_DICT,
      .sub = &str_item,
