@@ -9,18 +9,23 @@
 --     gain_i = max(0, D_i - D_{i+1})
 --   measure = delta_norm: the semantic deviation itself,
 --     gain_i = mean ||h_{i+1} - h_i||
--- Each gain is scaled by a scaling-law term in the layer's trainable
+-- mode = contiguous scales each gain by a scaling-law term in the layer's
+-- trainable
 -- parameters P_i (relative to the mean layer, P_ref):
 --     score_i = gain_i * (P_i / P_ref)^alpha          alpha = 0.5
 -- Selection:
 --   mode = contiguous (default): i* = argmax score_i (ties: higher layer);
 --     train i* and every layer above it.
---   mode = greedy: backprop cost of a set S with lowest member lo is
---     cost(S) = sum_{i in S} wgrad_i + sum_{i > lo} dgrad_i
+--   mode = greedy: the scaling law also prices a *set* S of layers: trained
+--     together they realise their gains in proportion to a power of their
+--     parameters,
+--       G(S) = (sum_{i in S} gain_i) * (P_S / P_all)^alpha
+--     and the backprop cost of S, with lowest member lo, is
+--       cost(S) = sum_{i in S} wgrad_i + sum_{i > lo} dgrad_i
 --     (weight gradients of S, input gradients through every layer above lo),
 --     full = sum_i (wgrad_i + dgrad_i). Repeatedly add the layer with the
---     largest score_i / (cost(S + i) - cost(S)) among those that keep
---     cost <= budget * full and have score_i >= threshold * sum(score);
+--     largest (G(S+i) - G(S)) / (cost(S+i) - cost(S)) among those that keep
+--     cost <= budget * full and add at least threshold * G(all layers);
 --     stop when none qualifies (at least one layer is always taken: the
 --     best affordable, else the top layer).
 -- params: measure, alpha (0.5), mode (contiguous), budget (0.5),
@@ -41,7 +46,7 @@ function M.scores(ctx)
   end
   local pref = 0
   for i = 0, L - 1 do pref = pref + tr[i + 1].params / L end
-  local score = {}
+  local score, gain = {}, {}
   for i = 0, L - 1 do
     local g
     if measure == "delta_norm" then
@@ -49,9 +54,10 @@ function M.scores(ctx)
     else
       g = math.max(0, tr[i][measure].mean - tr[i + 1][measure].mean)
     end
+    gain[i] = g
     score[i] = g * (tr[i + 1].params / pref) ^ alpha
   end
-  return score, measure
+  return score, measure, gain
 end
 
 local function contiguous(score, L)
@@ -77,24 +83,37 @@ local function cost(sel, tr, L)
   return c
 end
 
-local function greedy(score, ctx)
+-- G(S): the gains of S scaled by the share of parameters S trains
+local function value(sel, gain, tr, L, alpha, p_all)
+  local g, p = 0, 0
+  for i = 0, L - 1 do
+    if sel[i] then g, p = g + gain[i], p + tr[i + 1].params end
+  end
+  return g * (p / p_all) ^ alpha
+end
+
+local function greedy(gain, ctx)
   local p, tr, L = ctx.params, ctx.trace, ctx.model.n_layers
   local budget, threshold = p.budget or 0.5, p.threshold or 0.05
-  local full, total = 0, 0
+  local alpha = p.alpha or 0.5
+  local full, p_all, everything = 0, 0, {}
   for i = 0, L - 1 do
     full = full + tr[i + 1].wgrad_flops + tr[i + 1].dgrad_flops
-    total = total + score[i]
+    p_all = p_all + tr[i + 1].params
+    everything[i] = true
   end
+  local floor = threshold * value(everything, gain, tr, L, alpha, p_all)
   local sel, set = {}, {}
   while true do
-    local c0, best, best_ratio = cost(sel, tr, L), nil, -1
+    local c0, v0 = cost(sel, tr, L), value(sel, gain, tr, L, alpha, p_all)
+    local best, best_ratio = nil, -1
     for i = L - 1, 0, -1 do
-      if not sel[i] and score[i] >= threshold * total then
+      if not sel[i] then
         sel[i] = true
-        local c = cost(sel, tr, L)
+        local c, dv = cost(sel, tr, L), value(sel, gain, tr, L, alpha, p_all) - v0
         sel[i] = nil
-        local ratio = score[i] / (c - c0)
-        if c <= budget * full and ratio > best_ratio then
+        local ratio = dv / (c - c0)
+        if c <= budget * full and dv >= floor and ratio > best_ratio then
           best, best_ratio = i, ratio
         end
       end
@@ -110,11 +129,11 @@ end
 
 function M.plan(ctx)
   local L = ctx.model.n_layers
-  local score, measure = M.scores(ctx)
+  local score, measure, gain = M.scores(ctx)
   local mode = ctx.params.mode or "contiguous"
   local set
   if mode == "contiguous" then set = contiguous(score, L)
-  elseif mode == "greedy" then set = greedy(score, ctx)
+  elseif mode == "greedy" then set = greedy(gain, ctx)
   else error("semantic: mode must be contiguous or greedy, got " .. tostring(mode), 0) end
   local plan = P.plan(set, ctx.params)
   plan.gains, plan.measure = score, measure

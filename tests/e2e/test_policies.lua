@@ -58,17 +58,27 @@ local tr2 = fake({0.9, 0.8, 0.6, 0.55, 0.3}, {5, 4, 3, 2, 1}, {0, 1, 1, 1, 1},
                  {100, 400, 100, 100})
 check(trained(run("semantic", {alpha = 0}, tr2)) == "3", "semantic alpha 0")
 check(trained(run("semantic", {}, tr2)) == "1,2,3", "semantic alpha 0.5")
--- greedy, gains 0.1 0.3 0.05 0.25, full = 4 * 500 = 2000:
---  budget 0.5 (1000): {3} costs 200 (ratio 0.25/200 beats 0.3/800);
---  then {1,3} costs 400 + 600 = 1000 (0.3/800 beats 0.05/500); adding 2 or 0
---  exceeds 1000 -> {1,3}
+-- greedy, gains 0.1 0.3 0.05 0.25, P = 100 each (P_all 400), alpha 0.5,
+-- G(S) = sum(gain) * (|S|/4)^0.5, cost wgrad 200 per member + dgrad 300 per
+-- layer above the lowest, full = 2000, floor = 0.05 * G(all) = 0.035:
+--  budget 0.5 (1000). Singles: G = gain/2; layer 3: 0.125 for 200 (6.3e-4),
+--  1: 0.15 for 800, 2: 0.025 < floor, 0: costs 1100. Take 3. Then {1,3}:
+--  G = 0.55 * 0.707 = 0.389, +0.264 for +800 (3.3e-4) beats {2,3}: +0.087
+--  for +500 (1.7e-4); take 1 (cost 1000). Adding 2 or 0 exceeds 1000.
 check(trained(run("semantic", {mode = "greedy"})) == "1,3", "semantic greedy 0.5")
---  budget 1: then 2 (1200, ratio 0.05/200) before 0 (0.1/500), then 0 -> all
+--  budget 1: 3, then 1 (3.3e-4 > {0,3}'s 0.1225/1100), then {1,2,3}:
+--  G = 0.6 * 0.866 = 0.520, +0.131 for +200 beats {0,1,3}'s +0.174 for
+--  +500; then 0 (+0.180 for +500, cost 1700) -> all
 check(trained(run("semantic", {mode = "greedy", budget = 1})) == "0,1,2,3",
       "semantic greedy 1.0")
---  threshold 0.2 * 0.7 = 0.14: only layers 1 and 3 qualify
-check(trained(run("semantic", {mode = "greedy", budget = 1, threshold = 0.2})) == "1,3",
+--  threshold 0.2 (floor 0.14): single 3 adds 0.125 < 0.14, so 1 first
+--  (0.15); then 3 (+0.239); then 0 (+0.174); then 2 adds 0.137 < 0.14
+check(trained(run("semantic", {mode = "greedy", budget = 1, threshold = 0.2})) == "0,1,3",
       "semantic greedy threshold")
+--  the exponent matters: alpha 0 makes G additive, so with budget 1 and
+--  threshold 0.2 (floor 0.14) only layers with gain >= 0.14 count: 3 and 1
+check(trained(run("semantic", {mode = "greedy", budget = 1, threshold = 0.2, alpha = 0})) ==
+      "1,3", "semantic greedy alpha 0")
 check(not pcall(run, "semantic", {measure = "nope"}), "semantic bad measure")
 
 -- the simple policies
