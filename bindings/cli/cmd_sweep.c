@@ -33,7 +33,9 @@ static const char *usage =
     "  set: {train.steps: 200}              # overrides for every variant\n"
     "  variants:\n"
     "    - {name: full, set: {policy.script: scripts/policies/all.lua}}\n"
-    "    - {name: semantic, set: {policy.params.mode: contiguous}}";
+    "    - {name: semantic, set: {policy.params.mode: contiguous}}\n"
+    "    - {name: random, seeds: [1, 2, 3, 4, 5],   # a variant's own seeds\n"
+    "       set: {policy.script: random, policy.params.seed: $seed}}";
 
 #define MAXV 64
 #define MAXSET 64
@@ -42,7 +44,8 @@ static const char *usage =
 typedef struct variant {
   char name[64];
   int nset;
-  char *set[MAXSET]; /* "key=value" */
+  char *set[MAXSET]; /* "key=value"; "$seed" stands for the run's seed */
+  int nseeds, seeds[MAXSEED]; /* the sweep's seeds unless the variant names its own */
 } variant;
 
 typedef struct sweep {
@@ -66,9 +69,14 @@ static int yaml_text(lua_State *L, int idx, char *out, size_t n, const char *key
     return ST_OK;
   case LUA_TBOOLEAN: snprintf(out, n, "%s", lua_toboolean(L, idx) ? "true" : "false"); return ST_OK;
   case LUA_TSTRING: {
-    /* double-quoted YAML: escapes keep any text intact */
+    /* double-quoted YAML: escapes keep any text intact; $seed stays bare so
+     * the seed it becomes is typed as an integer */
     size_t len, o = 0;
     const char *s = lua_tolstring(L, idx, &len);
+    if (!strcmp(s, "$seed")) {
+      snprintf(out, n, "$seed");
+      return ST_OK;
+    }
     if (n < 3) return st_err("%s: value too long", key);
     out[o++] = '"';
     for (size_t i = 0; i < len && o + 4 < n; i++) {
@@ -127,6 +135,27 @@ static int read_sets(lua_State *L, int idx, char **out, int *n, const char *wher
   return ST_OK;
 }
 
+/* t.seeds: a list of integers, or absent (n stays 0) */
+static int read_seeds(lua_State *L, int t, int *seeds, int *n, const char *where) {
+  lua_getfield(L, t, "seeds");
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return ST_OK;
+  }
+  if (!lua_istable(L, -1)) return st_err("%s: 'seeds' must be a list of integers", where);
+  lua_Integer len = luaL_len(L, -1);
+  if (len < 1 || len > MAXSEED) return st_err("%s: 'seeds' needs 1..%d entries", where, MAXSEED);
+  for (lua_Integer i = 1; i <= len; i++) {
+    lua_rawgeti(L, -1, i);
+    if (!lua_isinteger(L, -1))
+      return st_err("%s: seeds[%lld] is not an integer", where, (long long)i);
+    seeds[(*n)++] = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return ST_OK;
+}
+
 static int field_str(lua_State *L, int t, const char *k, char *out, size_t n, const char *file) {
   lua_getfield(L, t, k);
   int ok = lua_type(L, -1) == LUA_TSTRING;
@@ -169,22 +198,8 @@ static int load_sweep(lua_State *L, const char *path, sweep *s) {
       strcmp(s->metric, "perplexity") && strcmp(s->metric, "macro_f1"))
     return st_err("%s: metric must be accuracy, loss, perplexity or macro_f1, not '%s'", path,
                   s->metric);
-  lua_getfield(L, t, "seeds");
-  if (lua_isnil(L, -1)) {
-    s->nseeds = 1;
-    s->seeds[0] = 1;
-  } else {
-    if (!lua_istable(L, -1)) return st_err("%s: 'seeds' must be a list of integers", path);
-    lua_Integer n = luaL_len(L, -1);
-    if (n < 1 || n > MAXSEED) return st_err("%s: 'seeds' needs 1..%d entries", path, MAXSEED);
-    for (lua_Integer i = 1; i <= n; i++) {
-      lua_rawgeti(L, -1, i);
-      if (!lua_isinteger(L, -1)) return st_err("%s: seeds[%lld] is not an integer", path, (long long)i);
-      s->seeds[s->nseeds++] = (int)lua_tointeger(L, -1);
-      lua_pop(L, 1);
-    }
-  }
-  lua_pop(L, 1);
+  if (read_seeds(L, t, s->seeds, &s->nseeds, path)) return ST_ERR;
+  if (!s->nseeds) s->seeds[s->nseeds++] = 1;
   lua_getfield(L, t, "set");
   if (!lua_isnil(L, -1) && read_sets(L, -1, s->base, &s->nbase, path)) return ST_ERR;
   lua_pop(L, 1);
@@ -199,6 +214,13 @@ static int load_sweep(lua_State *L, const char *path, sweep *s) {
     snprintf(where, sizeof where, "%s: variants[%lld]", path, (long long)i);
     lua_rawgeti(L, -1, i);
     if (!lua_istable(L, -1)) return st_err("%s: must be a map with name and set", where);
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+      if (strcmp(k, "name") && strcmp(k, "set") && strcmp(k, "seeds"))
+        return st_err("%s: unknown key '%s' (known: name, set, seeds)", where, k);
+      lua_pop(L, 1);
+    }
     if (field_str(L, -1, "name", v->name, sizeof v->name, where)) return ST_ERR;
     if (!v->name[0]) return st_err("%s: 'name' is required", where);
     for (char *c = v->name; *c; c++)
@@ -208,9 +230,16 @@ static int load_sweep(lua_State *L, const char *path, sweep *s) {
       if (!strcmp(s->v[j].name, v->name)) return st_err("%s: duplicate name '%s'", where, v->name);
     lua_getfield(L, -1, "set");
     if (!lua_isnil(L, -1) && read_sets(L, -1, v->set, &v->nset, where)) return ST_ERR;
-    lua_pop(L, 2);
+    lua_pop(L, 1);
+    if (read_seeds(L, -1, v->seeds, &v->nseeds, where)) return ST_ERR;
+    lua_pop(L, 1);
   }
   lua_pop(L, 1);
+  for (int i = 0; i < s->nv; i++)
+    if (!s->v[i].nseeds) {
+      s->v[i].nseeds = s->nseeds;
+      memcpy(s->v[i].seeds, s->seeds, sizeof s->seeds);
+    }
   if (!s->out[0]) {
     const char *b = strrchr(path, '/');
     b = b ? b + 1 : path;
@@ -264,8 +293,18 @@ static int run_child(const sweep *s, const variant *v, int seed, const char *dir
   argv[a++] = (char *)s->recipe;
   argv[a++] = "--out";
   argv[a++] = (char *)dir;
-  for (int i = 0; i < s->nbase; i++) argv[a++] = "--set", argv[a++] = s->base[i];
-  for (int i = 0; i < v->nset; i++) argv[a++] = "--set", argv[a++] = v->set[i];
+  char subst[2 * MAXSET][1100];
+  int ns = 0;
+  for (int i = 0; i < s->nbase + v->nset; i++) {
+    const char *kv = i < s->nbase ? s->base[i] : v->set[i - s->nbase];
+    const char *at = strstr(kv, "$seed");
+    if (at)
+      snprintf(subst[ns], sizeof subst[ns], "%.*s%d%s", (int)(at - kv), kv, seed, at + 5);
+    else
+      snprintf(subst[ns], sizeof subst[ns], "%s", kv);
+    argv[a++] = "--set";
+    argv[a++] = subst[ns++];
+  }
   argv[a++] = "--set";
   argv[a++] = seedset;
   argv[a] = NULL;
@@ -339,9 +378,10 @@ static void describe_plan(json_t *plan, row *r) {
 static void collect(const sweep *s, int vi, row *r) {
   memset(r, 0, sizeof *r);
   snprintf(r->policy, sizeof r->policy, "?");
-  for (int k = 0; k < s->nseeds; k++) {
+  const variant *v = &s->v[vi];
+  for (int k = 0; k < v->nseeds; k++) {
     char p[1200];
-    snprintf(p, sizeof p, "%s/runs/%s-seed%d/summary.json", s->out, s->v[vi].name, s->seeds[k]);
+    snprintf(p, sizeof p, "%s/runs/%s-seed%d/summary.json", s->out, v->name, v->seeds[k]);
     json_t *sum = json_load_file(p, 0, NULL);
     if (!sum) continue;
     double m = metric_of(sum, s->metric);
@@ -359,7 +399,7 @@ static void collect(const sweep *s, int vi, row *r) {
       snprintf(r->layers + len, sizeof r->layers - len, " / %s", tmp.layers);
     }
     json_decref(sum);
-    snprintf(p, sizeof p, "%s/runs/%s-seed%d/plan.json", s->out, s->v[vi].name, s->seeds[k]);
+    snprintf(p, sizeof p, "%s/runs/%s-seed%d/plan.json", s->out, v->name, v->seeds[k]);
     json_t *pl = json_load_file(p, 0, NULL);
     const char *pol = pl ? json_string_value(json_object_get(pl, "policy")) : NULL;
     if (pol) {
@@ -369,7 +409,7 @@ static void collect(const sweep *s, int vi, row *r) {
     json_decref(pl);
     r->ok++;
   }
-  r->n = s->nseeds;
+  r->n = v->nseeds;
   double sum = 0, sw = 0;
   int nm = 0;
   for (int k = 0; k < r->ok; k++) {
@@ -439,8 +479,8 @@ static int plot_losses(const sweep *s, row *rows) {
   for (int i = 0; i < s->nv && ns + 2 <= 2 * MAXV; i++) {
     if (!rows[i].ok) continue;
     char p[1200];
-    for (int k = 0; k < s->nseeds; k++) {
-      snprintf(p, sizeof p, "%s/runs/%s-seed%d/metrics.jsonl", s->out, s->v[i].name, s->seeds[k]);
+    for (int k = 0; k < s->v[i].nseeds; k++) {
+      snprintf(p, sizeof p, "%s/runs/%s-seed%d/metrics.jsonl", s->out, s->v[i].name, s->v[i].seeds[k]);
       if (exists(p)) break;
     }
     FILE *f = fopen(p, "r");
@@ -507,10 +547,10 @@ static int plot_trace(const sweep *s, row *rows) {
     if (!rows[i].ok) continue;
     char p[1200];
     json_t *tr = NULL, *pl = NULL;
-    for (int k = 0; k < s->nseeds && !tr; k++) {
-      snprintf(p, sizeof p, "%s/runs/%s-seed%d/trace.json", s->out, s->v[i].name, s->seeds[k]);
+    for (int k = 0; k < s->v[i].nseeds && !tr; k++) {
+      snprintf(p, sizeof p, "%s/runs/%s-seed%d/trace.json", s->out, s->v[i].name, s->v[i].seeds[k]);
       tr = json_load_file(p, 0, NULL);
-      snprintf(p, sizeof p, "%s/runs/%s-seed%d/plan.json", s->out, s->v[i].name, s->seeds[k]);
+      snprintf(p, sizeof p, "%s/runs/%s-seed%d/plan.json", s->out, s->v[i].name, s->v[i].seeds[k]);
       if (tr) pl = json_load_file(p, 0, NULL);
     }
     if (!tr) continue;
@@ -540,18 +580,20 @@ int cmd_sweep(int argc, char **argv) {
   char p[1100];
   snprintf(p, sizeof p, "%s/logs", s->out);
   if (mkdir_p(p)) goto done;
-  int total = s->nv * s->nseeds, k = 0, failed = 0;
+  int total = 0, k = 0, failed = 0;
+  for (int i = 0; i < s->nv; i++) total += s->v[i].nseeds;
   time_t t0 = time(NULL);
   row *rows = calloc(s->nv, sizeof *rows);
   for (int i = 0; i < s->nv; i++) {
-    for (int j = 0; j < s->nseeds; j++) {
+    for (int j = 0; j < s->v[i].nseeds; j++) {
+      int seed = s->v[i].seeds[j];
       char dir[1100], sum[1200], log[1200];
-      snprintf(dir, sizeof dir, "%s/runs/%s-seed%d", s->out, s->v[i].name, s->seeds[j]);
+      snprintf(dir, sizeof dir, "%s/runs/%s-seed%d", s->out, s->v[i].name, seed);
       snprintf(sum, sizeof sum, "%s/summary.json", dir);
-      snprintf(log, sizeof log, "%s/logs/%s-seed%d.log", s->out, s->v[i].name, s->seeds[j]);
+      snprintf(log, sizeof log, "%s/logs/%s-seed%d.log", s->out, s->v[i].name, seed);
       k++;
       double el = difftime(time(NULL), t0);
-      printf("[%d/%d] %s seed %d", k, total, s->v[i].name, s->seeds[j]);
+      printf("[%d/%d] %s seed %d", k, total, s->v[i].name, seed);
       if (exists(sum)) {
         printf(": done before, skipped\n");
         continue;
@@ -559,7 +601,7 @@ int cmd_sweep(int argc, char **argv) {
       printf(" ... ");
       fflush(stdout);
       time_t t1 = time(NULL);
-      int st = run_child(s, &s->v[i], s->seeds[j], dir, log);
+      int st = run_child(s, &s->v[i], seed, dir, log);
       if (st == 0 && exists(sum)) {
         printf("ok (%.0f s; %.0f s elapsed)\n", difftime(time(NULL), t1), el + difftime(time(NULL), t1));
       } else {

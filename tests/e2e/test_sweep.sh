@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# strata sweep: a tiny sweep (2 variants x 2 seeds plus one failing variant)
+# strata sweep: a tiny sweep (2 variants x 2 seeds, a variant with its own
+# seeds substituted into its overrides, and a failing variant)
 # writes both tables with one row per variant, well-formed SVG whose numbers
 # match results.csv, records the failure and goes on, and a re-run skips the
 # finished runs.
@@ -21,9 +22,15 @@ fi
 "$bin" --threads 1 sweep "$tmp/sweep.yaml" --out "$tmp/out" > "$tmp/log1" 2>&1 || { cat "$tmp/log1"; exit 1; }
 grep -q "broken seed 1 ... FAILED" "$tmp/log1" || { echo "failure not reported"; cat "$tmp/log1"; exit 1; }
 rows=$(tail -n +2 "$tmp/out/results.csv" | wc -l)
-[ "$rows" -eq 3 ] || { echo "results.csv has $rows rows, want 3"; exit 1; }
-mdrows=$(grep -cE '^\| (full|semantic|broken) ' "$tmp/out/results.md")
-[ "$mdrows" -eq 3 ] || { echo "results.md has $mdrows rows, want 3"; exit 1; }
+[ "$rows" -eq 4 ] || { echo "results.csv has $rows rows, want 4"; exit 1; }
+mdrows=$(grep -cE '^\| (full|semantic|random|broken) ' "$tmp/out/results.md")
+[ "$mdrows" -eq 4 ] || { echo "results.md has $mdrows rows, want 4"; exit 1; }
+grep -qE '^random,random.lua,.*,3,3$' "$tmp/out/results.csv" || { echo "random row wrong"; exit 1; }
+# $seed reached each run's policy: the three draws are seeds 3, 4 and 5
+for sd in 3 4 5; do
+  sed -n '/^policy:/,/^[a-z]/p' "$tmp/out/runs/random-seed$sd/recipe.resolved.yaml" |
+    grep -qx "    seed: $sd" || { echo "random seed $sd: \$seed not substituted as an integer"; exit 1; }
+done
 grep -q '^| broken | failed: ' "$tmp/out/results.md" || { echo "failed variant not marked"; exit 1; }
 grep -qE '^full,all.lua,.*,2,2$' "$tmp/out/results.csv" || { echo "full row wrong"; cat "$tmp/out/results.csv"; exit 1; }
 for f in trace loss_curves cost_quality; do
@@ -46,7 +53,7 @@ for v in full semantic; do
 done
 "$bin" --threads 1 sweep "$tmp/sweep.yaml" --out "$tmp/out" > "$tmp/log2" 2>&1
 skipped=$(grep -c "done before, skipped" "$tmp/log2")
-[ "$skipped" -eq 4 ] || { echo "re-run skipped $skipped runs, want 4"; cat "$tmp/log2"; exit 1; }
+[ "$skipped" -eq 7 ] || { echo "re-run skipped $skipped runs, want 7"; cat "$tmp/log2"; exit 1; }
 # a bad sweep file is a clear error
 printf 'recipe: recipes/quickstart.yaml\nvariants: [{name: a}]\nbogus: 1\n' > "$tmp/bad.yaml"
 "$bin" sweep "$tmp/bad.yaml" --out "$tmp/bad" 2> "$tmp/err"
