@@ -4,6 +4,7 @@
 
 #include "error.h"
 #include "layer.h"
+#include "lora.h"
 
 int st_qkv_dim(const st_config *c) {
   return (c->n_heads + 2 * c->n_kv_heads) * c->head_dim;
@@ -45,13 +46,23 @@ size_t st_acts_floats(const st_config *c, int B, int T) {
   return acts_layout(&a, NULL, c, B, T);
 }
 
-int st_acts_alloc(st_acts *a, const st_model *m, int B, int T) {
+int st_acts_alloc_layer(st_acts *a, const st_model *m, int layer, int B,
+                        int T) {
   size_t n = st_acts_floats(&m->cfg, B, T);
-  float *base = m->be->alloc(n * sizeof(float));
+  size_t nl = (size_t)B * T * st_lora_layer_ranks(m->lora, layer);
+  float *base = m->be->alloc((n + nl) * sizeof(float));
   if (!base) return ST_ERR;
   acts_layout(a, base, &m->cfg, B, T);
   a->base = base;
+  a->lora = m->lora;
+  a->lora_ax = m->lora ? base + n : NULL;
+  a->train = 0;
+  a->drop_buf = NULL;
   return ST_OK;
+}
+
+int st_acts_alloc(st_acts *a, const st_model *m, int B, int T) {
+  return st_acts_alloc_layer(a, m, -1, B, T);
 }
 
 void st_acts_free(st_acts *a, const st_backend *be) {
@@ -64,7 +75,9 @@ int st_bwd_scratch_alloc(st_bwd_scratch *s, const st_model *m, int B, int T) {
   size_t N = (size_t)B * T;
   size_t nact = N * c->hidden, nfc = N * st_fc_dim(c), nln = N * c->dim,
          natt = N * c->n_heads * c->head_dim, nqkv = N * st_qkv_dim(c);
-  float *p = m->be->alloc((nact + nfc + nln + natt + nqkv) * sizeof(float));
+  size_t ndax = N * st_lora_max_rank(m->lora), ntmp = N * st_lora_max_in(m->lora);
+  float *p = m->be->alloc((nact + nfc + nln + natt + nqkv + ndax + ntmp) *
+                          sizeof(float));
   if (!p) return ST_ERR;
   s->base = p;
   s->dact = p;
@@ -72,6 +85,8 @@ int st_bwd_scratch_alloc(st_bwd_scratch *s, const st_model *m, int B, int T) {
   s->dln = s->dfc + nfc;
   s->datt = s->dln + nln;
   s->dqkv = s->datt + natt;
+  s->lora_dax = ndax ? s->dqkv + nqkv : NULL;
+  s->lora_tmp = ntmp ? s->dqkv + nqkv + ndax : NULL;
   return ST_OK;
 }
 
@@ -110,6 +125,83 @@ static void linear_dgrad(const st_backend *be, float *dx, const float *dy,
   be->gemm(0, 0, N, IC, OC, 1.0f, dy, OC, W, IC, 0.0f, dx, IC);
 }
 
+/* LoRA adapters of the linear op with weight slot `wslot`, input x[N,IC]
+ * and output y[N,OC]: for each adapter on rows [row0, row0+rows) of the
+ * slot, ax = A xd and y[:, rows] += scale ax B^T (ldc = OC writes inside
+ * the fused output). xd = dropout(x) in a training forward of an adapter
+ * that trains, else x. ax is kept for backward. */
+static int dropping(const st_acts *a, const st_adapter *d) {
+  return a->train && d->train && d->dropout > 0;
+}
+
+static void lora_fwd(const st_model *m, const st_acts *a, int l, int wslot,
+                     const float *x, float *y, int N, int IC, int OC) {
+  const st_lora *lo = a->lora;
+  if (!lo) return;
+  const st_backend *be = m->be;
+  int first, n = st_lora_layer(lo, l, &first);
+  float *ax = a->lora_ax;
+  for (int i = first; i < first + n; ax += (size_t)N * lo->a[i].rank, i++) {
+    const st_adapter *d = &lo->a[i];
+    const st_param *w = &m->tab[d->param];
+    if (w->slot != wslot) continue;
+    const float *xd = x;
+    if (dropping(a, d)) {
+      be->dropout(a->drop_buf, x, (size_t)N * IC, d->dropout,
+                  st_adapter_drop_key(lo, d));
+      xd = a->drop_buf;
+    }
+    be->gemm(0, 1, N, d->rank, IC, 1.0f, xd, IC, d->A, IC, 0.0f, ax, d->rank);
+    be->gemm(0, 1, N, w->rows, d->rank, d->scale, ax, d->rank, d->B, d->rank,
+             1.0f, y + w->row0, OC);
+  }
+}
+
+/* Backward of those adapters from dy[N,OC] (the slot's output gradient):
+ *   dB += scale dy[:,rows]^T ax          (adapters that train)
+ *   dax = scale dy[:,rows] B
+ *   dA += dax^T xd                       (adapters that train)
+ *   dx += dropout'(dax A)                (when dx != NULL: input needed)
+ * dropout' applies the forward's mask again (same key). */
+static void lora_bwd(const st_model *m, const st_acts *a, int l, int wslot,
+                     const float *dy, const float *x, float *dx,
+                     st_bwd_scratch *s, int N, int IC, int OC) {
+  const st_lora *lo = a->lora;
+  if (!lo) return;
+  const st_backend *be = m->be;
+  int first, n = st_lora_layer(lo, l, &first);
+  const float *ax = a->lora_ax;
+  for (int i = first; i < first + n; ax += (size_t)N * lo->a[i].rank, i++) {
+    const st_adapter *d = &lo->a[i];
+    const st_param *w = &m->tab[d->param];
+    if (w->slot != wslot || (!d->train && !dx)) continue;
+    int r = d->rank, drop = dropping(a, d);
+    const float *dyr = dy + w->row0;
+    if (d->train)
+      be->gemm(1, 0, w->rows, r, N, d->scale, dyr, OC, ax, r, 1.0f, d->dB, r);
+    be->gemm(0, 0, N, r, w->rows, d->scale, dyr, OC, d->B, r, 0.0f,
+             s->lora_dax, r);
+    uint64_t key = drop ? st_adapter_drop_key(lo, d) : 0;
+    if (d->train) {
+      const float *xd = x;
+      if (drop) {
+        be->dropout(s->lora_tmp, x, (size_t)N * IC, d->dropout, key);
+        xd = s->lora_tmp;
+      }
+      be->gemm(1, 0, r, IC, N, 1.0f, s->lora_dax, r, xd, IC, 1.0f, d->dA, IC);
+    }
+    if (!dx) continue;
+    if (drop) {
+      be->gemm(0, 0, N, IC, r, 1.0f, s->lora_dax, r, d->A, IC, 0.0f,
+               s->lora_tmp, IC);
+      be->dropout(s->lora_tmp, s->lora_tmp, (size_t)N * IC, d->dropout, key);
+      be->acc(dx, s->lora_tmp, (size_t)N * IC);
+    } else {
+      be->gemm(0, 0, N, IC, r, 1.0f, s->lora_dax, r, d->A, IC, 1.0f, dx, IC);
+    }
+  }
+}
+
 static void norm_fwd(const st_model *m, float *out, float *mean, float *rstd,
                      const float *x, const float *w, const float *b, int N) {
   const st_config *c = &m->cfg;
@@ -138,21 +230,25 @@ void st_layer_fwd(const st_model *m, int l, st_acts *a, const float *x,
 #define P(s) st_slot(m, l, s)
   norm_fwd(m, a->ln1, a->ln1_mean, a->ln1_rstd, x, P(ST_LN1_W), P(ST_LN1_B), N);
   linear_fwd(be, a->qkv, a->ln1, P(ST_QKV_W), P(ST_QKV_B), N, C, QKVD);
+  lora_fwd(m, a, l, ST_QKV_W, a->ln1, a->qkv, N, C, QKVD);
   if (c->arch == ST_ARCH_LLAMA)
     be->rope(a->qkv, B, T, c->n_heads, c->n_kv_heads, c->head_dim,
              c->rope_theta, 0);
   be->attn_fwd(a->att, a->lse, a->qkv, B, T, c->n_heads, c->n_kv_heads,
                c->head_dim);
   linear_fwd(be, a->res1, a->att, P(ST_ATO_W), P(ST_ATO_B), N, AD, C);
+  lora_fwd(m, a, l, ST_ATO_W, a->att, a->res1, N, AD, C);
   be->acc(a->res1, x, (size_t)N * C);
   norm_fwd(m, a->ln2, a->ln2_mean, a->ln2_rstd, a->res1, P(ST_LN2_W),
            P(ST_LN2_B), N);
   linear_fwd(be, a->fc, a->ln2, P(ST_FC_W), P(ST_FC_B), N, C, FCD);
+  lora_fwd(m, a, l, ST_FC_W, a->ln2, a->fc, N, C, FCD);
   if (c->arch == ST_ARCH_LLAMA)
     be->swiglu_fwd(a->act, a->fc, N, H);
   else
     be->gelu_fwd(a->act, a->fc, (size_t)N * H);
   linear_fwd(be, out, a->act, P(ST_PRJ_W), P(ST_PRJ_B), N, H, C);
+  lora_fwd(m, a, l, ST_PRJ_W, a->act, out, N, H, C);
   be->acc(out, a->res1, (size_t)N * C);
 }
 
@@ -171,16 +267,20 @@ void st_layer_bwd(const st_model *m, int l, const st_acts *a, const float *x,
 
   /* 5: down / mlp.c_proj. dres = dL/dout is also dL/dres1's residual part */
   linear_wgrad(be, g, ST_PRJ_W, dres, a->act, N, H, C);
+  if (below < 5) linear_dgrad(be, s->dact, dres, P(ST_PRJ_W), N, H, C);
+  lora_bwd(m, a, l, ST_PRJ_W, dres, a->act, below < 5 ? s->dact : NULL, s, N,
+           H, C);
   if (below >= 5) return;
-  linear_dgrad(be, s->dact, dres, P(ST_PRJ_W), N, H, C);
   if (c->arch == ST_ARCH_LLAMA)
     be->swiglu_bwd(s->dfc, s->dact, a->fc, N, H);
   else
     be->gelu_bwd(s->dfc, a->fc, s->dact, (size_t)N * H);
   /* 4: gate,up / c_fc */
   linear_wgrad(be, g, ST_FC_W, s->dfc, a->ln2, N, C, FCD);
+  if (below < 4) linear_dgrad(be, s->dln, s->dfc, P(ST_FC_W), N, C, FCD);
+  lora_bwd(m, a, l, ST_FC_W, s->dfc, a->ln2, below < 4 ? s->dln : NULL, s, N,
+           C, FCD);
   if (below >= 4) return;
-  linear_dgrad(be, s->dln, s->dfc, P(ST_FC_W), N, C, FCD);
   /* 3: post-attention norm; its input gradient joins the residual (dres
    * becomes dL/dres1 in place) */
   norm_bwd(m, dres, gview(g, ST_LN2_W), gview(g, ST_LN2_B), s->dln, a->res1,
@@ -188,8 +288,10 @@ void st_layer_bwd(const st_model *m, int l, const st_acts *a, const float *x,
   if (below >= 3) return;
   /* 2: o_proj / attn.c_proj */
   linear_wgrad(be, g, ST_ATO_W, dres, a->att, N, AD, C);
+  if (below < 2) linear_dgrad(be, s->datt, dres, P(ST_ATO_W), N, AD, C);
+  lora_bwd(m, a, l, ST_ATO_W, dres, a->att, below < 2 ? s->datt : NULL, s, N,
+           AD, C);
   if (below >= 2) return;
-  linear_dgrad(be, s->datt, dres, P(ST_ATO_W), N, AD, C);
   be->attn_bwd(s->dqkv, s->datt, a->qkv, a->att, a->lse, B, T, c->n_heads,
                c->n_kv_heads, c->head_dim);
   if (c->arch == ST_ARCH_LLAMA)
@@ -197,8 +299,10 @@ void st_layer_bwd(const st_model *m, int l, const st_acts *a, const float *x,
              c->rope_theta, 1);
   /* 1: q,k,v / c_attn */
   linear_wgrad(be, g, ST_QKV_W, s->dqkv, a->ln1, N, C, QKVD);
+  if (below < 1) linear_dgrad(be, s->dln, s->dqkv, P(ST_QKV_W), N, C, QKVD);
+  lora_bwd(m, a, l, ST_QKV_W, s->dqkv, a->ln1, below < 1 ? s->dln : NULL, s,
+           N, C, QKVD);
   if (below >= 1) return;
-  linear_dgrad(be, s->dln, s->dqkv, P(ST_QKV_W), N, C, QKVD);
   /* 0: input norm; dres becomes dL/dx (residual + norm path) */
   norm_bwd(m, dres, gview(g, ST_LN1_W), gview(g, ST_LN1_B), s->dln, x,
            P(ST_LN1_W), a->ln1_mean, a->ln1_rstd, N);

@@ -5,7 +5,8 @@
  * Backward runs the block's ops in reverse and does only the work the plan
  * needs: a weight gradient where the parameter trains (grad pointer set), and
  * the gradient into an op's input only while something trainable lies below
- * it. Op positions: 0 ln1, 1 qkv, 2 attn-out, 3 ln2, 4 fc, 5 proj. `below`
+ * it. Op positions: 0 ln1, 1 qkv, 2 attn-out, 3 ln2, 4 fc, 5 proj (a
+ * linear op with a training LoRA adapter is a trainable position). `below`
  * is the lowest position backward must reach: in the lowest trainable block
  * the position of its lowest trainable op, and 0 in every block above it
  * (whose input gradient is needed). */
@@ -23,6 +24,14 @@ typedef struct st_acts {
   float *ln2, *ln2_mean, *ln2_rstd; /* [N,C] [N] [N] */
   float *fc;                        /* [N,FCD] gate|up (Llama) or pre-GELU */
   float *act;                       /* [N,H] SwiGLU / GELU output */
+  /* LoRA (lora.h): the adapters these buffers were sized for, taken from
+   * model->lora when allocated; the set must not gain adapters while the
+   * buffers live (the trainer reallocates them when its set grows) */
+  const struct st_lora *lora;
+  float *lora_ax;  /* [N, rank] per adapter of the block, in order: A·x */
+  int train;       /* training forward: adapters that train draw dropout */
+  float *drop_buf; /* [N, widest adapter input]: dropout(x) when training
+                      with dropout; the trainer's (st_bwd_scratch.lora_tmp) */
   void *base;
 } st_acts;
 
@@ -42,7 +51,11 @@ typedef struct st_layer_grads {
 int st_qkv_dim(const st_config *c);
 int st_fc_dim(const st_config *c); /* rows of FC: 2H (Llama) | H (GPT-2) */
 size_t st_acts_floats(const st_config *c, int B, int T);
+/* with room for the adapters of model->lora in any layer */
 int st_acts_alloc(st_acts *a, const st_model *m, int B, int T);
+/* with room for the adapters of model->lora in `layer` only */
+int st_acts_alloc_layer(st_acts *a, const st_model *m, int layer, int B,
+                        int T);
 void st_acts_free(st_acts *a, const st_backend *be);
 
 /* out[N,C] = block(x[N,C]); out may not alias x */
@@ -56,13 +69,19 @@ typedef struct st_bwd_scratch {
   float *dln;  /* [N,C] */
   float *datt; /* [N,NH*HS] */
   float *dqkv; /* [N,QKVD] */
+  /* LoRA, when model->lora was set at allocation (else NULL) */
+  float *lora_dax; /* [N, largest rank]: dL/d(A·x) */
+  float *lora_tmp; /* [N, widest adapter input]: dropout(x), d(A·x) A */
   void *base;
 } st_bwd_scratch;
 int st_bwd_scratch_alloc(st_bwd_scratch *s, const st_model *m, int B, int T);
 void st_bwd_scratch_free(st_bwd_scratch *s, const st_backend *be);
 
 /* dres[N,C] holds dL/d(out) on entry and dL/dx on return when below == 0
- * (in place: the residual gradient flows down through the stack). */
+ * (in place: the residual gradient flows down through the stack).
+ * Adapters of the block (a->lora) that train accumulate dA and dB; the
+ * gradient through every adapter joins its module's input gradient where
+ * that is needed. */
 void st_layer_bwd(const st_model *m, int l, const st_acts *a, const float *x,
                   float *dres, const st_layer_grads *g, int below,
                   st_bwd_scratch *s, int B, int T);

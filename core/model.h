@@ -76,6 +76,8 @@ typedef struct st_model {
   st_param *tab;   /* the named tensors, in checkpoint order */
   int n_tab;
   char path[512];  /* where it was loaded from, for messages */
+  /* LoRA adapters every forward adds (lora.h; NULL: none). Not owned. */
+  const struct st_lora *lora;
 } st_model;
 
 /* Creates a model with zeroed parameters on `be`; validates cfg. */

@@ -59,6 +59,7 @@ int st_plan_copy(st_plan *dst, const st_plan *src) {
   dst->embed = src->embed;
   dst->final_norm = src->final_norm;
   dst->head = src->head;
+  dst->seed = src->seed;
   return ST_OK;
 }
 
@@ -147,6 +148,21 @@ int st_plan_lowest(const st_plan *p, const st_model *m) {
   return m->cfg.n_layers;
 }
 
+/* the weight of module k in layer l when it is a linear map (LoRA's
+ * targets), else NULL (norms) */
+static const st_param *linear_weight(const st_model *m, int l, int k) {
+  const char **names;
+  st_plan_modules(m, &names);
+  for (int i = 0; i < m->n_tab; i++) {
+    const st_param *q = &m->tab[i];
+    if (q->group == ST_G_LAYER && q->layer == l && !q->is_bias &&
+        (q->slot == ST_QKV_W || q->slot == ST_ATO_W || q->slot == ST_FC_W ||
+         q->slot == ST_PRJ_W) && !strcmp(q->module, names[k]))
+      return q;
+  }
+  return NULL;
+}
+
 int st_plan_validate(const st_plan *p, const st_model *m) {
   int L = m->cfg.n_layers;
   if (p->n_layers != L)
@@ -172,6 +188,15 @@ int st_plan_validate(const st_plan *p, const st_model *m) {
       if (!(s->modules & valid) || (s->modules & ~valid))
         return st_err("layer %d: LoRA modules mask 0x%x is empty or names "
                       "unknown modules", l, s->modules);
+      for (int k = 0; k < nmod; k++)
+        if (s->modules >> k & 1u && !linear_weight(m, l, k))
+          return st_err("layer %d: LoRA adapts linear modules; '%s' is a "
+                        "norm", l, names[k]);
+      if (!(s->alpha > 0) || !(s->alpha < 1e30f))
+        return st_err("layer %d: LoRA alpha = %g, expected > 0", l, s->alpha);
+      if (!(s->dropout >= 0 && s->dropout < 1))
+        return st_err("layer %d: LoRA dropout = %g, expected 0 <= p < 1", l,
+                      s->dropout);
       any = 1;
       break;
     }
@@ -222,10 +247,29 @@ st_flops st_plan_flops(const st_plan *p, const st_model *m, int T) {
             st_plan_param_trainable(p, m, q))
           f.bwd += 2.0 * q->rows * q->cols;
       }
+      /* LoRA adapters of this slot, per token, for in x out with rank r:
+       * forward A x 2r.in and B (Ax) 2r.out (counted in lora_fwd: the full
+       * fine-tuning baseline has no adapters); backward dB += dy^T (Ax)
+       * 2r.out, d(Ax) = dy B 2r.out, dA += d(Ax)^T x 2r.in, and the input
+       * gradient d(Ax) A 2r.in only where the input gradient is needed.
+       * W's own input gradient is the 2P term below, as for any layer. */
+      if (p->mode[l] == ST_LORA) {
+        const st_lora_spec *s = &p->lora[l];
+        const char **names;
+        int nmod = st_plan_modules(m, &names);
+        for (int k = 0; k < nmod; k++) {
+          const st_param *q = s->modules >> k & 1u ? linear_weight(m, l, k) : NULL;
+          if (!q || q->slot != slot) continue;
+          double r = s->rank, in = q->cols, out = q->rows;
+          f.lora_fwd += 2 * r * (in + out);
+          f.bwd += 2 * r * out + 2 * r * out + 2 * r * in;
+          if (pos > below) f.bwd += 2 * r * in;
+        }
+      }
       if (pos > below) f.bwd += slot_mm(m, l, slot);
       if (pos == 2 && below <= 1) f.bwd += att_bwd;
     }
   }
-  f.ideal_ratio = (f.fwd + f.bwd) / (f.fwd + f.full_bwd);
+  f.ideal_ratio = (f.fwd + f.lora_fwd + f.bwd) / (f.fwd + f.full_bwd);
   return f;
 }

@@ -29,6 +29,7 @@ typedef struct st_plan {
   st_modmask *modules;  /* [L] trainable modules of a full layer */
   st_lora_spec *lora;   /* [L] for lora layers */
   int embed, final_norm, head; /* trainable flags (tied head: head = embed) */
+  uint64_t seed; /* LoRA: initial A of new adapters and dropout draw from it */
 } st_plan;
 
 /* all frozen */
@@ -59,7 +60,8 @@ int st_plan_layer_below(const st_plan *p, const st_model *m, int l);
 /* FLOP accounting per token (DESIGN.md): full fine-tuning and this plan */
 typedef struct st_flops {
   double fwd, bwd, full_bwd; /* per token */
-  double ideal_ratio;        /* (fwd + bwd) / (fwd + full_bwd) */
+  double lora_fwd;           /* the adapters' own forward (0 without LoRA) */
+  double ideal_ratio;        /* (fwd + lora_fwd + bwd) / (fwd + full_bwd) */
 } st_flops;
 st_flops st_plan_flops(const st_plan *p, const st_model *m, int T);
 

@@ -4,7 +4,13 @@
  * forward through one shared scratch block and two ping-pong residual
  * buffers, so the frozen prefix costs no activation memory. Blocks from k0
  * up keep their activations and their input h_l for backward. Backward walks
- * from the head down to lowest_trainable and stops there. */
+ * from the head down to lowest_trainable and stops there.
+ *
+ * LoRA: the trainer owns an adapter set that follows its plans (lora.h) and
+ * is attached to the model while the trainer lives, so evaluation and
+ * generation during a run see the adapters. Only A and B of adapters that
+ * train get gradients and AdamW state; the adapted W stays frozen. An
+ * adapter whose layer leaves LoRA mode stays in the model, frozen. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +18,7 @@
 #include "error.h"
 #include "forward.h"
 #include "layer.h"
+#include "lora.h"
 #include "train.h"
 
 struct st_trainer {
@@ -33,6 +40,7 @@ struct st_trainer {
   float **grad, **m1, **m2;
   int *t_adam;         /* per-tensor step count for bias correction */
   st_layer_grads *lg;  /* [L] views of grad into the block's slots */
+  st_lora *lora;       /* adapters (NULL until a plan has LoRA layers) */
   int steps;
 };
 
@@ -57,8 +65,11 @@ static int alloc_acts(st_trainer *t) {
   const st_backend *be = t->be;
   int L = t->m->cfg.n_layers;
   size_t NC = (size_t)t->N * t->m->cfg.dim * sizeof(float);
-  for (int l = t->k0; l < L; l++)
-    if (st_acts_alloc(&t->acts[l], t->m, t->B, t->T)) return ST_ERR;
+  for (int l = t->k0; l < L; l++) {
+    if (st_acts_alloc_layer(&t->acts[l], t->m, l, t->B, t->T)) return ST_ERR;
+    t->acts[l].train = 1;
+    t->acts[l].drop_buf = t->bs.lora_tmp;
+  }
   for (int l = t->k0; l <= L; l++)
     if (!(t->h[l] = be->alloc(NC))) return ST_ERR;
   if (t->k0 > 0) {
@@ -91,10 +102,25 @@ static void build_views(st_trainer *t) {
   }
 }
 
+/* Attaches the adapters to the model and sizes the buffers that depend on
+ * them: backward scratch and activations. */
+static int attach_lora(st_trainer *t) {
+  if (t->lora && st_lora_attach(t->m, t->lora->n ? t->lora : NULL)) return ST_ERR;
+  st_bwd_scratch_free(&t->bs, t->be);
+  if (st_bwd_scratch_alloc(&t->bs, t->m, t->B, t->T)) return ST_ERR;
+  free_acts(t);
+  return alloc_acts(t);
+}
+
 int st_trainer_set_plan(st_trainer *t, const st_plan *plan) {
   st_model *m = t->m;
   const st_backend *be = t->be;
   if (st_plan_validate(plan, m)) return ST_ERR;
+  int has_lora = 0;
+  for (int l = 0; l < plan->n_layers; l++) has_lora |= plan->mode[l] == ST_LORA;
+  if (has_lora && !t->lora && st_lora_new(&t->lora, m, plan->seed)) return ST_ERR;
+  /* first: it is the step that can refuse the plan (a rank change) */
+  if (t->lora && st_lora_apply_plan(t->lora, plan)) return ST_ERR;
   st_plan np;
   if (st_plan_copy(&np, plan)) return ST_ERR;
   /* moments of tensors that stay trainable are kept; new ones start at 0 */
@@ -123,8 +149,7 @@ int st_trainer_set_plan(st_trainer *t, const st_plan *plan) {
   for (int l = 0; l < L; l++)
     t->below[l] = l > t->lowest ? 0 : st_plan_layer_below(&t->plan, m, l);
   build_views(t);
-  free_acts(t);
-  return alloc_acts(t);
+  return attach_lora(t);
 }
 
 int st_trainer_new(st_trainer **out, st_model *m, const st_plan *plan, int B,
@@ -161,8 +186,7 @@ int st_trainer_new(st_trainer **out, st_model *m, const st_plan *plan, int B,
       !(t->losses = be->alloc(N * sizeof(float))) ||
       !(t->dres = be->alloc(N * C * sizeof(float))) ||
       !(t->tok = be->alloc(N * sizeof(int32_t))) ||
-      !(t->tgt = be->alloc(N * sizeof(int32_t))) ||
-      st_bwd_scratch_alloc(&t->bs, m, B, T))
+      !(t->tgt = be->alloc(N * sizeof(int32_t))))
     goto fail;
   if (st_trainer_set_plan(t, plan)) goto fail;
   *out = t;
@@ -188,6 +212,8 @@ void st_trainer_free(st_trainer *t) {
   if (t->tok) be->free(t->tok);
   if (t->tgt) be->free(t->tgt);
   st_bwd_scratch_free(&t->bs, be);
+  if (t->lora && t->m->lora == t->lora) t->m->lora = NULL;
+  st_lora_free(t->lora);
   st_plan_free(&t->plan);
   free(t->below);
   free(t->acts);
@@ -281,13 +307,30 @@ int st_trainer_fwdbwd(st_trainer *t, const int32_t *tok, const int32_t *tgt,
   *loss = (float)(be->sum(t->losses, (size_t)t->N) / nvalid);
   if (!isfinite(*loss)) return st_err("loss is %g (not finite)", *loss);
   backward(t);
+  /* the next training forward draws fresh dropout masks */
+  for (int i = 0; t->lora && i < t->lora->n; i++)
+    if (t->lora->a[i].train) t->lora->a[i].draws++;
   return ST_OK;
+}
+
+/* sizes of an adapter's A and B */
+static size_t lora_na(const st_trainer *t, const st_adapter *a) {
+  return (size_t)a->rank * t->m->tab[a->param].cols;
+}
+static size_t lora_nb(const st_trainer *t, const st_adapter *a) {
+  return (size_t)t->m->tab[a->param].rows * a->rank;
 }
 
 int st_trainer_zero_grad(st_trainer *t) {
   for (int i = 0; i < t->m->n_tab; i++)
     if (t->grad[i])
       t->be->zero(t->grad[i], param_n(&t->m->tab[i]) * sizeof(float));
+  for (int i = 0; t->lora && i < t->lora->n; i++) {
+    const st_adapter *a = &t->lora->a[i];
+    if (!a->train) continue;
+    t->be->zero(a->dA, lora_na(t, a) * sizeof(float));
+    t->be->zero(a->dB, lora_nb(t, a) * sizeof(float));
+  }
   return ST_OK;
 }
 
@@ -297,6 +340,11 @@ int st_trainer_update(st_trainer *t, const st_optim *o, float *grad_norm) {
   double ss = 0;
   for (int i = 0; i < m->n_tab; i++)
     if (t->grad[i]) ss += be->sumsq(t->grad[i], param_n(&m->tab[i]));
+  for (int i = 0; t->lora && i < t->lora->n; i++) {
+    const st_adapter *a = &t->lora->a[i];
+    if (a->train)
+      ss += be->sumsq(a->dA, lora_na(t, a)) + be->sumsq(a->dB, lora_nb(t, a));
+  }
   float norm = (float)sqrt(ss);
   if (grad_norm) *grad_norm = norm;
   if (!isfinite(norm)) {
@@ -311,6 +359,18 @@ int st_trainer_update(st_trainer *t, const st_optim *o, float *grad_norm) {
     be->adamw(m->params + m->tab[i].offset, t->grad[i], t->m1[i], t->m2[i], n,
               o->lr, o->beta1, o->beta2, o->eps, o->weight_decay,
               ++t->t_adam[i]);
+  }
+  /* adapters: A and B share one step count */
+  for (int i = 0; t->lora && i < t->lora->n; i++) {
+    st_adapter *a = &t->lora->a[i];
+    if (!a->train) continue;
+    size_t na = lora_na(t, a), nb = lora_nb(t, a);
+    if (s != 1) be->scale(a->dA, s, na), be->scale(a->dB, s, nb);
+    a->adam_t++;
+    be->adamw(a->A, a->dA, a->mA, a->vA, na, o->lr, o->beta1, o->beta2, o->eps,
+              o->weight_decay, a->adam_t);
+    be->adamw(a->B, a->dB, a->mB, a->vB, nb, o->lr, o->beta1, o->beta2, o->eps,
+              o->weight_decay, a->adam_t);
   }
   t->steps++;
   return st_trainer_zero_grad(t);
@@ -358,7 +418,32 @@ size_t st_trainer_bytes(const st_trainer *t) {
   if (t->k0 > 0) fl += acts + 2 * N * C;
   for (int i = 0; i < m->n_tab; i++)
     if (t->grad[i]) fl += 3 * param_n(&m->tab[i]);
+  /* adapters: A, B, A·x per block; gradients and moments of those that
+   * train; the LoRA backward scratch */
+  for (int l = t->k0; t->lora && l < L; l++)
+    fl += N * (size_t)st_lora_layer_ranks(t->lora, l);
+  if (t->k0 > 0) fl += N * (size_t)st_lora_layer_ranks(t->lora, -1);
+  for (int i = 0; t->lora && i < t->lora->n; i++) {
+    const st_adapter *a = &t->lora->a[i];
+    fl += (a->train ? 4 : 1) * (lora_na(t, a) + lora_nb(t, a));
+  }
+  fl += N * (size_t)(st_lora_max_rank(t->lora) + st_lora_max_in(t->lora));
   return fl * sizeof(float);
+}
+
+st_lora *st_trainer_lora(const st_trainer *t) { return t->lora; }
+
+int st_trainer_save_lora(const st_trainer *t, const char *path) {
+  if (!t->lora || !t->lora->n)
+    return st_err("%s: the trainer has no LoRA adapters to save", path);
+  return st_lora_save(t->lora, path);
+}
+
+int st_trainer_load_lora(st_trainer *t, const char *path) {
+  if (!t->lora && st_lora_new(&t->lora, t->m, t->plan.seed)) return ST_ERR;
+  if (st_lora_load_into(t->lora, path)) return ST_ERR;
+  /* the file may add frozen adapters: the buffers follow */
+  return attach_lora(t);
 }
 
 static int state_check(const st_trainer *t, const st_param *p, size_t n,

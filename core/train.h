@@ -52,4 +52,15 @@ int st_trainer_set_state(st_trainer *t, const st_param *p, const float *m,
 /* device bytes held for activations, gradients and optimizer state */
 size_t st_trainer_bytes(const st_trainer *t);
 
+/* LoRA (lora.h). A plan with LoRA layers gives the trainer an adapter set
+ * (seeded by plan->seed) that it attaches to the model in place of any
+ * other; it follows later plans and is freed with the trainer, so save or
+ * merge it first. NULL while no plan had LoRA layers. */
+struct st_lora *st_trainer_lora(const st_trainer *t);
+/* Checkpoints: the adapters with their AdamW state and dropout position
+ * (st_lora_save's file), and the inverse into a trainer created with the
+ * plan that was current when it was saved. */
+int st_trainer_save_lora(const st_trainer *t, const char *path);
+int st_trainer_load_lora(st_trainer *t, const char *path);
+
 #endif

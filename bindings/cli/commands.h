@@ -36,5 +36,7 @@ ST_CMD(lua);
 ST_CMD(eval);
 ST_CMD(run);
 ST_CMD(plan);
+ST_CMD(merge);
+ST_CMD(export_adapter);
 
 #endif

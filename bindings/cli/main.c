@@ -17,6 +17,8 @@ static const st_command commands[] = {
     {"eval", "eval <model> --data FILE [--template T --verbalizers '0= no,1= yes'] [--json F]  loss, accuracy, macro-F1 (--help)", cmd_eval},
     {"run", "run <recipe.yaml> [--set k=v]... [--out DIR] [--resume DIR] [--unsafe-lua]  fine-tune as the recipe says", cmd_run},
     {"plan", "plan <recipe.yaml> [--set k=v]...   trace, run the policy and print the plan", cmd_plan},
+    {"merge", "merge <run-dir | adapter> <out-folder> [--model M]  fold LoRA adapters into the weights (HF folder)", cmd_merge},
+    {"export-adapter", "export-adapter <run-dir | adapter> <out-folder> [--model M]  write a PEFT LoRA adapter folder", cmd_export_adapter},
 };
 #define NCMD ((int)(sizeof commands / sizeof commands[0]))
 

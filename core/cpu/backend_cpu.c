@@ -106,6 +106,7 @@ static const st_backend cpu_backend = {
     .swiglu_fwd = st_cpu_swiglu_fwd,
     .swiglu_bwd = st_cpu_swiglu_bwd,
     .softmax_ce = st_cpu_softmax_ce,
+    .dropout = st_cpu_dropout,
     .adamw = st_cpu_adamw,
 };
 

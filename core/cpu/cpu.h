@@ -98,4 +98,8 @@ void st_cpu_softmax_ce(float *losses, float *logits, const int32_t *tgt, int N,
 void st_cpu_adamw(float *p, const float *g, float *m, float *v, size_t n,
                   float lr, float b1, float b2, float eps, float wd, int t);
 
+/* dropout.c */
+void st_cpu_dropout(float *out, const float *inp, size_t n, float p,
+                    uint64_t seed);
+
 #endif
