@@ -100,6 +100,14 @@ typedef struct st_backend {
   void (*swiglu_bwd)(float *dgu, const float *dout, const float *gu, int N,
                      int H);
 
+  /* --- dropout (LoRA) -------------------------------------------------- */
+  /* out[i] = keep(seed, i) ? inp[i] / (1 - p) : 0, keep(seed, i) =
+   * st_dropout_keep(seed, i, p) below: a counter hash, so backward redraws
+   * the forward's mask and every backend draws the same one. out may alias
+   * inp. */
+  void (*dropout)(float *out, const float *inp, size_t n, float p,
+                  uint64_t seed);
+
   /* --- loss ------------------------------------------------------------ */
   /* Fused softmax + cross-entropy over logits[N,V]. losses[n] = -log p(tgt)
    * (0 where tgt[n] < 0: ignored). If dscale != 0, logits is overwritten in
@@ -113,7 +121,32 @@ typedef struct st_backend {
    * p -= lr * (mhat / (sqrt(vhat) + eps) + wd * p) */
   void (*adamw)(float *p, const float *g, float *m, float *v, size_t n,
                 float lr, float b1, float b2, float eps, float wd, int t);
+
+  /* --- precision ------------------------------------------------------- */
+  /* bf16 mixed precision; NULL where the backend has only fp32 (cpu).
+   * on != 0: gemm and attention multiply bf16-rounded inputs with fp32
+   * accumulation; every buffer stays fp32 (activations, master weights,
+   * gradients, optimiser state), so nothing else changes. Default off. */
+  void (*set_bf16)(int on);
 } st_backend;
+
+/* the dropout hash runs in CUDA kernels too */
+#if defined(__CUDACC__)
+#define ST_HOSTDEV __host__ __device__
+#else
+#define ST_HOSTDEV
+#endif
+/* splitmix64's finaliser: a 64-bit mix with full avalanche */
+static inline ST_HOSTDEV uint64_t st_mix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+/* element i survives dropout p: a uniform 24-bit draw >= p */
+static inline ST_HOSTDEV int st_dropout_keep(uint64_t seed, uint64_t i, float p) {
+  return (float)(st_mix64(seed ^ st_mix64(i)) >> 40) * (1.0f / 16777216.0f) >= p;
+}
 
 /* The CPU backend (always present) and the CUDA backend (NULL + st_err when
  * not built or no device). */
