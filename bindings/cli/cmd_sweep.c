@@ -287,8 +287,10 @@ static int run_child(const sweep *s, const variant *v, int seed, const char *dir
   snprintf(seedset, sizeof seedset, "train.seed=%d", seed);
   snprintf(threads, sizeof threads, "%d", st_get_threads());
   argv[a++] = self;
-  argv[a++] = "--threads";
-  argv[a++] = threads;
+  if (cli_threads_given) { /* else each run keeps its recipe's threads */
+    argv[a++] = "--threads";
+    argv[a++] = threads;
+  }
   argv[a++] = "run";
   argv[a++] = (char *)s->recipe;
   argv[a++] = "--out";
