@@ -67,6 +67,10 @@ int st_unembed_pinv_t(const st_model *m, float **out) {
     if (got == n && extra == EOF) { free(W); *out = P; return ST_OK; }
     /* short or long file: a stale or corrupt cache entry, recompute */
   }
+  /* a minute or more for a GPT-2-sized vocabulary: say so */
+  if ((size_t)V * C > 4u << 20)
+    fprintf(stderr, "strata: computing pinv(W_U) for the %dx%d unembedding (once per "
+                    "model; cached in %s)\n", V, C, path);
   if (pinv_t(W, V, C, P)) goto fail;
   char tmp[640];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
