@@ -1,6 +1,7 @@
 /* tokenizer.c - st_tokenizer: pick the format from the path, forward to the
  * implementation (tok_llama2c.c, tok_bpe.c), and the helpers they share:
  * buffers, hash maps, UTF-8. */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -412,6 +413,50 @@ int st_tokenizer_load(st_tokenizer **out, const char *path) {
   }
   *out = t;
   return ST_OK;
+}
+
+/* a model's tokenizer: an HF folder holds its own; a file's folder may hold
+ * tokenizer.json / encoder.json (HF config.json given directly), else
+ * llama2.c's tokenizer.bin, else the first tok*.bin by name (tok512.bin
+ * beside stories260K.bin) - by name so the pick does not depend on
+ * directory order */
+int st_tokenizer_find(const char *model_path, char *out, size_t n) {
+  if (is_dir(model_path)) {
+    snprintf(out, n, "%s", model_path);
+    return ST_OK;
+  }
+  char dir[4096], p[4160];
+  snprintf(dir, sizeof dir, "%s", model_path);
+  char *slash = strrchr(dir, '/');
+  if (slash) *slash = 0;
+  else snprintf(dir, sizeof dir, ".");
+  if (exists(join(p, sizeof p, dir, "tokenizer.json")) ||
+      exists(join(p, sizeof p, dir, "encoder.json"))) {
+    snprintf(out, n, "%s", dir);
+    return ST_OK;
+  }
+  if (exists(join(p, sizeof p, dir, "tokenizer.bin"))) {
+    snprintf(out, n, "%s", p);
+    return ST_OK;
+  }
+  char best[256] = "";
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  while (d && (e = readdir(d))) {
+    size_t len = strlen(e->d_name);
+    if (!strncmp(e->d_name, "tok", 3) && len > 4 && len < sizeof best &&
+        !strcmp(e->d_name + len - 4, ".bin") &&
+        (!best[0] || strcmp(e->d_name, best) < 0))
+      snprintf(best, sizeof best, "%s", e->d_name);
+  }
+  if (d) closedir(d);
+  if (best[0]) {
+    snprintf(out, n, "%s", join(p, sizeof p, dir, best));
+    return ST_OK;
+  }
+  return st_err("%s: no tokenizer found beside the model (tokenizer.json, "
+                "tokenizer.bin or tok*.bin); name one (--tokenizer, or "
+                "`tokenizer` in a recipe)", model_path);
 }
 
 void st_tokenizer_free(st_tokenizer *t) {

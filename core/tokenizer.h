@@ -36,6 +36,11 @@ typedef struct st_tokenizer st_tokenizer;
  * tokenizer.json or encoder.json + vocab.bpe (or vocab.json + merges.txt) */
 int st_tokenizer_load(st_tokenizer **out, const char *path);
 void st_tokenizer_free(st_tokenizer *t);
+/* the tokenizer that goes with a model (st_model_load's path): the HF
+ * folder itself, or beside a model file its folder's tokenizer.json /
+ * encoder.json, tokenizer.bin, else the first tok*.bin by name. Writes the
+ * path for st_tokenizer_load into out[n]; ST_ERR + st_err when none. */
+int st_tokenizer_find(const char *model_path, char *out, size_t n);
 
 /* ids is malloc'ed; *n its length. bos: prepend BOS when the tokenizer has
  * one. Text for BPE tokenizers must be valid UTF-8 (else ST_ERR). */

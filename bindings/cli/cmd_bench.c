@@ -109,6 +109,41 @@ static double sgemm_rate(const st_model *m, int B, int T) {
   return flops / secs / 1e9;
 }
 
+/* --lora "r=8,alpha=16,modules=q,v[,dropout=0.1][,rslora=1]": the spec
+ * LoRA layers get (default rank 8, alpha 16, the PEFT default targets: q,v
+ * for Llama, c_attn for GPT-2) */
+static int parse_lora(const char *s, const st_model *m, st_lora_spec *out) {
+  *out = (st_lora_spec){.rank = 8, .alpha = 16};
+  char buf[256], *save = NULL, *key = NULL;
+  snprintf(buf, sizeof buf, "%s", s);
+  for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    char *eq = strchr(t, '=');
+    const char *v = eq ? eq + 1 : t;
+    if (eq) *eq = 0, key = t;
+    if (!key) return st_err("bench: --lora '%s': expected key=value", s);
+    if (!strcmp(key, "r")) out->rank = atoi(v);
+    else if (!strcmp(key, "alpha")) out->alpha = (float)atof(v);
+    else if (!strcmp(key, "dropout")) out->dropout = (float)atof(v);
+    else if (!strcmp(key, "rslora")) out->rslora = atoi(v);
+    else if (!strcmp(key, "modules")) {
+      int k = st_module_index(m, v);
+      if (k < 0) return st_err("bench: --lora: '%s' is not a module of this model", v);
+      out->modules |= 1u << k;
+    } else return st_err("bench: --lora: unknown key '%s'", key);
+  }
+  if (!out->modules)
+    out->modules = 1u << st_module_index(m, m->cfg.arch == ST_ARCH_GPT2 ? "c_attn" : "q") |
+                   (m->cfg.arch == ST_ARCH_GPT2 ? 0 : 1u << st_module_index(m, "v"));
+  return ST_OK;
+}
+
+/* the layers a plan trains fully get LoRA instead; nothing else trains */
+static void to_lora(st_plan *p, const st_lora_spec *s) {
+  for (int l = 0; l < p->n_layers; l++)
+    if (p->mode[l] == ST_FULL) p->mode[l] = ST_LORA, p->lora[l] = *s;
+  p->embed = p->final_norm = p->head = 0;
+}
+
 int cmd_bench(int argc, char **argv) {
   int B = iopt(argc, argv, "-B", 4), T = iopt(argc, argv, "-T", 64);
   int steps = iopt(argc, argv, "--steps", 3);
@@ -135,12 +170,33 @@ int cmd_bench(int argc, char **argv) {
   if (T > cfg.max_seq) cfg.max_seq = T;
   const st_backend *be = st_backend_get(dev ? dev : "cpu");
   if (!be) return ST_ERR;
+  /* --precision bf16: mixed precision (bf16 products, fp32 master weights
+   * and optimiser state) where the backend has it; a backend without it
+   * (cpu) runs fp32, and the JSON says which one ran */
+  const char *prec = cli_opt(argc, argv, "--precision");
+  if (!prec) prec = "fp32";
+  if (strcmp(prec, "fp32") && strcmp(prec, "bf16"))
+    return st_err("bench: --precision is fp32 or bf16");
+  if (!be->set_bf16 && strcmp(prec, "fp32")) {
+    fprintf(stderr, "bench: the %s backend has no bf16 mode: timing fp32\n", be->name);
+    prec = "fp32";
+  }
+  if (be->set_bf16) be->set_bf16(!strcmp(prec, "bf16"));
   st_model *m;
   if (st_model_new(&m, &cfg, be)) return ST_ERR;
   st_model_init_random(m, 1);
   st_plan plan, full;
   if (st_plan_parse(&plan, m, spec)) { st_model_free(m); return ST_ERR; }
   if (st_plan_parse(&full, m, "all")) { st_plan_free(&plan); st_model_free(m); return ST_ERR; }
+  /* --lora: the mask's layers get adapters; also timed: LoRA on all layers */
+  const char *lora_s = cli_opt(argc, argv, "--lora");
+  st_lora_spec ls;
+  st_plan lall = {0};
+  if (lora_s && (parse_lora(lora_s, m, &ls) || st_plan_parse(&lall, m, "all"))) {
+    st_plan_free(&plan), st_plan_free(&full), st_model_free(m);
+    return ST_ERR;
+  }
+  if (lora_s) to_lora(&plan, &ls), to_lora(&lall, &ls);
 
   int N = B * T, rc = ST_ERR;
   int32_t *tok = malloc((size_t)N * sizeof *tok), *tgt = malloc((size_t)N * sizeof *tgt);
@@ -155,13 +211,18 @@ int cmd_bench(int argc, char **argv) {
   if (!json) fprintf(stderr, "bench: timing mask %s ...\n", spec);
   if (time_plan(m, &plan, B, T, steps, tok, tgt, &ms_mask, &loss_mask)) goto done;
   double rss_mask = peak_rss_mb();
-  if (strcmp(spec, "all")) {
+  if (strcmp(spec, "all") || lora_s) {
     if (!json) fprintf(stderr, "bench: timing full fine-tuning ...\n");
     if (time_plan(m, &full, B, T, steps, tok, tgt, &ms_full, &loss_full)) goto done;
   } else {
     ms_full = ms_mask;
   }
   double rss_full = peak_rss_mb();
+  double ms_lall = ms_mask, loss_lall;
+  if (lora_s && strcmp(spec, "all")) {
+    if (!json) fprintf(stderr, "bench: timing LoRA on all layers ...\n");
+    if (time_plan(m, &lall, B, T, steps, tok, tgt, &ms_lall, &loss_lall)) goto done;
+  }
   double sg = sgemm_rate(m, B, T);
   /* selection costs one forward pass: trace the same B x T tokens. The
    * pseudo-inverse of W_U is computed once per model (and cached on disk),
@@ -177,12 +238,13 @@ int cmd_bench(int argc, char **argv) {
   double trace_ms = (now() - t0) * 1e3;
   st_trace_free(&tr);
   st_flops f = st_plan_flops(&plan, m, T), ff = st_plan_flops(&full, m, T);
-  double step_flops = (f.fwd + f.bwd) * N, full_flops = (ff.fwd + ff.full_bwd) * N;
+  double step_flops = (f.fwd + f.lora_fwd + f.bwd) * N, full_flops = (ff.fwd + ff.full_bwd) * N;
   double gflops = full_flops / (ms_full * 1e-3) / 1e9;
   size_t nparams = m->n_params;
 
   json_t *o = json_object();
   json_object_set_new(o, "device", json_string(be->name));
+  json_object_set_new(o, "precision", json_string(prec));
   json_object_set_new(o, "arch", json_string(cfg.arch == ST_ARCH_GPT2 ? "gpt2" : "llama"));
   json_object_set_new(o, "params", json_integer((json_int_t)nparams));
   json_object_set_new(o, "B", json_integer(B));
@@ -207,14 +269,24 @@ int cmd_bench(int argc, char **argv) {
   json_object_set_new(o, "trace_ms", json_real(trace_ms));
   json_object_set_new(o, "trace_steps", json_real(trace_ms / ms_full));
   json_object_set_new(o, "pinv_ms", json_real(pinv_ms));
+  st_flops fl = lora_s ? st_plan_flops(&lall, m, T) : f;
+  double ideal_lall = (f.fwd + f.lora_fwd + f.bwd) / (fl.fwd + fl.lora_fwd + fl.bwd);
+  if (lora_s) {
+    json_object_set_new(o, "lora", json_pack("{s:i,s:f,s:f}", "rank", ls.rank, "alpha",
+                                             (double)ls.alpha, "dropout", (double)ls.dropout));
+    json_object_set_new(o, "ms_per_step_lora_all", json_real(ms_lall));
+    json_object_set_new(o, "step_ratio_vs_lora_all", json_real(ms_mask / ms_lall));
+    json_object_set_new(o, "ideal_ratio_lora_all", json_real(fl.ideal_ratio));
+    json_object_set_new(o, "ideal_ratio_vs_lora_all", json_real(ideal_lall));
+  }
   if (json) {
     char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
     puts(s);
     free(s);
   } else {
-    printf("%s %s B=%d T=%d threads=%d params=%.1fM mask=%s\n", be->name,
-           cfg.arch == ST_ARCH_GPT2 ? "gpt2" : "llama", B, T, st_get_threads(),
-           nparams / 1e6, spec);
+    printf("%s %s %s B=%d T=%d threads=%d params=%.1fM mask=%s\n", be->name,
+           prec, cfg.arch == ST_ARCH_GPT2 ? "gpt2" : "llama", B, T,
+           st_get_threads(), nparams / 1e6, spec);
     printf("  step %.1f ms (%.0f tok/s), full %.1f ms\n", ms_mask,
            N / (ms_mask * 1e-3), ms_full);
     printf("  %.1f GFLOP/s vs sgemm %.1f GFLOP/s: efficiency %.2f (full %.2f)\n",
@@ -222,6 +294,10 @@ int cmd_bench(int argc, char **argv) {
            step_flops / (ms_mask * 1e-3) / 1e9 / sg, gflops / sg);
     printf("  step_ratio %.3f, ideal_ratio %.3f (%.2fx ideal)\n", ms_mask / ms_full,
            f.ideal_ratio, ms_mask / ms_full / f.ideal_ratio);
+    if (lora_s)
+      printf("  LoRA r=%d on all layers %.1f ms (ideal_ratio %.3f): step_ratio vs "
+             "it %.3f, ideal %.3f\n", ls.rank, ms_lall, fl.ideal_ratio,
+             ms_mask / ms_lall, ideal_lall);
     printf("  peak RSS %.0f MB (full %.0f MB)\n", rss_mask, rss_full);
     printf("  trace of the same tokens %.1f ms = %.2f full steps (pinv of W_U, once per "
            "model: %.0f ms)\n", trace_ms, trace_ms / ms_full, pinv_ms);
@@ -233,6 +309,7 @@ done:
   free(tgt);
   st_plan_free(&plan);
   st_plan_free(&full);
+  if (lora_s) st_plan_free(&lall);
   st_model_free(m);
   return rc;
 }

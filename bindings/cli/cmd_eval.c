@@ -183,7 +183,7 @@ int cmd_eval(int argc, char **argv) {
 
   char tp[600];
   if (!tokpath) {
-    if (cli_find_tokenizer(model, tp, sizeof tp)) return ST_ERR;
+    if (st_tokenizer_find(model, tp, sizeof tp)) return ST_ERR;
     tokpath = tp;
   }
   const st_backend *be = st_backend_get(dev ? dev : "cpu");

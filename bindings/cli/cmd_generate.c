@@ -1,46 +1,14 @@
 /* cmd_generate.c - strata generate <model> --prompt TEXT: prints the prompt
  * followed by the continuation, streaming as tokens arrive. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "commands.h"
 #include "error.h"
 #include "model.h"
 #include "sampler.h"
 #include "tokenizer.h"
-
-/* A llama2.c model's tokenizer sits beside it (tok*.bin or tokenizer.bin);
- * an HF folder holds its own. */
-int cli_find_tokenizer(const char *model, char *out, size_t n) {
-  struct stat st;
-  if (stat(model, &st) == 0 && S_ISDIR(st.st_mode)) {
-    snprintf(out, n, "%s", model);
-    return ST_OK;
-  }
-  char dir[512];
-  snprintf(dir, sizeof dir, "%s", model);
-  char *slash = strrchr(dir, '/');
-  if (slash) *slash = 0; else snprintf(dir, sizeof dir, ".");
-  snprintf(out, n, "%s/tokenizer.bin", dir);
-  if (stat(out, &st) == 0) return ST_OK;
-  DIR *d = opendir(dir);
-  struct dirent *e;
-  while (d && (e = readdir(d))) {
-    size_t len = strlen(e->d_name);
-    if (!strncmp(e->d_name, "tok", 3) && len > 4 &&
-        !strcmp(e->d_name + len - 4, ".bin")) {
-      snprintf(out, n, "%s/%s", dir, e->d_name);
-      closedir(d);
-      return ST_OK;
-    }
-  }
-  if (d) closedir(d);
-  return st_err("%s: no tokenizer found beside the model (tok*.bin or "
-                "tokenizer.bin); pass --tokenizer", model);
-}
 
 int cmd_generate(int argc, char **argv) {
   if (argc < 2 || argv[1][0] == '-')
@@ -60,7 +28,7 @@ int cmd_generate(int argc, char **argv) {
 
   char tp[600];
   if (!tokpath) {
-    if (cli_find_tokenizer(argv[1], tp, sizeof tp)) return ST_ERR;
+    if (st_tokenizer_find(argv[1], tp, sizeof tp)) return ST_ERR;
     tokpath = tp;
   }
   st_model *m = NULL;

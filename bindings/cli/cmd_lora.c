@@ -189,8 +189,8 @@ static int run_cmd(int argc, char **argv, int merge) {
   st_model *m;
   st_lora *lo;
   char model_path[1024];
-  int nfull;
-  unsigned char *full;
+  int nfull = 0;
+  unsigned char *full = NULL;
   if (load_source(argv[1], cli_opt(argc, argv, "--model"), &m, &lo, model_path,
                   sizeof model_path, &nfull, &full))
     return 1;

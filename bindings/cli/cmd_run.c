@@ -221,7 +221,7 @@ static int load_inputs(run *r) {
   char tp[600];
   const char *tok = str(r, "tokenizer");
   if (!tok) {
-    if (st_find_tokenizer(r->model_path, tp, sizeof tp)) return ST_ERR;
+    if (st_tokenizer_find(r->model_path, tp, sizeof tp)) return ST_ERR;
     tok = tp;
   }
   if (st_tokenizer_load(&r->tk, tok)) return ST_ERR;

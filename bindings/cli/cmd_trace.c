@@ -68,7 +68,7 @@ int cmd_trace(int argc, char **argv) {
   char tp[600];
   const char *tokpath = cli_opt(argc, argv, "--tokenizer");
   if (!tokpath) {
-    if (cli_find_tokenizer(argv[1], tp, sizeof tp)) return ST_ERR;
+    if (st_tokenizer_find(argv[1], tp, sizeof tp)) return ST_ERR;
     tokpath = tp;
   }
   st_model *m = NULL;

@@ -16,8 +16,6 @@ int cli_threads(int *argc, char **argv);       /* strips --threads N */
 extern int cli_threads_given;                  /* --threads was on the line */
 const char *cli_opt(int argc, char **argv, const char *flag); /* value or NULL */
 int cli_flag(int argc, char **argv, const char *flag);
-/* the tokenizer beside a llama2.c model, or an HF folder (cmd_generate.c) */
-int cli_find_tokenizer(const char *model, char *out, size_t n);
 
 /* per-layer figure of a run (cmd_trace.c): trace.json's measure per latent
  * space, the plan's gains when present, selected layers marked; writes

@@ -8,11 +8,11 @@
  *   m:trace{data=, samples=64, seq_len=128, keep=0, tokenizer=, seed=1}
  *                         the transition trace (trace_lua.c) of the first
  *                         `samples` examples; data is a file path or a
- *                         recipe `data` table */
-#include <dirent.h>
+ *                         recipe `data` table
+ *   m:eval{data=, ...}    eval metrics (eval_lua.c)
+ *   m:params()            parameter names; m:param(name) a copy as a tensor */
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "error.h"
 #include "tokenizer.h"
@@ -28,35 +28,6 @@ st_model *st_lua_check_model(lua_State *L, int idx) {
   model_ud *u = luaL_checkudata(L, idx, MODEL_MT);
   if (!u->m) luaL_error(L, "model is closed");
   return u->m;
-}
-
-int st_find_tokenizer(const char *model, char *out, size_t n) {
-  struct stat st;
-  if (stat(model, &st) == 0 && S_ISDIR(st.st_mode)) {
-    snprintf(out, n, "%s", model);
-    return ST_OK;
-  }
-  char dir[512];
-  snprintf(dir, sizeof dir, "%s", model);
-  char *slash = strrchr(dir, '/');
-  if (slash) *slash = 0;
-  else snprintf(dir, sizeof dir, ".");
-  snprintf(out, n, "%s/tokenizer.bin", dir);
-  if (stat(out, &st) == 0) return ST_OK;
-  DIR *d = opendir(dir);
-  struct dirent *e;
-  while (d && (e = readdir(d))) {
-    size_t len = strlen(e->d_name);
-    if (!strncmp(e->d_name, "tok", 3) && len > 4 &&
-        !strcmp(e->d_name + len - 4, ".bin")) {
-      snprintf(out, n, "%s/%s", dir, e->d_name);
-      closedir(d);
-      return ST_OK;
-    }
-  }
-  if (d) closedir(d);
-  return st_err("%s: no tokenizer found beside the model (tok*.bin or "
-                "tokenizer.bin); set `tokenizer`", model);
 }
 
 static void set_num(lua_State *L, const char *k, double v) {
@@ -221,7 +192,7 @@ static int m_trace(lua_State *L) {
   const char *tokpath = lua_tostring(L, -1);
   if (!tokpath) {
     lua_getiuservalue(L, 1, 1);
-    if (st_find_tokenizer(lua_tostring(L, -1), tp, sizeof tp))
+    if (st_tokenizer_find(lua_tostring(L, -1), tp, sizeof tp))
       return st_lua_errorf(L, "%s", st_errmsg());
     tokpath = tp;
   }
@@ -247,9 +218,36 @@ static int m_trace(lua_State *L) {
   return 1;
 }
 
+/* m:param(name) -> tensor: a copy of the named weight (checkpoint layout) */
+static int m_param(lua_State *L) {
+  st_model *m = st_lua_check_model(L, 1);
+  const char *name = luaL_checkstring(L, 2);
+  const st_param *p = st_model_find(m, name);
+  if (!p)
+    return st_lua_errorf(L, "%s: no parameter '%s' (m:params() lists them)",
+                         m->path, name);
+  size_t n = (size_t)p->rows * p->cols;
+  float *x = st_lua_push_tensor(L, NULL, (int)n);
+  if (st_model_get(m, p, x, n))
+    return st_lua_errorf(L, "%s", st_errmsg());
+  return 1;
+}
+
+/* m:params() -> {names} in checkpoint order */
+static int m_params(lua_State *L) {
+  st_model *m = st_lua_check_model(L, 1);
+  lua_createtable(L, m->n_tab, 0);
+  for (int i = 0; i < m->n_tab; i++) {
+    lua_pushstring(L, m->tab[i].name);
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
 static const luaL_Reg model_methods[] = {
     {"layer_params", m_layer_params}, {"modules", m_modules},
-    {"info", m_info}, {"trace", m_trace}, {NULL, NULL}};
+    {"info", m_info}, {"trace", m_trace}, {"eval", st_lua_model_eval},
+    {"param", m_param}, {"params", m_params}, {NULL, NULL}};
 
 static int m_index(lua_State *L) {
   st_model *m = st_lua_check_model(L, 1);

@@ -14,6 +14,8 @@ static const luaL_Reg *const parts[] = {
     st_lua_trace_funcs,
     st_lua_plan_funcs,
     st_lua_train_funcs,
+    st_lua_dataset_funcs,
+    st_lua_trainer_funcs,
 };
 
 int luaopen_strata(lua_State *L) {

@@ -19,6 +19,8 @@ extern const luaL_Reg st_lua_model_funcs[]; /* model */
 extern const luaL_Reg st_lua_trace_funcs[]; /* tensor */
 extern const luaL_Reg st_lua_plan_funcs[];  /* check_plan */
 extern const luaL_Reg st_lua_train_funcs[]; /* policy, schedule */
+extern const luaL_Reg st_lua_dataset_funcs[]; /* data */
+extern const luaL_Reg st_lua_trainer_funcs[]; /* trainer */
 
 /* --- model_lua.c --------------------------------------------------------- */
 /* pushes a plain info table: arch, n_layers, dim, hidden, n_heads,
@@ -28,9 +30,6 @@ extern const luaL_Reg st_lua_train_funcs[]; /* policy, schedule */
 void st_lua_push_model_info(lua_State *L, const st_model *m, int T);
 /* the st_model of a strata.model userdata at idx (raises otherwise) */
 st_model *st_lua_check_model(lua_State *L, int idx);
-/* tokenizer beside a llama2.c model (tok*.bin, tokenizer.bin) or the HF
- * folder itself */
-int st_find_tokenizer(const char *model, char *out, size_t n);
 
 /* --- trace_lua.c --------------------------------------------------------- */
 /* pushes {n_layers=, n_tokens=, [0..L] = {delta_norm = {mean=, std=}, ...,
@@ -60,6 +59,22 @@ int st_lua_load_data(lua_State *L, int idx, const st_tokenizer *tk,
                      st_dataset *eval);
 /* the first min(n, ds->n) examples of ds */
 int st_dataset_head(st_dataset *out, const st_dataset *ds, int n);
+
+/* --- dataset_lua.c ------------------------------------------------------ */
+/* a fresh, empty strata.dataset userdata (freed by the collector) */
+st_dataset *st_lua_push_dataset(lua_State *L);
+/* the st_dataset of a strata.dataset userdata at idx (raises otherwise) */
+st_dataset *st_lua_check_dataset(lua_State *L, int idx);
+/* loads `data` (stack index: a recipe data table or a file path) with the
+ * tokenizer beside the model at stack index `model` (or `tokenizer`) into
+ * rows of T positions; pushes the train and eval datasets (eval nil when
+ * there is none). Raises on error. */
+void st_lua_push_datasets(lua_State *L, int model, int data, int T,
+                          uint64_t seed, const char *tokenizer);
+
+/* --- eval_lua.c ---------------------------------------------------------- */
+/* m:eval{data=, samples=, seq_len=, batch=, ...} -> metrics table */
+int st_lua_model_eval(lua_State *L);
 
 /* --- train_lua.c --------------------------------------------------------- */
 /* a script path as written in a recipe: an existing file (relative to the

@@ -19,7 +19,9 @@
  * exactly 0 below -87 and capped at e^88 (no inf). Ternaries instead of
  * fminf/fmaxf, whose NaN rules block vectorisation. */
 static inline float st_expf(float x) {
-  float xc = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  /* written so NaN lands on -87 (no float->int conversion of NaN, which
+   * is undefined) and is passed through at the end */
+  float xc = x >= -87.0f ? (x > 88.0f ? 88.0f : x) : -87.0f;
   /* round-to-nearest of x*log2(e) by the 1.5*2^23 trick (|n| < 2^22) */
   float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   float r = xc - n * 0.693359375f + n * 2.12194440e-4f; /* x - n ln2, split */
@@ -34,7 +36,7 @@ static inline float st_expf(float x) {
     int32_t i;
     float f;
   } s = {.i = ((int32_t)n + 127) << 23};
-  return x < -87.0f ? 0.0f : p * s.f;
+  return x != x ? x : (x < -87.0f ? 0.0f : p * s.f);
 }
 
 /* backend_cpu.c */
