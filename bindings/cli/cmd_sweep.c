@@ -91,10 +91,42 @@ static int yaml_text(lua_State *L, int idx, char *out, size_t n, const char *key
     return ST_OK;
   }
   case LUA_TTABLE: {
+    /* a YAML flow sequence, or a flow mapping when any key is not 1..n */
     size_t o = 0;
-    out[o++] = '[';
-    lua_Integer len = luaL_len(L, idx);
-    for (lua_Integer i = 1; i <= len; i++) {
+    lua_Integer len = luaL_len(L, idx), nkeys = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) nkeys++, lua_pop(L, 1);
+    int map = nkeys != len;
+    out[o++] = map ? '{' : '[';
+    int first = 1;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+      char item[512], k[128];
+      if (!map) { /* sequences in order, below */
+        lua_pop(L, 2);
+        break;
+      }
+      if (lua_type(L, -2) != LUA_TSTRING && lua_type(L, -2) != LUA_TNUMBER) {
+        lua_pop(L, 2);
+        return st_err("%s: map keys must be strings or numbers", key);
+      }
+      lua_pushvalue(L, -2);
+      snprintf(k, sizeof k, "%s", lua_tostring(L, -1));
+      lua_pop(L, 1);
+      int rc = yaml_text(L, -1, item, sizeof item, key);
+      lua_pop(L, 1);
+      if (rc) {
+        lua_pop(L, 1);
+        return ST_ERR;
+      }
+      o += snprintf(out + o, n > o ? n - o : 0, "%s%s: %s", first ? "" : ", ", k, item);
+      first = 0;
+      if (o >= n) {
+        lua_pop(L, 1);
+        return st_err("%s: value too long", key);
+      }
+    }
+    for (lua_Integer i = 1; !map && i <= len; i++) {
       char item[256];
       lua_rawgeti(L, idx, i);
       int rc = yaml_text(L, -1, item, sizeof item, key);
@@ -103,7 +135,7 @@ static int yaml_text(lua_State *L, int idx, char *out, size_t n, const char *key
       o += snprintf(out + o, n - o, "%s%s", i > 1 ? ", " : "", item);
       if (o >= n) return st_err("%s: value too long", key);
     }
-    snprintf(out + o, n - o, "]");
+    snprintf(out + o, n - o, map ? "}" : "]");
     return ST_OK;
   }
   default: return st_err("%s: unsupported value type %s", key, luaL_typename(L, idx));

@@ -22,9 +22,11 @@ fi
 "$bin" --threads 1 sweep "$tmp/sweep.yaml" --out "$tmp/out" > "$tmp/log1" 2>&1 || { cat "$tmp/log1"; exit 1; }
 grep -q "broken seed 1 ... FAILED" "$tmp/log1" || { echo "failure not reported"; cat "$tmp/log1"; exit 1; }
 rows=$(tail -n +2 "$tmp/out/results.csv" | wc -l)
-[ "$rows" -eq 4 ] || { echo "results.csv has $rows rows, want 4"; exit 1; }
-mdrows=$(grep -cE '^\| (full|semantic|random|broken) ' "$tmp/out/results.md")
-[ "$mdrows" -eq 4 ] || { echo "results.md has $mdrows rows, want 4"; exit 1; }
+[ "$rows" -eq 5 ] || { echo "results.csv has $rows rows, want 5"; exit 1; }
+mdrows=$(grep -cE '^\| (full|semantic|random|lora|broken) ' "$tmp/out/results.md")
+[ "$mdrows" -eq 5 ] || { echo "results.md has $mdrows rows, want 5"; exit 1; }
+# a map-valued override reaches the run as a map
+grep -qE '^lora,semantic.lua,"[0-9,]+",r=4,' "$tmp/out/results.csv" || { echo "lora row wrong"; exit 1; }
 grep -qE '^random,random.lua,.*,3,3$' "$tmp/out/results.csv" || { echo "random row wrong"; exit 1; }
 # $seed reached each run's policy: the three draws are seeds 3, 4 and 5
 for sd in 3 4 5; do
@@ -53,7 +55,7 @@ for v in full semantic; do
 done
 "$bin" --threads 1 sweep "$tmp/sweep.yaml" --out "$tmp/out" > "$tmp/log2" 2>&1
 skipped=$(grep -c "done before, skipped" "$tmp/log2")
-[ "$skipped" -eq 7 ] || { echo "re-run skipped $skipped runs, want 7"; cat "$tmp/log2"; exit 1; }
+[ "$skipped" -eq 8 ] || { echo "re-run skipped $skipped runs, want 8"; cat "$tmp/log2"; exit 1; }
 # a bad sweep file is a clear error
 printf 'recipe: recipes/quickstart.yaml\nvariants: [{name: a}]\nbogus: 1\n' > "$tmp/bad.yaml"
 "$bin" sweep "$tmp/bad.yaml" --out "$tmp/bad" 2> "$tmp/err"
