@@ -84,6 +84,9 @@ check(not pcall(run, "semantic", {measure = "nope"}), "semantic bad measure")
 -- the simple policies
 local a = run("all")
 check(trained(a) == "0,1,2,3" and a.embed and a.head and a.final_norm, "all")
+local al = run("all", {lora = true})
+check(al.layers[0] == "lora" and al.layers[3] == "lora" and not al.embed and not al.head
+      and al.final_norm, "all with lora: adapters on every layer")
 check(trained(run("first_n_frozen", {n = 2})) == "2,3", "first_n_frozen")
 check(trained(run("first_n_frozen", {})) == "2,3", "first_n_frozen default L/2")
 check(trained(run("last_n", {n = 1})) == "3", "last_n")
