@@ -24,7 +24,9 @@
 #include "svg.h"
 
 static const char *usage =
-    "usage: strata sweep <sweep.yaml> [--out DIR] [--threads N]\n"
+    "usage: strata sweep <sweep.yaml> [--out DIR] [--jobs N] [--threads N]\n"
+    "  --jobs N: N runs at a time (each run keeps its recipe's threads); wall\n"
+    "           times then include the other runs' load\n"
     "sweep.yaml:\n"
     "  recipe: recipes/sst2_semantic.yaml   # the base recipe\n"
     "  seeds: [1, 2, 3]                     # train.seed of each run\n"
@@ -307,9 +309,10 @@ static int exists(const char *p) {
   return stat(p, &st) == 0;
 }
 
-/* strata run in a child process, output to log; returns its exit status */
-static int run_child(const sweep *s, const variant *v, int seed, const char *dir,
-                     const char *log) {
+/* starts strata run in a child process with its output in log; returns the
+ * child's pid, or -1 */
+static pid_t start_child(const sweep *s, const variant *v, int seed, const char *dir,
+                         const char *log) {
   char *argv[2 * MAXSET * 2 + 16];
   int a = 0;
   char self[600], seedset[64], threads[32];
@@ -351,10 +354,9 @@ static int run_child(const sweep *s, const variant *v, int seed, const char *dir
     execv(self, argv);
     _exit(127);
   }
-  int status;
-  if (waitpid(pid, &status, 0) < 0) return -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return pid;
 }
+
 
 /* last "strata: error:" line of a log, for the table */
 static void last_error(const char *log, char *out, size_t n) {
@@ -593,6 +595,39 @@ static int plot_trace(const sweep *s, row *rows) {
   return ST_OK;
 }
 
+/* one run of the sweep, while it is under way */
+typedef struct job {
+  int v, seed, k;
+  pid_t pid;
+  time_t t1;
+  char dir[1100], sum[1200], log[1200];
+} job;
+
+/* waits for one running job, reports it; returns its slot */
+static int reap(const sweep *s, job *jobs, int njobs, row *rows, int total, time_t t0,
+                int *failed) {
+  int status;
+  pid_t pid = wait(&status);
+  for (int i = 0; i < njobs; i++) {
+    job *j = &jobs[i];
+    if (j->pid != pid) continue;
+    int st = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    printf("[%d/%d] %s seed %d ", j->k, total, s->v[j->v].name, j->seed);
+    if (st == 0 && exists(j->sum)) {
+      printf("ok (%.0f s; %.0f s elapsed)\n", difftime(time(NULL), j->t1),
+             difftime(time(NULL), t0));
+    } else {
+      (*failed)++;
+      last_error(j->log, rows[j->v].err, sizeof rows[j->v].err);
+      printf("FAILED (exit %d): %s; log %s\n", st, rows[j->v].err, j->log);
+    }
+    fflush(stdout);
+    j->pid = 0;
+    return i;
+  }
+  return -1;
+}
+
 int cmd_sweep(int argc, char **argv) {
   if (argc < 2 || argv[1][0] == '-') return st_err("%s", usage);
   lua_State *L = luaL_newstate();
@@ -616,35 +651,51 @@ int cmd_sweep(int argc, char **argv) {
   if (mkdir_p(p)) goto done;
   int total = 0, k = 0, failed = 0;
   for (int i = 0; i < s->nv; i++) total += s->v[i].nseeds;
+  const char *js = cli_opt(argc, argv, "--jobs");
+  int njobs = js ? atoi(js) : 1;
+  if (njobs < 1 || njobs > 16) {
+    st_err("sweep: --jobs takes 1..16");
+    goto done;
+  }
   time_t t0 = time(NULL);
   row *rows = calloc(s->nv, sizeof *rows);
+  job jobs[16] = {0};
+  int running = 0;
   for (int i = 0; i < s->nv; i++) {
     for (int j = 0; j < s->v[i].nseeds; j++) {
       int seed = s->v[i].seeds[j];
-      char dir[1100], sum[1200], log[1200];
-      snprintf(dir, sizeof dir, "%s/runs/%s-seed%d", s->out, s->v[i].name, seed);
-      snprintf(sum, sizeof sum, "%s/summary.json", dir);
-      snprintf(log, sizeof log, "%s/logs/%s-seed%d.log", s->out, s->v[i].name, seed);
+      char sum[1200];
+      snprintf(sum, sizeof sum, "%s/runs/%s-seed%d/summary.json", s->out, s->v[i].name, seed);
       k++;
-      double el = difftime(time(NULL), t0);
-      printf("[%d/%d] %s seed %d", k, total, s->v[i].name, seed);
       if (exists(sum)) {
-        printf(": done before, skipped\n");
+        printf("[%d/%d] %s seed %d: done before, skipped\n", k, total, s->v[i].name, seed);
         continue;
       }
-      printf(" ... ");
-      fflush(stdout);
-      time_t t1 = time(NULL);
-      int st = run_child(s, &s->v[i], seed, dir, log);
-      if (st == 0 && exists(sum)) {
-        printf("ok (%.0f s; %.0f s elapsed)\n", difftime(time(NULL), t1), el + difftime(time(NULL), t1));
+      int slot = 0;
+      if (running == njobs) {
+        slot = reap(s, jobs, njobs, rows, total, t0, &failed);
+        running--;
       } else {
-        failed++;
-        last_error(log, rows[i].err, sizeof rows[i].err);
-        printf("FAILED (exit %d): %s; log %s\n", st, rows[i].err, log);
+        while (jobs[slot].pid) slot++;
       }
+      job *jb = &jobs[slot];
+      jb->v = i, jb->seed = seed, jb->k = k, jb->t1 = time(NULL);
+      snprintf(jb->dir, sizeof jb->dir, "%s/runs/%s-seed%d", s->out, s->v[i].name, seed);
+      memcpy(jb->sum, sum, sizeof jb->sum);
+      snprintf(jb->log, sizeof jb->log, "%s/logs/%s-seed%d.log", s->out, s->v[i].name, seed);
+      printf("[%d/%d] %s seed %d: started\n", k, total, s->v[i].name, seed);
+      fflush(stdout);
+      jb->pid = start_child(s, &s->v[i], seed, jb->dir, jb->log);
+      if (jb->pid < 0) {
+        jb->pid = 0;
+        failed++;
+        snprintf(rows[i].err, sizeof rows[i].err, "cannot start strata run");
+        continue;
+      }
+      running++;
     }
   }
+  while (running > 0 && reap(s, jobs, njobs, rows, total, t0, &failed) >= 0) running--;
   for (int i = 0; i < s->nv; i++) {
     char err[256];
     memcpy(err, rows[i].err, sizeof err);

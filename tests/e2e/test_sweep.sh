@@ -19,8 +19,9 @@ Y
 if [ "$shared" != ../shared ]; then
   sed -i "s|^set:|set:\n  model: $shared/models/stories260K/stories260K.bin\n  data.train: $shared/data/sst2/train.tsv|" "$tmp/sweep.yaml"
 fi
-"$bin" --threads 1 sweep "$tmp/sweep.yaml" --out "$tmp/out" > "$tmp/log1" 2>&1 || { cat "$tmp/log1"; exit 1; }
-grep -q "broken seed 1 ... FAILED" "$tmp/log1" || { echo "failure not reported"; cat "$tmp/log1"; exit 1; }
+# two runs at a time
+"$bin" --threads 1 sweep "$tmp/sweep.yaml" --out "$tmp/out" --jobs 2 > "$tmp/log1" 2>&1 || { cat "$tmp/log1"; exit 1; }
+grep -q "broken seed 1 FAILED" "$tmp/log1" || { echo "failure not reported"; cat "$tmp/log1"; exit 1; }
 rows=$(tail -n +2 "$tmp/out/results.csv" | wc -l)
 [ "$rows" -eq 5 ] || { echo "results.csv has $rows rows, want 5"; exit 1; }
 mdrows=$(grep -cE '^\| (full|semantic|random|lora|broken) ' "$tmp/out/results.md")
