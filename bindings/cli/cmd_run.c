@@ -654,6 +654,8 @@ static int write_summary(run *r, const metrics *fin, double tok_s,
   json_object_set_new(j, "recipe", json_string(r->name));
   json_object_set_new(j, "model", json_string(r->model_path));
   json_object_set_new(j, "steps", json_integer(r->st.step));
+  /* false after --stop-at: the run continues with --resume */
+  json_object_set_new(j, "complete", json_boolean(r->st.step >= r->steps));
   json_object_set_new(j, "batch_size", json_integer(r->B));
   json_object_set_new(j, "seq_len", json_integer(r->T));
   json_object_set_new(j, "train_examples", json_integer(r->train.n));

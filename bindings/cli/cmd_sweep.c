@@ -5,6 +5,7 @@
  * results become results.csv, results.md and three SVG figures. */
 #include <ctype.h>
 #include <errno.h>
+#include <ftw.h>
 #include <jansson.h>
 #include <lauxlib.h>
 #include <lua.h>
@@ -304,9 +305,36 @@ static int mkdir_p(const char *path) {
   return ST_OK;
 }
 
+static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *f) {
+  (void)st, (void)flag, (void)f;
+  return remove(p);
+}
+
+/* removes a run folder that holds no finished run */
+static int rm_rf(const char *dir) {
+  if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS))
+    return st_err("%s: cannot remove the unfinished run: %s", dir, strerror(errno));
+  return ST_OK;
+}
+
 static int exists(const char *p) {
   struct stat st;
   return stat(p, &st) == 0;
+}
+
+/* a finished run: its summary says so (an interrupted one has none, or one
+ * written at --stop-at with "complete": false). Summaries older than the
+ * flag were written only at the end, with the final metrics. */
+static int summary_finished(json_t *j) {
+  json_t *c = json_object_get(j, "complete");
+  return c ? json_is_true(c) : json_object_get(j, "final") != NULL;
+}
+
+static int finished(const char *summary) {
+  json_t *j = json_load_file(summary, 0, NULL);
+  int done = j && summary_finished(j);
+  json_decref(j);
+  return done;
 }
 
 /* starts strata run in a child process with its output in log; returns the
@@ -327,6 +355,17 @@ static pid_t start_child(const sweep *s, const variant *v, int seed, const char 
     argv[a++] = threads;
   }
   argv[a++] = "run";
+  /* an interrupted run continues from its checkpoint, exactly; one that
+   * died before its first checkpoint starts again */
+  char ckpt[1200];
+  snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", dir);
+  if (exists(ckpt)) {
+    argv[a++] = "--resume";
+    argv[a++] = (char *)dir;
+    argv[a] = NULL;
+    goto launch;
+  }
+  if (exists(dir) && rm_rf(dir)) return -1;
   argv[a++] = (char *)s->recipe;
   argv[a++] = "--out";
   argv[a++] = (char *)dir;
@@ -345,6 +384,7 @@ static pid_t start_child(const sweep *s, const variant *v, int seed, const char 
   argv[a++] = "--set";
   argv[a++] = seedset;
   argv[a] = NULL;
+launch:
   fflush(stdout);
   pid_t pid = fork();
   if (pid < 0) return -1;
@@ -419,7 +459,10 @@ static void collect(const sweep *s, int vi, row *r) {
     char p[1200];
     snprintf(p, sizeof p, "%s/runs/%s-seed%d/summary.json", s->out, v->name, v->seeds[k]);
     json_t *sum = json_load_file(p, 0, NULL);
-    if (!sum) continue;
+    if (!sum || !summary_finished(sum)) {
+      json_decref(sum);
+      continue;
+    }
     double m = metric_of(sum, s->metric);
     r->metric[r->ok] = m;
     r->wall[r->ok] = json_number_value(json_object_get(sum, "train_wall_s"));
@@ -613,7 +656,7 @@ static int reap(const sweep *s, job *jobs, int njobs, row *rows, int total, time
     if (j->pid != pid) continue;
     int st = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     printf("[%d/%d] %s seed %d ", j->k, total, s->v[j->v].name, j->seed);
-    if (st == 0 && exists(j->sum)) {
+    if (st == 0 && finished(j->sum)) {
       printf("ok (%.0f s; %.0f s elapsed)\n", difftime(time(NULL), j->t1),
              difftime(time(NULL), t0));
     } else {
@@ -667,7 +710,7 @@ int cmd_sweep(int argc, char **argv) {
       char sum[1200];
       snprintf(sum, sizeof sum, "%s/runs/%s-seed%d/summary.json", s->out, s->v[i].name, seed);
       k++;
-      if (exists(sum)) {
+      if (finished(sum)) {
         printf("[%d/%d] %s seed %d: done before, skipped\n", k, total, s->v[i].name, seed);
         continue;
       }

@@ -19,8 +19,21 @@ Y
 if [ "$shared" != ../shared ]; then
   sed -i "s|^set:|set:\n  model: $shared/models/stories260K/stories260K.bin\n  data.train: $shared/data/sst2/train.tsv|" "$tmp/sweep.yaml"
 fi
+# an interrupted run (stopped after step 1 with a checkpoint, as a kill
+# would leave it) is resumed, and a folder with no checkpoint is run afresh
+extra=()
+[ "$shared" != ../shared ] && extra=(--set "model=$shared/models/stories260K/stories260K.bin"
+                                   --set "data.train=$shared/data/sst2/train.tsv")
+"$bin" --threads 1 run recipes/quickstart.yaml "${extra[@]}" --set train.steps=3 --set eval.every=100 \
+  --set eval.samples=40 --set trace.samples=8 --set data.max_samples=200 --set policy.script=all \
+  --set train.seed=1 --stop-at 1 --out "$tmp/out/runs/full-seed1" > "$tmp/stop.log" 2>&1 ||
+  { cat "$tmp/stop.log"; exit 1; }
+mkdir -p "$tmp/out/runs/full-seed2" && echo junk > "$tmp/out/runs/full-seed2/recipe.resolved.yaml"
 # two runs at a time
 "$bin" --threads 1 sweep "$tmp/sweep.yaml" --out "$tmp/out" --jobs 2 > "$tmp/log1" 2>&1 || { cat "$tmp/log1"; exit 1; }
+grep -q "resuming .*full-seed1 at step 1" "$tmp/out/logs/full-seed1.log" ||
+  { echo "interrupted run not resumed"; cat "$tmp/out/logs/full-seed1.log"; exit 1; }
+grep -q '"steps": 3' "$tmp/out/runs/full-seed1/summary.json" || { echo "resumed run incomplete"; exit 1; }
 grep -q "broken seed 1 FAILED" "$tmp/log1" || { echo "failure not reported"; cat "$tmp/log1"; exit 1; }
 rows=$(tail -n +2 "$tmp/out/results.csv" | wc -l)
 [ "$rows" -eq 5 ] || { echo "results.csv has $rows rows, want 5"; exit 1; }
