@@ -3,6 +3,7 @@
  * full fine-tuning in the same process, against the sgemm rate measured on
  * the step's own GEMM shapes, and against the plan's ideal FLOP ratio. */
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,16 +228,19 @@ int cmd_bench(int argc, char **argv) {
   /* selection costs one forward pass: trace the same B x T tokens. The
    * pseudo-inverse of W_U is computed once per model (and cached on disk),
    * so it is timed on its own. */
-  double t0 = now();
-  float *pinv = NULL;
-  if (st_unembed_pinv_t(m, &pinv)) goto done;
-  free(pinv);
-  double pinv_ms = (now() - t0) * 1e3;
-  st_trace tr;
-  t0 = now();
-  if (st_trace_collect(&tr, m, tok, tgt, B, T, 0, 1)) goto done;
-  double trace_ms = (now() - t0) * 1e3;
-  st_trace_free(&tr);
+  double pinv_ms = NAN, trace_ms = NAN;
+  if (!cli_flag(argc, argv, "--no-trace")) {
+    double t0 = now();
+    float *pinv = NULL;
+    if (st_unembed_pinv_t(m, &pinv)) goto done;
+    free(pinv);
+    pinv_ms = (now() - t0) * 1e3;
+    st_trace tr;
+    t0 = now();
+    if (st_trace_collect(&tr, m, tok, tgt, B, T, 0, 1)) goto done;
+    trace_ms = (now() - t0) * 1e3;
+    st_trace_free(&tr);
+  }
   st_flops f = st_plan_flops(&plan, m, T), ff = st_plan_flops(&full, m, T);
   double step_flops = (f.fwd + f.lora_fwd + f.bwd) * N, full_flops = (ff.fwd + ff.full_bwd) * N;
   double gflops = full_flops / (ms_full * 1e-3) / 1e9;
@@ -266,9 +270,11 @@ int cmd_bench(int argc, char **argv) {
   json_object_set_new(o, "peak_rss_full_mb", json_real(rss_full));
   json_object_set_new(o, "rss_before_mb", json_real(rss_base));
   json_object_set_new(o, "loss", json_real(loss_mask));
-  json_object_set_new(o, "trace_ms", json_real(trace_ms));
-  json_object_set_new(o, "trace_steps", json_real(trace_ms / ms_full));
-  json_object_set_new(o, "pinv_ms", json_real(pinv_ms));
+  if (isfinite(trace_ms)) {
+    json_object_set_new(o, "trace_ms", json_real(trace_ms));
+    json_object_set_new(o, "trace_steps", json_real(trace_ms / ms_full));
+    json_object_set_new(o, "pinv_ms", json_real(pinv_ms));
+  }
   st_flops fl = lora_s ? st_plan_flops(&lall, m, T) : f;
   double ideal_lall = (f.fwd + f.lora_fwd + f.bwd) / (fl.fwd + fl.lora_fwd + fl.bwd);
   if (lora_s) {
@@ -299,7 +305,8 @@ int cmd_bench(int argc, char **argv) {
              "it %.3f, ideal %.3f\n", ls.rank, ms_lall, fl.ideal_ratio,
              ms_mask / ms_lall, ideal_lall);
     printf("  peak RSS %.0f MB (full %.0f MB)\n", rss_mask, rss_full);
-    printf("  trace of the same tokens %.1f ms = %.2f full steps (pinv of W_U, once per "
+    if (isfinite(trace_ms))
+      printf("  trace of the same tokens %.1f ms = %.2f full steps (pinv of W_U, once per "
            "model: %.0f ms)\n", trace_ms, trace_ms / ms_full, pinv_ms);
   }
   json_decref(o);

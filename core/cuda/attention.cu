@@ -13,9 +13,11 @@
  * Tiles: 64 x 64 scores, 256 threads as 16 x 16; a thread owns rows
  * ty + 16i (i < 4) and columns tx + 16j of a tile. NJ = ceil(HS/16) head
  * columns per thread is a template parameter so the accumulators stay in
- * registers (HS <= 128). Plain fp32 on the CUDA cores: a tensor-core version
- * is the next step if attention shows up in the profile. */
+ * registers (HS <= 128). Plain fp32 on the CUDA cores; the tensor-core
+ * kernels of attention_mma.cu take over where they apply (attn_impl). */
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cuda_common.h"
 
@@ -241,9 +243,25 @@ static void attn_fwd_launch(float *out, float *lse, const float *qkv, int B,
   LAUNCH_CHECK();
 }
 
+/* Which kernels run: 0 the fp32 ones below; 1 attention_mma.cu with bf16
+ * operands (bf16 mode); 2 attention_mma.cu with tf32 operands (fp32 mode,
+ * opt-in while it is new: STRATA_CUDA_ATTN=tf32). STRATA_CUDA_ATTN=simple
+ * keeps the fp32 kernels in every mode. Read per call, so tests can switch. */
+static int attn_impl(int HS, const void *p0, const void *p1, const void *p2) {
+  const char *e = getenv("STRATA_CUDA_ATTN");
+  if ((e && !strcmp(e, "simple")) || !attn_mma_ok(HS, p0, p1, p2)) return 0;
+  if (cuda_bf16()) return 1;
+  return e && !strcmp(e, "tf32") ? 2 : 0;
+}
+
 void cuda_attn_fwd(float *out, float *lse, const float *qkv, int B, int T,
                    int NH, int NKV, int HS) {
   if (B <= 0 || T <= 0 || NH <= 0) return;
+  int impl = attn_impl(HS, out, qkv, qkv);
+  if (impl) {
+    attn_fwd_mma(impl == 2, out, lse, qkv, B, T, NH, NKV, HS);
+    return;
+  }
   switch (nj_for(HS)) {
     case 1: attn_fwd_launch<1>(out, lse, qkv, B, T, NH, NKV, HS); break;
     case 2: attn_fwd_launch<2>(out, lse, qkv, B, T, NH, NKV, HS); break;
@@ -535,7 +553,10 @@ void cuda_attn_bwd(float *dqkv, const float *dout, const float *qkv,
   attn_rowdot_kernel<<<(unsigned)((rows + 7) / 8), 256>>>(D, dout, out, T, NH,
                                                           HS, rows);
   LAUNCH_CHECK();
-  switch (nj) {
+  int impl = attn_impl(HS, dqkv, dout, qkv);
+  if (impl)
+    attn_bwd_mma(impl == 2, dqkv, dout, qkv, lse, D, B, T, NH, NKV, HS);
+  else switch (nj) {
     case 1: attn_bwd_launch<1>(dqkv, dout, qkv, lse, D, B, T, NH, NKV, HS); break;
     case 2: attn_bwd_launch<2>(dqkv, dout, qkv, lse, D, B, T, NH, NKV, HS); break;
     case 4: attn_bwd_launch<4>(dqkv, dout, qkv, lse, D, B, T, NH, NKV, HS); break;

@@ -144,6 +144,10 @@ static void cuda_sync(void) { CUDA_CHECK(cudaDeviceSynchronize()); }
 /* device setup */
 
 static cublasHandle_t cublas;
+static int bf16_mode;
+
+int cuda_bf16(void) { return bf16_mode; }
+static void cuda_set_bf16(int on) { bf16_mode = on != 0; }
 
 cublasHandle_t cuda_cublas(void) { return cublas; }
 
@@ -218,7 +222,9 @@ static int cuda_init(void) {
   b->swiglu_fwd = cuda_swiglu_fwd;
   b->swiglu_bwd = cuda_swiglu_bwd;
   b->softmax_ce = cuda_softmax_ce;
+  b->dropout = cuda_dropout;
   b->adamw = cuda_adamw;
+  b->set_bf16 = cuda_set_bf16;
   return ST_OK;
 }
 

@@ -68,6 +68,8 @@ cublasHandle_t cuda_cublas(void);
  * out of memory. */
 void *cuda_alloc(size_t bytes);
 void cuda_free(void *p);
+/* 1 in bf16 mixed-precision mode (st_backend.set_bf16), else 0 */
+int cuda_bf16(void);
 
 /* --- gemm.cu ------------------------------------------------------------ */
 void cuda_gemm(int transA, int transB, int M, int N, int K, float alpha,
@@ -110,6 +112,22 @@ void cuda_attn_fwd(float *out, float *lse, const float *qkv, int B, int T,
 void cuda_attn_bwd(float *dqkv, const float *dout, const float *qkv,
                    const float *out, const float *lse, int B, int T, int NH,
                    int NKV, int HS);
+
+/* --- attention_mma.cu: the tensor-core versions ------------------------ */
+/* whether they handle this shape and these pointers (head size 32, 64 or
+ * 128; 16-byte aligned rows); else attention.cu runs its fp32 kernels */
+int attn_mma_ok(int HS, const void *p0, const void *p1, const void *p2);
+/* tf32 != 0: tf32 operands, else bf16 */
+void attn_fwd_mma(int tf32, float *out, float *lse, const float *qkv, int B,
+                  int T, int NH, int NKV, int HS);
+/* D[B,NH,T] = rowdot(dout, out), computed by the caller */
+void attn_bwd_mma(int tf32, float *dqkv, const float *dout, const float *qkv,
+                  const float *lse, const float *D, int B, int T, int NH,
+                  int NKV, int HS);
+
+/* --- dropout.cu --------------------------------------------------------- */
+void cuda_dropout(float *out, const float *inp, size_t n, float p,
+                  uint64_t seed);
 
 /* --- activation.cu ------------------------------------------------------ */
 void cuda_gelu_fwd(float *out, const float *inp, size_t n);

@@ -3,7 +3,9 @@
  * Each case draws fresh random inputs (fixed seed), runs both backends on
  * the same data and compares with max|cuda - cpu| / max|cpu|: at most 1e-3
  * for GEMMs (TF32 tensor cores round the inputs to 10 mantissa bits) and
- * 1e-4 for everything else (fp32 arithmetic, fast-math exp). Outputs that
+ * 1e-4 for everything else (fp32 arithmetic, fast-math exp); 1e-2 for the
+ * GEMM and attention cases rerun in bf16 mode, 3e-3 for attention with
+ * tf32 operands (STRATA_CUDA_ATTN=tf32). Outputs that
  * are overwritten (=) are poisoned with NaN on the device first, so an
  * element the kernel never writes fails; outputs that accumulate (+=) start
  * from the same random values on both sides. NULL weight gradients must be
@@ -20,6 +22,12 @@
 
 #define TOL_GEMM 1e-3
 #define TOL 1e-4
+#define TOL_BF16 1e-2
+
+/* bf16 mode (set_bf16) reruns the GEMM and attention cases with bf16
+ * operands: 8 mantissa bits, so 1e-2 for both; mode_tag marks their lines */
+static double tol_gemm = TOL_GEMM, tol_attn = TOL;
+static const char *mode_tag = "";
 
 static const st_backend *cpu, *gpu;
 
@@ -124,9 +132,9 @@ static void test_gemm(int tA, int tB, int M, int N, int K, int pad,
   cpu->gemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   gpu->gemm(tA, tB, M, N, K, alpha, dA, lda, dB, ldb, beta, dC, ldc);
   char what[96];
-  snprintf(what, sizeof what, "%c%c M=%d N=%d K=%d pad=%d a=%g b=%g",
-           tA ? 'T' : 'N', tB ? 'T' : 'N', M, N, K, pad, alpha, beta);
-  compare("gemm", what, C, dC, (size_t)M * ldc, TOL_GEMM);
+  snprintf(what, sizeof what, "%c%c M=%d N=%d K=%d pad=%d a=%g b=%g%s",
+           tA ? 'T' : 'N', tB ? 'T' : 'N', M, N, K, pad, alpha, beta, mode_tag);
+  compare("gemm", what, C, dC, (size_t)M * ldc, tol_gemm);
   gpu->free(dA);
   gpu->free(dB);
   gpu->free(dC);
@@ -391,14 +399,14 @@ static void test_attention(int B, int T, int NH, int NKV, int HS) {
   cpu->attn_fwd(out, lse, qkv, B, T, NH, NKV, HS);
   gpu->attn_fwd(dout, dlse, dqkv_in, B, T, NH, NKV, HS);
   char what[80];
-  snprintf(what, sizeof what, "B=%d T=%d NH=%d NKV=%d HS=%d", B, T, NH, NKV,
-           HS);
-  compare("attn_fwd", what, out, dout, nout, TOL);
-  compare("attn_fwd", "lse", lse, dlse, nlse, TOL);
+  snprintf(what, sizeof what, "B=%d T=%d NH=%d NKV=%d HS=%d%s", B, T, NH, NKV,
+           HS, mode_tag);
+  compare("attn_fwd", what, out, dout, nout, tol_attn);
+  compare("attn_fwd", "lse", lse, dlse, nlse, tol_attn);
   /* lse may be NULL (inference) */
   float *dout2 = dnan(nout);
   gpu->attn_fwd(dout2, NULL, dqkv_in, B, T, NH, NKV, HS);
-  compare("attn_fwd", "lse NULL", out, dout2, nout, TOL);
+  compare("attn_fwd", "lse NULL", out, dout2, nout, tol_attn);
 
   /* backward from the CPU's out and lse on both sides; dqkv is "=" */
   float *g = hrand(nout, 1.0f), *dq = malloc(nqkv * sizeof *dq);
@@ -407,7 +415,7 @@ static void test_attention(int B, int T, int NH, int NKV, int HS) {
   gpu->upload(dlse, lse, nlse * sizeof *lse);
   cpu->attn_bwd(dq, g, qkv, out, lse, B, T, NH, NKV, HS);
   gpu->attn_bwd(ddq, dg, dqkv_in, dout, dlse, B, T, NH, NKV, HS);
-  compare("attn_bwd", what, dq, ddq, nqkv, TOL);
+  compare("attn_bwd", what, dq, ddq, nqkv, tol_attn);
 
   gpu->free(dqkv_in);
   gpu->free(dout);
@@ -574,6 +582,43 @@ int main(void) {
 
   test_adamw(100003, 1, 0.0f);
   test_adamw(100003, 10, 0.1f);
+
+  /* bf16 mixed precision: the same references, bf16 tolerances; the
+   * tensor-core attention covers head sizes 32, 64, 128, other sizes keep
+   * the fp32 kernels */
+  CHECK(gpu->set_bf16 != NULL);
+  if (gpu->set_bf16) {
+    gpu->set_bf16(1);
+    tol_gemm = tol_attn = TOL_BF16;
+    mode_tag = " bf16";
+    for (int tA = 0; tA < 2; tA++)
+      for (int tB = 0; tB < 2; tB++) test_gemm(tA, tB, 67, 45, 33, 3, 0.7f, 0.3f);
+    test_gemm(0, 1, 256, 2304, 768, 0, 1.0f, 0.0f);
+    test_gemm(0, 0, 256, 768, 3072, 0, 1.0f, 0.0f);
+    test_gemm(1, 0, 768, 3072, 256, 0, 1.0f, 1.0f);
+    test_attention(2, 128, 8, 4, 64);  /* GQA, whole tiles */
+    test_attention(2, 77, 12, 12, 64); /* GPT-2 heads, partial tile */
+    test_attention(2, 200, 4, 1, 32);  /* MQA, 4 tiles */
+    test_attention(1, 70, 4, 2, 128);  /* Llama head size */
+    test_attention(3, 129, 16, 2, 64); /* 8 query heads per kv head */
+    test_attention(1, 1, 2, 1, 64);    /* a single token */
+    test_attention(1, 77, 8, 4, 8);    /* fp32 fallback: head size 8 */
+    test_attention(1, 65, 3, 3, 48);   /* fp32 fallback: head size 48 */
+    gpu->set_bf16(0);
+  }
+
+  /* fp32 mode with the opt-in tf32 tensor-core attention: 10 mantissa
+   * bits, so 3e-3 (bf16's 1e-2 over 8, with the same 2x margin as there) */
+  setenv("STRATA_CUDA_ATTN", "tf32", 1);
+  tol_attn = 3e-3;
+  mode_tag = " tf32";
+  test_attention(2, 128, 8, 4, 64);
+  test_attention(2, 77, 12, 12, 64);
+  test_attention(2, 200, 4, 1, 32);
+  test_attention(1, 70, 4, 2, 128);
+  test_attention(3, 129, 16, 2, 64);
+  test_attention(1, 1, 2, 1, 64);
+  unsetenv("STRATA_CUDA_ATTN");
 
   gpu->sync();
   TEST_DONE();
