@@ -35,10 +35,12 @@
 
 static const char *usage =
     "usage: strata run <recipe.yaml> [--set key=value]... [--out DIR]\n"
-    "                  [--unsafe-lua] [--stop-at N] [--threads N]\n"
+    "                  [--device cpu|cuda] [--unsafe-lua] [--stop-at N] [--threads N]\n"
     "       strata run --resume DIR [--set key=value]... [--stop-at N]\n"
     "       strata plan <recipe.yaml> [--set key=value]...\n"
     "  --set a.b=v    override a recipe key (v is YAML: 1e-3, [q, v], \"s\")\n"
+    "  --device D     cpu or cuda (as --set device=D); precision: bf16 in a recipe\n"
+    "                 (or --set precision=bf16) trains in bf16 on cuda\n"
     "  --out DIR      the run folder (default <output.dir or runs>/<recipe>-<time>)\n"
     "  --resume DIR   continue DIR's run from its checkpoint\n"
     "  --stop-at N    stop after step N with a checkpoint, as an interruption would\n"
@@ -53,7 +55,7 @@ typedef struct run {
   /* the recipe */
   lua_State *L;
   int R;
-  const char *model_path, *device;
+  const char *model_path, *device, *precision;
   int steps, B, T, eval_every, eval_samples, ckpt_every, classify;
   int trace_samples, trace_T, trace_keep;
   uint64_t seed;
@@ -168,6 +170,7 @@ static int ref_of(run *r, const char *k) {
 static int read_config(run *r) {
   r->model_path = str(r, "model");
   r->device = str(r, "device");
+  r->precision = str(r, "precision");
   get(r, "threads"); /* --threads wins over the recipe */
   if (lua_isinteger(r->L, -1) && !cli_threads_given)
     st_set_threads((int)lua_tointeger(r->L, -1));
@@ -217,6 +220,12 @@ static int read_config(run *r) {
 static int load_inputs(run *r) {
   const st_backend *be = st_backend_get(r->device ? r->device : "cpu");
   if (!be) return ST_ERR;
+  /* bf16: bf16 GEMMs and attention, fp32 master weights and optimizer
+   * state; a backend without it (cpu) runs fp32 and says so */
+  if (r->precision && !strcmp(r->precision, "bf16")) {
+    if (be->set_bf16) be->set_bf16(1);
+    else fprintf(stderr, "strata: note: the %s backend has no bf16 mode; running fp32\n", be->name);
+  }
   if (st_model_load(&r->m, r->model_path, be)) return ST_ERR;
   char tp[600];
   const char *tok = str(r, "tokenizer");
@@ -695,6 +704,11 @@ static int parse_args(run *r, int argc, char **argv) {
     const char *a = argv[i];
     int more = i + 1 < argc;
     if (!strcmp(a, "--set") && more) r->sets[r->nsets++] = argv[++i];
+    else if (!strcmp(a, "--device") && more) { /* sugar for --set device=X */
+      static char dev[64];
+      snprintf(dev, sizeof dev, "device=%s", argv[++i]);
+      r->sets[r->nsets++] = dev;
+    }
     else if (!strcmp(a, "--out") && more && !r->plan_only) r->out = argv[++i];
     else if (!strcmp(a, "--resume") && more && !r->plan_only) r->resume = argv[++i];
     else if (!strcmp(a, "--stop-at") && more && !r->plan_only) {

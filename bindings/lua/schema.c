@@ -128,6 +128,7 @@ static const field recipe_fields[] = {
     {.key = "model", .type = S_STR, .flags = F_REQUIRED},
     {.key = "tokenizer", .type = S_STR},
     {.key = "device", .type = S_ENUM, .choices = "cpu|cuda", .def = "cpu"},
+    {.key = "precision", .type = S_ENUM, .choices = "fp32|bf16", .def = "fp32"},
     {.key = "threads", .type = S_INT, .range = R_POS},
     {.key = "data", .type = S_MAP, .flags = F_REQUIRED, .sub = data_fields},
     {.key = "policy", .type = S_MAP, .sub = script_fields},
