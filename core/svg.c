@@ -234,6 +234,10 @@ int st_svg_points(const char *path, const char *title, const char *xlabel, const
       fprintf(f, ": x = %.6g, y = %.6g", s[k].x[i], s[k].y[i]);
       if (s[k].err) fprintf(f, " +/- %.6g", s[k].err[i]);
       fputs("</title></circle>\n", f);
+      /* the name beside the point: colours repeat past ten series */
+      fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" fill=\"#333\">", x + 7, y - 5);
+      esc(f, s[k].name);
+      fputs("</text>\n", f);
     }
     legend(f, k, s[k].name, 1, color_of(s, k));
   }

@@ -56,6 +56,7 @@ typedef struct run {
   lua_State *L;
   int R;
   const char *model_path, *device, *precision;
+  double *gains; /* [L] the policy's per-layer gains when it reports them */
   int steps, B, T, eval_every, eval_samples, ckpt_every, classify;
   int trace_samples, trace_T, trace_keep;
   uint64_t seed;
@@ -382,7 +383,17 @@ static int choose_plan(run *r, st_plan *p) {
     if (lua_getfield(L, -1, "measure") == LUA_TSTRING && !r->measure[0])
       snprintf(r->measure, sizeof r->measure, "%s", lua_tostring(L, -1));
     lua_pop(L, 1);
-    if (lua_getfield(L, -1, "gains") == LUA_TTABLE) gains = lua_gettop(L);
+    if (lua_getfield(L, -1, "gains") == LUA_TTABLE) {
+      gains = lua_gettop(L);
+      int nl = r->m->cfg.n_layers;
+      free(r->gains);
+      if (!(r->gains = malloc((size_t)nl * sizeof *r->gains))) return st_err("out of memory");
+      for (int l = 0; l < nl; l++) {
+        lua_rawgeti(L, gains, l);
+        r->gains[l] = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : NAN;
+        lua_pop(L, 1);
+      }
+    }
     printf("policy: %s\n", r->policy);
   }
   run_print_plan(p, r->m, &r->tr, r->measure[0] ? r->measure : NULL, L, gains,
@@ -751,7 +762,25 @@ static void cleanup(run *r) {
   st_model_free(r->m);
   free(r->st.touched);
   free(r->sets);
+  free(r->gains);
   if (r->L) lua_close(r->L);
+}
+
+/* the run's own figures: the per-layer trace with the chosen layers, and
+ * its loss curves */
+static int plot_run(run *r) {
+  char tp[1100], pp[1100], mp[1100], svg[1100];
+  path_in(r, "trace.json", tp, sizeof tp);
+  path_in(r, "plan.json", pp, sizeof pp);
+  path_in(r, "metrics.jsonl", mp, sizeof mp);
+  path_in(r, "loss_curves.svg", svg, sizeof svg);
+  json_t *tr = json_load_file(tp, 0, NULL), *pl = json_load_file(pp, 0, NULL);
+  int rc = tr ? cli_plot_trace(tr, pl, r->dir, r->name) : ST_OK;
+  json_decref(tr);
+  json_decref(pl);
+  const char *name = r->name, *metrics = mp;
+  if (rc == ST_OK) rc = cli_plot_losses(svg, 1, &name, &metrics);
+  return rc;
 }
 
 static int run_main(run *r, int argc, char **argv) {
@@ -818,6 +847,12 @@ static int run_main(run *r, int argc, char **argv) {
       st_flops f = st_plan_flops(&plan, r->m, r->T);
       json_object_set_new(pj, "policy", json_string(r->policy));
       json_object_set_new(pj, "measure", json_string(r->measure));
+      if (r->gains) { /* for the per-layer figure */
+        json_t *g = json_array();
+        for (int l = 0; l < r->m->cfg.n_layers; l++)
+          json_array_append_new(g, isnan(r->gains[l]) ? json_null() : json_real(r->gains[l]));
+        json_object_set_new(pj, "gains", g);
+      }
       json_object_set_new(pj, "backprop_ratio", json_real(f.bwd / f.full_bwd));
       json_object_set_new(pj, "ideal_ratio", json_real(f.ideal_ratio));
       path_in(r, "plan.json", p, sizeof p);
@@ -869,11 +904,16 @@ static int run_main(run *r, int argc, char **argv) {
   if (lo && lo->n) { /* the adapters as a PEFT folder */
     char ad[1100];
     path_in(r, "adapter", ad, sizeof ad);
-    if (st_lora_save_peft(r->m, lo, ad, r->model_path)) return ST_ERR;
-    printf("LoRA adapters: %s (PEFT)\n", ad);
+    /* tensors trained in full (e.g. the final norm) go in as
+     * modules_to_save; a run PEFT cannot express keeps its checkpoint */
+    if (st_lora_save_peft_full(r->m, lo, r->st.touched, ad, r->model_path))
+      fprintf(stderr, "strata: warning: no PEFT adapter folder: %s\n", st_errmsg());
+    else
+      printf("LoRA adapters: %s (PEFT)\n", ad);
   }
   if (write_summary(r, r->eval.n ? &fin : NULL, tok_s, now_s() - t_begin))
     return ST_ERR;
+  if (plot_run(r)) return ST_ERR;
   printf("done: %d steps, %.1f s training, %.1f s in all; %s\n", r->st.step,
          r->st.wall_s, now_s() - t_begin, r->dir);
   return ST_OK;

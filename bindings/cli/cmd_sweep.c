@@ -549,54 +549,79 @@ static int write_tables(const sweep *s, row *rows) {
   return ST_OK;
 }
 
-/* training and eval loss of each variant's first seed that finished */
-static int plot_losses(const sweep *s, row *rows) {
-  st_series ser[2 * MAXV];
-  double *buf[2 * MAXV] = {0};
-  char names[2 * MAXV][80];
+/* Training and eval loss curves of runs (their metrics.jsonl) in one
+ * figure; run i's two series share colour i + 1, eval dashed. */
+int cli_plot_losses(const char *svg, int n, const char *const *names,
+                    const char *const *metrics) {
+  st_series *ser = calloc(2 * (size_t)(n > 0 ? n : 1), sizeof *ser);
+  char (*label)[96] = calloc(2 * (size_t)(n > 0 ? n : 1), sizeof *label);
+  if (!ser || !label) {
+    free(ser);
+    free(label);
+    return st_err("out of memory");
+  }
   int ns = 0;
-  for (int i = 0; i < s->nv && ns + 2 <= 2 * MAXV; i++) {
-    if (!rows[i].ok) continue;
-    char p[1200];
-    for (int k = 0; k < s->v[i].nseeds; k++) {
-      snprintf(p, sizeof p, "%s/runs/%s-seed%d/metrics.jsonl", s->out, s->v[i].name, s->v[i].seeds[k]);
-      if (exists(p)) break;
-    }
-    FILE *f = fopen(p, "r");
+  for (int i = 0; i < n; i++) {
+    FILE *f = fopen(metrics[i], "r");
     if (!f) continue;
-    int cap = 1024, nt = 0, ne = 0;
-    double *tx = malloc(cap * 8), *ty = malloc(cap * 8), *ex = malloc(cap * 8), *ey = malloc(cap * 8);
+    int cap = 256, nt = 0, ne = 0;
+    double *xy = malloc(4 * cap * sizeof *xy); /* train x, y, eval x, y */
     char line[4096];
-    while (fgets(line, sizeof line, f)) {
+    while (xy && fgets(line, sizeof line, f)) {
       json_t *j = json_loads(line, 0, NULL);
       if (!j) continue;
+      if (nt == cap || ne == cap) {
+        double *g = realloc(xy, 8 * cap * sizeof *xy);
+        if (!g) break;
+        /* spread the four columns over the doubled buffer */
+        memmove(g + 6 * cap, g + 3 * cap, cap * sizeof *g);
+        memmove(g + 4 * cap, g + 2 * cap, cap * sizeof *g);
+        memmove(g + 2 * cap, g + cap, cap * sizeof *g);
+        xy = g;
+        cap *= 2;
+      }
       double st = json_number_value(json_object_get(j, "step"));
       json_t *l = json_object_get(j, "loss"), *el = json_object_get(j, "eval_loss");
-      if (nt == cap || ne == cap) {
-        cap *= 2;
-        tx = realloc(tx, cap * 8), ty = realloc(ty, cap * 8);
-        ex = realloc(ex, cap * 8), ey = realloc(ey, cap * 8);
-      }
-      if (json_is_number(l)) tx[nt] = st, ty[nt++] = json_number_value(l);
-      if (json_is_number(el)) ex[ne] = st, ey[ne++] = json_number_value(el);
+      if (json_is_number(l)) xy[nt] = st, xy[cap + nt++] = json_number_value(l);
+      if (json_is_number(el)) xy[2 * cap + ne] = st, xy[3 * cap + ne++] = json_number_value(el);
       json_decref(j);
     }
     fclose(f);
-    snprintf(names[ns], sizeof names[ns], "%s (train)", s->v[i].name);
-    buf[ns] = tx, buf[ns + 1] = ty;
-    ser[ns] = (st_series){names[ns], nt, tx, ty, NULL, i + 1, 0};
+    if (!xy) continue;
+    snprintf(label[ns], sizeof label[ns], "%s (train)", names[i]);
+    ser[ns] = (st_series){label[ns], nt, xy, xy + cap, NULL, i + 1, 0};
     ns++;
-    snprintf(names[ns], sizeof names[ns], "%s (eval)", s->v[i].name);
-    buf[ns + 1] = ex;
-    ser[ns] = (st_series){names[ns], ne, ex, ey, NULL, i + 1, 1};
-    buf[ns] = ey;
+    snprintf(label[ns], sizeof label[ns], "%s (eval)", names[i]);
+    ser[ns] = (st_series){label[ns], ne, xy + 2 * cap, xy + 3 * cap, NULL, i + 1, 1};
     ns++;
+  }
+  int rc = st_svg_lines(svg, "training and eval loss", "step", "loss", ns, ser);
+  for (int k = 0; k < ns; k += 2) free((void *)ser[k].x); /* one buffer per run */
+  free(ser);
+  free(label);
+  return rc;
+}
+
+/* each variant's first finished seed */
+static int plot_losses(const sweep *s, row *rows) {
+  const char *names[MAXV];
+  char paths[MAXV][1200];
+  const char *mp[MAXV];
+  int n = 0;
+  for (int i = 0; i < s->nv; i++) {
+    if (!rows[i].ok) continue;
+    for (int k = 0; k < s->v[i].nseeds; k++) {
+      snprintf(paths[n], sizeof paths[n], "%s/runs/%s-seed%d/metrics.jsonl", s->out,
+               s->v[i].name, s->v[i].seeds[k]);
+      if (exists(paths[n])) break;
+    }
+    names[n] = s->v[i].name;
+    mp[n] = paths[n];
+    n++;
   }
   char p[1100];
   snprintf(p, sizeof p, "%s/loss_curves.svg", s->out);
-  int rc = st_svg_lines(p, "training and eval loss", "step", "loss", ns, ser);
-  for (int i = 0; i < 2 * MAXV; i++) free(buf[i]);
-  return rc;
+  return cli_plot_losses(p, n, names, mp);
 }
 
 static int plot_cost(const sweep *s, row *rows) {

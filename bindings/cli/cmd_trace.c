@@ -152,13 +152,32 @@ int cli_plot_trace(json_t *trace, json_t *plan, const char *dir, const char *tit
     snprintf(lab[l], sizeof lab[l], "%d", l);
     labels[l] = lab[l];
   }
+  /* with gains the two series differ by orders of magnitude: each is drawn
+   * as a share of its own maximum, which the legend gives */
+  int ng = json_is_array(gains) ? 2 : 1;
+  char n0[96], n1[96];
+  snprintf(n0, sizeof n0, "%s", measure);
+  snprintf(n1, sizeof n1, "gain");
+  if (ng == 2) {
+    double m0 = 0, m1 = 0;
+    for (int l = 0; l < L; l++) {
+      if (fabs(mv[l]) > m0) m0 = fabs(mv[l]);
+      if (isfinite(gv[l]) && fabs(gv[l]) > m1) m1 = fabs(gv[l]);
+    }
+    for (int l = 0; l < L; l++) {
+      if (m0 > 0) mv[l] /= m0;
+      if (m1 > 0) gv[l] /= m1;
+    }
+    snprintf(n0, sizeof n0, "%s / %.4g", measure, m0);
+    snprintf(n1, sizeof n1, "gain / %.4g", m1);
+  }
   const double *vals[2] = {mv, gv};
-  const char *names[2] = {measure, "gain"};
+  const char *names[2] = {n0, n1};
   char path[1100], t[256];
   snprintf(path, sizeof path, "%s/trace.svg", dir);
-  snprintf(t, sizeof t, "per-layer %s%s (%s)", measure, json_is_array(gains) ? " and gain" : "", title);
-  int rc = st_svg_bars(path, t, "value", L, labels, json_is_array(gains) ? 2 : 1, names, vals,
-                       layers ? marked : NULL);
+  snprintf(t, sizeof t, "per-layer %s%s (%s)", measure, ng == 2 ? " and gain" : "", title);
+  int rc = st_svg_bars(path, t, ng == 2 ? "share of the series' maximum" : measure, L, labels,
+                       ng, names, vals, layers ? marked : NULL);
   free(mv); free(gv); free(marked); free(lab); free(labels);
   return rc;
 }

@@ -22,6 +22,10 @@ int cli_flag(int argc, char **argv, const char *flag);
  * <dir>/trace.svg */
 typedef struct json_t json_t;
 int cli_plot_trace(json_t *trace, json_t *plan, const char *dir, const char *title);
+/* training and eval loss of runs (metrics.jsonl paths) into one SVG
+ * (cmd_sweep.c) */
+int cli_plot_losses(const char *svg, int n, const char *const *names,
+                    const char *const *metrics);
 
 #define ST_CMD(n) int cmd_##n(int argc, char **argv)
 ST_CMD(info);

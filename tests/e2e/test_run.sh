@@ -30,7 +30,8 @@ losses() { grep -o '"step":[0-9]*,"loss":[^,]*' "$1/metrics.jsonl"; }
 # --- a whole run -------------------------------------------------------------
 "$BIN" run "$TMP/quick.yaml" "${SMALL[@]}" --out "$TMP/a" >"$TMP/a.out" 2>&1 ||
   { fail "run exited $?"; cat "$TMP/a.out"; }
-for f in recipe.resolved.yaml plan.json trace.json metrics.jsonl summary.json checkpoint.safetensors; do
+for f in recipe.resolved.yaml plan.json trace.json metrics.jsonl summary.json checkpoint.safetensors \
+         trace.svg loss_curves.svg; do
   [ -s "$TMP/a/$f" ] || fail "run folder lacks $f"
 done
 ls "$TMP/a" | grep -q '\.tmp$' && fail "a .tmp file was left behind"
@@ -39,6 +40,11 @@ expect_in "$TMP/a/metrics.jsonl" '"step":3,"eval_loss"'
 expect_in "$TMP/a/metrics.jsonl" '"step":0,"eval_loss"'
 expect_in "$TMP/a/summary.json" '"zero_shot"'
 expect_in "$TMP/a/summary.json" '"backprop_ratio"'
+expect_in "$TMP/a/summary.json" '"complete": true'
+expect_in "$TMP/a/plan.json" '"gains"'
+if command -v xmllint >/dev/null; then
+  xmllint --noout "$TMP/a/trace.svg" "$TMP/a/loss_curves.svg" || fail "run figures are not well-formed"
+fi
 expect_in "$TMP/a.out" "backprop:"
 expect_in "$TMP/a.out" "after fine-tuning"
 expect_in "$TMP/a/recipe.resolved.yaml" "steps: 6"
