@@ -41,17 +41,6 @@ static int shape_str(char *s, size_t n, const int64_t *shape, int ndim) {
   return snprintf(s + k, n - (size_t)k, "]");
 }
 
-/* the checkpoint shape of a parameter */
-static int param_shape(const st_param *p, int64_t *shape) {
-  if (p->is_bias) {
-    shape[0] = p->cols;
-    return 1;
-  }
-  shape[0] = p->conv1d ? p->cols : p->rows;
-  shape[1] = p->conv1d ? p->rows : p->cols;
-  return 2;
-}
-
 static int load_shard(st_model *m, const char *file, char *seen) {
   st_sft *f;
   if (st_sft_open(&f, file) != ST_OK) return ST_ERR;
@@ -81,7 +70,7 @@ static int load_shard(st_model *m, const char *file, char *seen) {
     }
     seen[k] = 1;
     int64_t want[2];
-    int nd = param_shape(p, want);
+    int nd = st_param_shape(p, want);
     if (t->ndim != nd || t->shape[0] != want[0] || (nd == 2 && t->shape[1] != want[1])) {
       char a[96], b[96];
       shape_str(a, sizeof a, t->shape, t->ndim);
@@ -223,7 +212,7 @@ int st_save_hf(const st_model *m, const char *dir) {
     }
     e[i].name = p->name;
     e[i].dtype = ST_SFT_F32;
-    e[i].ndim = param_shape(p, e[i].shape);
+    e[i].ndim = st_param_shape(p, e[i].shape);
     e[i].data = bufs[i];
   }
   if (rc == ST_OK) {

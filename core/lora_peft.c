@@ -81,17 +81,6 @@ static void module_of(const char *name, char *out, size_t n) {
   snprintf(out, n, "%.*s", dot ? (int)(dot - name) : (int)strlen(name), name);
 }
 
-/* the checkpoint shape of a parameter (hf.c's layout) */
-static int ckpt_shape(const st_param *p, int64_t *shape) {
-  if (p->is_bias) {
-    shape[0] = p->cols;
-    return 1;
-  }
-  shape[0] = p->conv1d ? p->cols : p->rows;
-  shape[1] = p->conv1d ? p->rows : p->cols;
-  return 2;
-}
-
 /* modules_to_save: the modules of the tensors trained in full, deduplicated
  * (as a JSON list of module paths); refuses what PEFT cannot carry */
 static int saved_modules(const st_model *m, const st_lora *lo,
@@ -287,7 +276,7 @@ int st_lora_save_peft_full(const st_model *m, const st_lora *lo,
     }
     snprintf(names[ne], len, KEY_PREFIX "%s", q->name);
     e[ne] = (st_sft_entry){.name = names[ne], .dtype = ST_SFT_F32, .data = bufs[ne]};
-    e[ne].ndim = ckpt_shape(q, e[ne].shape);
+    e[ne].ndim = st_param_shape(q, e[ne].shape);
     ne++;
   }
   json_decref(saved);
@@ -466,7 +455,7 @@ static int load_saved(st_model *mm, const st_sft *f, const st_sft_tensor *t,
     return st_err("%s: '%s' is neither a LoRA tensor nor one of the "
                   "modules_to_save of this model", f->path, t->name);
   int64_t shape[2];
-  int nd = ckpt_shape(q, shape);
+  int nd = st_param_shape(q, shape);
   if (t->ndim != nd || t->shape[0] != shape[0] || (nd == 2 && t->shape[1] != shape[1]))
     return st_err("%s: '%s' does not have the shape of %s (a different base "
                   "model?)", f->path, t->name, q->name);

@@ -358,3 +358,13 @@ int st_model_load(st_model **out, const char *path, const st_backend *be) {
     return st_load_hf(out, path, be);
   return st_load_llama2c(out, path, be);
 }
+
+int st_param_shape(const st_param *p, int64_t *shape) {
+  if (p->is_bias) {
+    shape[0] = p->cols;
+    return 1;
+  }
+  shape[0] = p->conv1d ? p->cols : p->rows;
+  shape[1] = p->conv1d ? p->rows : p->cols;
+  return 2;
+}

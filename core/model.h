@@ -99,6 +99,9 @@ const st_param *st_model_find(const st_model *m, const char *name);
 /* Copies a host tensor given in the checkpoint's layout (transposing
  * Conv1D) into the parameter, and back. n = rows*cols must match. */
 int st_model_set(st_model *m, const st_param *p, const float *host, size_t n);
+/* the tensor's shape in the checkpoint ([in, out] for Conv1D); returns
+ * its rank */
+int st_param_shape(const st_param *p, int64_t *shape);
 int st_model_get(const st_model *m, const st_param *p, float *host, size_t n);
 
 /* GPT-2-style init: N(0, 0.02) weights, residual projections scaled by

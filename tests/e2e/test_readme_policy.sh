@@ -3,17 +3,8 @@
 # runs as printed: strata plan gives exactly k trained layers, and a bad
 # parameter surfaces as a Lua error naming the script.
 set -u
-bin=${STRATA_BIN:-build/strata}
-shared=${STRATA_SHARED:-../shared}
-[ -f "$shared/models/stories260K/stories260K.bin" ] && [ -f "$shared/data/sst2/train.tsv" ] ||
-  { echo "skipped: stories260K or SST-2 not found"; exit 77; }
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-export STRATA_CACHE=$tmp/cache
-sets=(--set policy.script=docs/examples/lens_drop.lua --set trace.samples=16)
-if [ "$shared" != ../shared ]; then
-  sets+=(--set "model=$shared/models/stories260K/stories260K.bin"
-         --set "data.train=$shared/data/sst2/train.tsv" --set "data.eval=$shared/data/sst2/dev.tsv")
-fi
+. tests/e2e/assets.sh
+sets=("${asset_sets[@]}" --set policy.script=docs/examples/lens_drop.lua --set trace.samples=16)
 for k in 2 3; do
   "$bin" plan recipes/quickstart.yaml "${sets[@]}" --set policy.params.k=$k > "$tmp/out" 2>&1 ||
     { cat "$tmp/out"; exit 1; }

@@ -3,15 +3,9 @@
 # naming the key; bf16 on the CPU runs fp32 and says so; cuda without the
 # backend or a device is a clear error.
 set -u
-bin=${STRATA_BIN:-build/strata}
-shared=${STRATA_SHARED:-../shared}
-[ -f "$shared/models/stories260K/stories260K.bin" ] && [ -f "$shared/data/sst2/train.tsv" ] ||
-  { echo "skipped: stories260K or SST-2 not found"; exit 77; }
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-export STRATA_CACHE=$tmp/cache
-sets=(--set train.steps=2 --set trace.samples=8 --set eval.samples=20 --set data.max_samples=64)
-[ "$shared" != ../shared ] && sets+=(--set "model=$shared/models/stories260K/stories260K.bin"
-  --set "data.train=$shared/data/sst2/train.tsv" --set "data.eval=$shared/data/sst2/dev.tsv")
+. tests/e2e/assets.sh
+sets=("${asset_sets[@]}" --set train.steps=2 --set trace.samples=8 --set eval.samples=20
+      --set data.max_samples=64)
 "$bin" --threads 1 run recipes/quickstart.yaml "${sets[@]}" --device tpu --out "$tmp/a" 2> "$tmp/err"
 [ $? -eq 2 ] && grep -q "key 'device': expected one of cpu|cuda" "$tmp/err" || { cat "$tmp/err"; exit 1; }
 "$bin" --threads 1 run recipes/quickstart.yaml "${sets[@]}" --set precision=bf16 --out "$tmp/b" > "$tmp/out" 2>&1 ||

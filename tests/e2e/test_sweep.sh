@@ -5,26 +5,18 @@
 # match results.csv, records the failure and goes on, and a re-run skips the
 # finished runs.
 set -u
-bin=${STRATA_BIN:-build/strata}
-shared=${STRATA_SHARED:-../shared}
-[ -f "$shared/models/stories260K/stories260K.bin" ] && [ -f "$shared/data/sst2/train.tsv" ] ||
-  { echo "skipped: stories260K or SST-2 not found"; exit 77; }
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-export STRATA_CACHE=$tmp/cache
+. tests/e2e/assets.sh
 sed "s|recipe: recipes/quickstart.yaml|recipe: recipes/quickstart.yaml|" tests/fixtures/sweep/tiny.yaml > "$tmp/sweep.yaml"
 cat >> "$tmp/sweep.yaml" <<'Y'
   - name: broken
     set: {train.lr: -1}
 Y
 if [ "$shared" != ../shared ]; then
-  sed -i "s|^set:|set:\n  model: $shared/models/stories260K/stories260K.bin\n  data.train: $shared/data/sst2/train.tsv|" "$tmp/sweep.yaml"
+  sed -i "s|^set:|set:\n  model: $shared/models/stories260K/stories260K.bin\n  data.train: $shared/data/sst2/train.tsv\n  data.eval: $shared/data/sst2/dev.tsv|" "$tmp/sweep.yaml"
 fi
 # an interrupted run (stopped after step 1 with a checkpoint, as a kill
 # would leave it) is resumed, and a folder with no checkpoint is run afresh
-extra=()
-[ "$shared" != ../shared ] && extra=(--set "model=$shared/models/stories260K/stories260K.bin"
-                                   --set "data.train=$shared/data/sst2/train.tsv")
-"$bin" --threads 1 run recipes/quickstart.yaml "${extra[@]}" --set train.steps=3 --set eval.every=100 \
+"$bin" --threads 1 run recipes/quickstart.yaml "${asset_sets[@]}" --set train.steps=3 --set eval.every=100 \
   --set eval.samples=40 --set trace.samples=8 --set data.max_samples=200 --set policy.script=all \
   --set train.seed=1 --stop-at 1 --out "$tmp/out/runs/full-seed1" > "$tmp/stop.log" 2>&1 ||
   { cat "$tmp/stop.log"; exit 1; }
