@@ -36,7 +36,10 @@ int cmd_generate(int argc, char **argv) {
   int32_t *ids = NULL;
   char *text = NULL;
   int rc = ST_ERR, n = 0;
-  if (st_model_load(&m, argv[1], st_backend_cpu()) ||
+  const char *dev = cli_opt(argc, argv, "--device");
+  const st_backend *be = st_backend_get(dev ? dev : "cpu");
+  if (!be) return ST_ERR;
+  if (st_model_load(&m, argv[1], be) ||
       st_tokenizer_load(&tok, tokpath) ||
       st_tokenizer_encode(tok, prompt, strlen(prompt), 1, &ids, &n))
     goto done;

@@ -8,7 +8,7 @@
 
 static const st_command commands[] = {
     {"info", "info <model>                      architecture and parameter counts", cmd_info},
-    {"generate", "generate <model> --prompt TEXT [--temperature T] [--max-tokens N] [--seed S] [--tokenizer F]", cmd_generate},
+    {"generate", "generate <model> --prompt TEXT [--temperature T] [--max-tokens N] [--seed S] [--tokenizer F] [--device cpu|cuda]", cmd_generate},
     {"convert", "convert <llama2c.bin> <out-folder>  write an HF Llama folder", cmd_convert},
     {"bench", "bench [--json] [--trainable all|top:K|3,5,7] [--lora r=8,modules=q,v] [--precision fp32|bf16] [--device cpu|cuda] [-B N] [-T N] [--no-trace]", cmd_bench},
     {"trace", "trace <model> --data FILE [--samples M] [--seq-len T] [--keep K] [--json F]  per-layer transition trace", cmd_trace},
