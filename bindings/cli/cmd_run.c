@@ -62,6 +62,7 @@ typedef struct run {
   uint64_t seed;
   st_optim opt;
   char policy[1024], schedule[1024], measure[32];
+  char lora_init[1024]; /* lora.init_from: a PEFT adapter folder */
   /* Lua references (LUA_NOREF when absent) */
   int pol_ref, on_step_ref, sched_ref, sched_params_ref, params_ref, info_ref;
   /* the work */
@@ -279,8 +280,11 @@ static int lora_default(run *r, st_lora_spec *s) {
   get(r, "lora.rslora");
   s->rslora = lua_toboolean(r->L, -1);
   lua_pop(r->L, 4);
-  const char *unsupported[] = {"lora.init_from", "lora.rank_pattern", "lora.alpha_pattern"};
-  for (int i = 0; i < 3; i++) {
+  if (get(r, "lora.init_from") == LUA_TSTRING)
+    snprintf(r->lora_init, sizeof r->lora_init, "%s", lua_tostring(r->L, -1));
+  lua_pop(r->L, 1);
+  const char *unsupported[] = {"lora.rank_pattern", "lora.alpha_pattern"};
+  for (int i = 0; i < 2; i++) {
     int ty = get(r, unsupported[i]);
     lua_pop(r->L, 1);
     if (ty != LUA_TNIL)
@@ -400,6 +404,47 @@ static int choose_plan(run *r, st_plan *p) {
                  r->T);
   lua_settop(L, r->R);
   return ST_OK;
+}
+
+/* lora.init_from: the plan's adapters start from a PEFT folder (one
+ * strata export-adapter wrote, or PEFT itself); its modules_to_save are
+ * written into the model. Every adapter in the folder must be in the plan,
+ * with the same rank and alpha. */
+static int lora_init_from(run *r) {
+  st_lora *tl = st_trainer_lora(r->t), *src = NULL;
+  if (!tl || !tl->n)
+    return st_err("lora.init_from: the plan has no LoRA layers to start from %s", r->lora_init);
+  if (st_lora_load_peft_model(&src, r->m, r->lora_init, NULL))
+    return st_err_prefix("lora.init_from: ");
+  const char **names;
+  st_plan_modules(r->m, &names);
+  int rc = ST_OK;
+  float *A = NULL, *B = NULL;
+  for (int i = 0; i < src->n && rc == ST_OK; i++) {
+    const st_adapter *s = &src->a[i];
+    st_adapter *t = st_lora_find(tl, s->layer, s->module);
+    if (!t) {
+      rc = st_err("lora.init_from %s: it adapts layer %d's %s, which this run's plan does not",
+                  r->lora_init, s->layer, names[s->module]);
+    } else if (t->rank != s->rank || t->alpha != s->alpha) {
+      rc = st_err("lora.init_from %s: layer %d's %s has rank %d, alpha %g there and rank %d, "
+                  "alpha %g in the plan", r->lora_init, s->layer, names[s->module], s->rank,
+                  s->alpha, t->rank, t->alpha);
+    } else {
+      const st_param *w = st_lora_target(r->m, s->layer, s->module);
+      size_t na = (size_t)s->rank * w->cols, nb = (size_t)w->rows * s->rank;
+      float *a2 = realloc(A, na * sizeof *A), *b2 = realloc(B, nb * sizeof *B);
+      if (a2) A = a2;
+      if (b2) B = b2;
+      if (!a2 || !b2) rc = st_err("out of memory");
+      else if (st_adapter_get(src, s, A, B) || st_adapter_set(tl, t, A, B)) rc = ST_ERR;
+    }
+  }
+  if (rc == ST_OK) printf("lora: %d adapters start from %s\n", src->n, r->lora_init);
+  free(A);
+  free(B);
+  st_lora_free(src);
+  return rc;
 }
 
 /* --- the run folder ------------------------------------------------------ */
@@ -841,6 +886,7 @@ static int run_main(run *r, int argc, char **argv) {
     }
     plan.seed = r->seed;
     rc = st_trainer_new(&r->t, r->m, &plan, r->B, r->T);
+    if (rc == ST_OK && r->lora_init[0]) rc = lora_init_from(r);
     if (rc == ST_OK) {
       char p[1100];
       json_t *pj = run_plan_json(&plan, r->m);
