@@ -658,7 +658,10 @@ static int plot_trace(const sweep *s, row *rows) {
       if (tr) pl = json_load_file(p, 0, NULL);
     }
     if (!tr) continue;
-    return cli_plot_trace(tr, pl, s->out, s->v[i].name);
+    int rc = cli_plot_trace(tr, pl, s->out, s->v[i].name);
+    json_decref(tr);
+    json_decref(pl);
+    return rc;
   }
   return ST_OK;
 }
