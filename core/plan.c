@@ -213,6 +213,51 @@ static double slot_mm(const st_model *m, int l, int slot) {
   return 2.0 * (double)st_slot_size(m, l, slot);
 }
 
+/* backward FLOPs per token of layer l under the plan (0 below the lowest
+ * trainable layer); *lora_fwd gets its adapters' extra forward FLOPs */
+double st_plan_layer_bwd(const st_plan *p, const st_model *m, int T, int l,
+                         double *lora_fwd) {
+  const st_config *c = &m->cfg;
+  double att_bwd = 8.0 * T * c->n_heads * c->head_dim, bwd = 0;
+  int lowest = st_plan_lowest(p, m);
+  if (lora_fwd) *lora_fwd = 0;
+  if (l < lowest) return 0;
+  int below = l > lowest ? 0 : st_plan_layer_below(p, m, l);
+  for (int pos = 5; pos >= below; pos--) {
+    int slot = 2 * pos;
+    if (pos == 0 || pos == 3) continue; /* norms: elementwise, not counted */
+    /* weight gradient of the trainable named tensors in this slot */
+    for (int i = 0; i < m->n_tab; i++) {
+      const st_param *q = &m->tab[i];
+      if (q->group == ST_G_LAYER && q->layer == l && q->slot == slot &&
+          st_plan_param_trainable(p, m, q))
+        bwd += 2.0 * q->rows * q->cols;
+    }
+    /* LoRA adapters of this slot, per token, for in x out with rank r:
+     * forward A x 2r.in and B (Ax) 2r.out (counted in lora_fwd: the full
+     * fine-tuning baseline has no adapters); backward dB += dy^T (Ax)
+     * 2r.out, d(Ax) = dy B 2r.out, dA += d(Ax)^T x 2r.in, and the input
+     * gradient d(Ax) A 2r.in only where the input gradient is needed.
+     * W's own input gradient is the 2P term below, as for any layer. */
+    if (p->mode[l] == ST_LORA) {
+      const st_lora_spec *s = &p->lora[l];
+      const char **names;
+      int nmod = st_plan_modules(m, &names);
+      for (int k = 0; k < nmod; k++) {
+        const st_param *q = s->modules >> k & 1u ? linear_weight(m, l, k) : NULL;
+        if (!q || q->slot != slot) continue;
+        double r = s->rank, in = q->cols, out = q->rows;
+        if (lora_fwd) *lora_fwd += 2 * r * (in + out);
+        bwd += 2 * r * out + 2 * r * out + 2 * r * in;
+        if (pos > below) bwd += 2 * r * in;
+      }
+    }
+    if (pos > below) bwd += slot_mm(m, l, slot);
+    if (pos == 2 && below <= 1) bwd += att_bwd;
+  }
+  return bwd;
+}
+
 st_flops st_plan_flops(const st_plan *p, const st_model *m, int T) {
   const st_config *c = &m->cfg;
   int L = c->n_layers;
@@ -231,44 +276,12 @@ st_flops st_plan_flops(const st_plan *p, const st_model *m, int T) {
     for (int i = 0; i < 4; i++) f.full_bwd += 2 * slot_mm(m, l, lin[i]);
 
   int lowest = st_plan_lowest(p, m);
-  f.bwd = 0;
-  int head_trains = p->head || (c->tied && p->embed);
-  if (head_trains) f.bwd += head;
+  if (p->head || (c->tied && p->embed)) f.bwd += head;
   if (lowest < L) f.bwd += head; /* input gradient into the stack */
-  for (int l = L - 1; l >= 0 && l >= lowest; l--) {
-    int below = l > lowest ? 0 : st_plan_layer_below(p, m, l);
-    for (int pos = 5; pos >= below; pos--) {
-      int slot = 2 * pos;
-      if (pos == 0 || pos == 3) continue; /* norms: elementwise, not counted */
-      /* weight gradient of the trainable named tensors in this slot */
-      for (int i = 0; i < m->n_tab; i++) {
-        const st_param *q = &m->tab[i];
-        if (q->group == ST_G_LAYER && q->layer == l && q->slot == slot &&
-            st_plan_param_trainable(p, m, q))
-          f.bwd += 2.0 * q->rows * q->cols;
-      }
-      /* LoRA adapters of this slot, per token, for in x out with rank r:
-       * forward A x 2r.in and B (Ax) 2r.out (counted in lora_fwd: the full
-       * fine-tuning baseline has no adapters); backward dB += dy^T (Ax)
-       * 2r.out, d(Ax) = dy B 2r.out, dA += d(Ax)^T x 2r.in, and the input
-       * gradient d(Ax) A 2r.in only where the input gradient is needed.
-       * W's own input gradient is the 2P term below, as for any layer. */
-      if (p->mode[l] == ST_LORA) {
-        const st_lora_spec *s = &p->lora[l];
-        const char **names;
-        int nmod = st_plan_modules(m, &names);
-        for (int k = 0; k < nmod; k++) {
-          const st_param *q = s->modules >> k & 1u ? linear_weight(m, l, k) : NULL;
-          if (!q || q->slot != slot) continue;
-          double r = s->rank, in = q->cols, out = q->rows;
-          f.lora_fwd += 2 * r * (in + out);
-          f.bwd += 2 * r * out + 2 * r * out + 2 * r * in;
-          if (pos > below) f.bwd += 2 * r * in;
-        }
-      }
-      if (pos > below) f.bwd += slot_mm(m, l, slot);
-      if (pos == 2 && below <= 1) f.bwd += att_bwd;
-    }
+  for (int l = 0; l < L; l++) {
+    double lf;
+    f.bwd += st_plan_layer_bwd(p, m, T, l, &lf);
+    f.lora_fwd += lf;
   }
   f.ideal_ratio = (f.fwd + f.lora_fwd + f.bwd) / (f.fwd + f.full_bwd);
   return f;

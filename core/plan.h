@@ -64,5 +64,9 @@ typedef struct st_flops {
   double ideal_ratio;        /* (fwd + lora_fwd + bwd) / (fwd + full_bwd) */
 } st_flops;
 st_flops st_plan_flops(const st_plan *p, const st_model *m, int T);
+/* the share of st_plan_flops().bwd that layer l does (per token); *lora_fwd
+ * (may be NULL) gets its adapters' extra forward FLOPs */
+double st_plan_layer_bwd(const st_plan *p, const st_model *m, int T, int l,
+                         double *lora_fwd);
 
 #endif

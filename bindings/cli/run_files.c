@@ -293,18 +293,10 @@ void run_print_plan(const st_plan *p, const st_model *m, const st_trace *tr,
   st_flops f = st_plan_flops(p, m, T);
   int mi = st_measure_index(measure ? measure : "delta_norm");
   if (mi < 0) mi = ST_M_DELTA_NORM;
-  int lowest = st_plan_lowest(p, m);
-  double att_bwd = 8.0 * T * c->n_heads * c->head_dim;
-  static const int lin[] = {ST_QKV_W, ST_ATO_W, ST_FC_W, ST_PRJ_W};
   printf("%5s %10s %12s %10s  %-8s %9s\n", "layer", "params",
          st_measure_names[mi], gains ? "gain" : "", "mode", "backprop");
   for (int l = 0; l < c->n_layers; l++) {
-    double mm = 0;
-    for (int i = 0; i < 4; i++) mm += 2.0 * st_slot_size(m, l, lin[i]);
-    /* weight gradient of a full layer (LoRA adapters' is small and left
-     * out here), input gradient if anything below trains */
-    double share = (p->mode[l] == ST_FULL ? mm : 0) +
-                   (l > lowest ? mm + att_bwd : 0);
+    double share = st_plan_layer_bwd(p, m, T, l, NULL);
     printf("%5d %10zu", l, st_layer_params(m, l));
     if (tr) printf(" %12.4f", st_trace_get(tr, l + 1, mi).mean);
     else printf(" %12s", "-");
@@ -320,6 +312,10 @@ void run_print_plan(const st_plan *p, const st_model *m, const st_trace *tr,
            p->mode[l] == ST_FROZEN ? "frozen" : p->mode[l] == ST_FULL ? "full" : "lora",
            100.0 * share / f.full_bwd);
   }
+  double layers_bwd = 0;
+  for (int l = 0; l < c->n_layers; l++) layers_bwd += st_plan_layer_bwd(p, m, T, l, NULL);
+  printf("  head (its gradients into the stack and its weights): %.1f%%\n",
+         100.0 * (f.bwd - layers_bwd) / f.full_bwd);
   printf("  embed %s, final_norm %s, head %s%s\n", p->embed ? "trains" : "frozen",
          p->final_norm ? "trains" : "frozen",
          p->head || (c->tied && p->embed) ? "trains" : "frozen",
