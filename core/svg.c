@@ -187,16 +187,25 @@ static void data_range(int ns, const st_series *s, axis *ax, axis *ay, int zero_
   *ay = span(yl, yh, zero_y);
 }
 
+/* opens tmp and draws the frame of an x-y plot scaled to the data */
+static FILE *xy_frame(const char *path, char *tmp, size_t n, const char *title,
+                      const char *xlabel, const char *ylabel, int ns, const st_series *s,
+                      axis *ax, axis *ay) {
+  FILE *f = open_tmp(path, tmp, n);
+  if (!f) return NULL;
+  data_range(ns, s, ax, ay, 0);
+  header(f, title);
+  yaxis(f, *ay, ylabel);
+  xaxis_numeric(f, *ax, xlabel);
+  return f;
+}
+
 int st_svg_lines(const char *path, const char *title, const char *xlabel, const char *ylabel,
                  int ns, const st_series *s) {
   char tmp[1100];
-  FILE *f = open_tmp(path, tmp, sizeof tmp);
-  if (!f) return ST_ERR;
   axis ax, ay;
-  data_range(ns, s, &ax, &ay, 0);
-  header(f, title);
-  yaxis(f, ay, ylabel);
-  xaxis_numeric(f, ax, xlabel);
+  FILE *f = xy_frame(path, tmp, sizeof tmp, title, xlabel, ylabel, ns, s, &ax, &ay);
+  if (!f) return ST_ERR;
   for (int k = 0; k < ns; k++) {
     fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\"%s points=\"",
             color_of(s, k), s[k].dashed ? " stroke-dasharray=\"4 3\"" : "");
@@ -213,13 +222,9 @@ int st_svg_lines(const char *path, const char *title, const char *xlabel, const 
 int st_svg_points(const char *path, const char *title, const char *xlabel, const char *ylabel,
                   int ns, const st_series *s) {
   char tmp[1100];
-  FILE *f = open_tmp(path, tmp, sizeof tmp);
-  if (!f) return ST_ERR;
   axis ax, ay;
-  data_range(ns, s, &ax, &ay, 0);
-  header(f, title);
-  yaxis(f, ay, ylabel);
-  xaxis_numeric(f, ax, xlabel);
+  FILE *f = xy_frame(path, tmp, sizeof tmp, title, xlabel, ylabel, ns, s, &ax, &ay);
+  if (!f) return ST_ERR;
   for (int k = 0; k < ns; k++) {
     for (int i = 0; i < s[k].n; i++) {
       double x = px(ax, s[k].x[i]), y = py(ay, s[k].y[i]);
