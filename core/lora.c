@@ -206,14 +206,13 @@ int st_adapter_set_train(const st_lora *lo, st_adapter *a, int on) {
   return ST_OK;
 }
 
-int st_lora_apply_plan(st_lora *lo, const st_plan *p) {
+int st_lora_check_plan(const st_lora *lo, const st_plan *p) {
   const st_model *m = lo->m;
   const char **names;
   int nmod = st_plan_modules(m, &names);
   if (p->n_layers != m->cfg.n_layers)
     return st_err("plan has %d layers but the model has %d", p->n_layers,
                   m->cfg.n_layers);
-  /* check first, so an error changes nothing */
   for (int l = 0; l < p->n_layers; l++) {
     if (p->mode[l] != ST_LORA) continue;
     for (int k = 0; k < nmod; k++) {
@@ -224,6 +223,14 @@ int st_lora_apply_plan(st_lora *lo, const st_plan *p) {
                       a->rank, p->lora[l].rank);
     }
   }
+  return ST_OK;
+}
+
+int st_lora_apply_plan(st_lora *lo, const st_plan *p) {
+  const char **names;
+  int nmod = st_plan_modules(lo->m, &names);
+  /* check first, so a refused plan changes nothing */
+  if (st_lora_check_plan(lo, p)) return ST_ERR;
   for (int l = 0; l < p->n_layers; l++) /* new adapters */
     for (int k = 0; p->mode[l] == ST_LORA && k < nmod; k++) {
       const st_lora_spec *s = &p->lora[l];

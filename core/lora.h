@@ -75,6 +75,8 @@ int st_lora_max_in(const st_lora *lo);
  * is an error and leaves the set unchanged. Allocates and frees training
  * state to match. */
 int st_lora_apply_plan(st_lora *lo, const st_plan *p);
+/* whether st_lora_apply_plan would accept the plan (ranks are kept) */
+int st_lora_check_plan(const st_lora *lo, const st_plan *p);
 /* allocates (on = 1) or frees (0) the gradients and moments of one adapter */
 int st_adapter_set_train(const st_lora *lo, st_adapter *a, int on);
 

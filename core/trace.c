@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cache.h"
 #include "error.h"
@@ -58,8 +59,10 @@ int st_unembed_pinv_t(const st_model *m, float **out) {
   uint64_t key = st_fnv1a(W, n * sizeof *W, ST_FNV_INIT);
   char name[64], path[600];
   snprintf(name, sizeof name, "pinv/%016llx-%dx%d.f32", (unsigned long long)key, V, C);
-  if (st_cache_path(name, path, sizeof path)) goto fail;
-  FILE *f = fopen(path, "rb");
+  /* caching is best effort: without a cache folder it is computed anyway */
+  int cached = st_cache_path(name, path, sizeof path) == ST_OK;
+  if (!cached) snprintf(path, sizeof path, "(no cache: %s)", st_errmsg());
+  FILE *f = cached ? fopen(path, "rb") : NULL;
   if (f) {
     size_t got = fread(P, sizeof *P, n, f);
     int extra = fgetc(f);
@@ -72,9 +75,10 @@ int st_unembed_pinv_t(const st_model *m, float **out) {
     fprintf(stderr, "strata: computing pinv(W_U) for the %dx%d unembedding (once per "
                     "model; cached in %s)\n", V, C, path);
   if (pinv_t(W, V, C, P)) goto fail;
+  /* a name of its own: sweeps trace the same model in parallel processes */
   char tmp[640];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  f = fopen(tmp, "wb");
+  snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+  f = cached ? fopen(tmp, "wb") : NULL;
   if (f) {
     int ok = fwrite(P, sizeof *P, n, f) == n;
     ok &= fclose(f) == 0;
@@ -167,7 +171,12 @@ int st_trace_collect(st_trace *tr, st_model *m, const int32_t *tok,
   memset(tr, 0, sizeof *tr);
   if (M < 1 || T < 1) return st_err("trace: no sequences to trace");
   long total = 0;
-  for (long i = 0; i < (long)M * T; i++) total += tgt[i] >= 0;
+  for (long i = 0; i < (long)M * T; i++) {
+    if (tgt[i] >= V)
+      return st_err("trace: target id %d at position %ld is outside the vocabulary (0..%d)",
+                    tgt[i], i, V - 1);
+    total += tgt[i] >= 0;
+  }
   if (!total) return st_err("trace: the data has no loss-bearing tokens");
   if (keep < 0) return st_err("trace: keep must be >= 0");
   if (keep > total) keep = (int)total;

@@ -40,6 +40,7 @@ struct st_trainer {
   float **grad, **m1, **m2;
   int *t_adam;         /* per-tensor step count for bias correction */
   st_layer_grads *lg;  /* [L] views of grad into the block's slots */
+  int broken;          /* a plan change failed half-way: refuse to go on */
   st_lora *lora;       /* adapters (NULL until a plan has LoRA layers) */
   int steps;
 };
@@ -112,14 +113,32 @@ static int attach_lora(st_trainer *t) {
   return alloc_acts(t);
 }
 
+/* set_plan's answer for a plan refused before anything changed */
+#define REFUSED 1
+static int set_plan(st_trainer *t, const st_plan *plan);
+
+/* A plan change that fails after it started changing buffers leaves views,
+ * activations and state that no longer agree; the trainer then refuses
+ * every further call instead of touching freed memory. */
 int st_trainer_set_plan(st_trainer *t, const st_plan *plan) {
+  if (t->broken)
+    return st_err("trainer: unusable after a failed plan change");
+  if (st_plan_validate(plan, t->m)) return ST_ERR;
+  int rc = set_plan(t, plan);
+  if (rc == ST_OK) return ST_OK;
+  if (rc == REFUSED) return ST_ERR; /* nothing was changed */
+  t->broken = 1;
+  return st_err_prefix("plan change failed, the trainer is unusable: ");
+}
+
+static int set_plan(st_trainer *t, const st_plan *plan) {
   st_model *m = t->m;
   const st_backend *be = t->be;
-  if (st_plan_validate(plan, m)) return ST_ERR;
   int has_lora = 0;
   for (int l = 0; l < plan->n_layers; l++) has_lora |= plan->mode[l] == ST_LORA;
+  /* the one refusal that needs the adapters: a rank change */
+  if (t->lora && st_lora_check_plan(t->lora, plan)) return REFUSED;
   if (has_lora && !t->lora && st_lora_new(&t->lora, m, plan->seed)) return ST_ERR;
-  /* first: it is the step that can refuse the plan (a rank change) */
   if (t->lora && st_lora_apply_plan(t->lora, plan)) return ST_ERR;
   st_plan np;
   if (st_plan_copy(&np, plan)) return ST_ERR;
@@ -287,6 +306,7 @@ static void backward(st_trainer *t) {
 
 int st_trainer_fwdbwd(st_trainer *t, const int32_t *tok, const int32_t *tgt,
                       float *loss) {
+  if (t->broken) return st_err("trainer: unusable after a failed plan change");
   const st_config *c = &t->m->cfg;
   int nvalid = 0;
   for (int i = 0; i < t->N; i++) {
@@ -335,6 +355,7 @@ int st_trainer_zero_grad(st_trainer *t) {
 }
 
 int st_trainer_update(st_trainer *t, const st_optim *o, float *grad_norm) {
+  if (t->broken) return st_err("trainer: unusable after a failed plan change");
   const st_model *m = t->m;
   const st_backend *be = t->be;
   double ss = 0;

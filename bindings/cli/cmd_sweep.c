@@ -154,12 +154,19 @@ static int read_sets(lua_State *L, int idx, char **out, int *n, const char *wher
     char val[1024], key[256];
     if (*n >= MAXSET) { lua_pop(L, 2); return st_err("%s: too many overrides", where); }
     if (lua_type(L, -2) == LUA_TNUMBER && lua_type(L, -1) == LUA_TSTRING) {
-      out[(*n)++] = strdup(lua_tostring(L, -1)); /* list form "k=v" */
+      if (!(out[*n] = strdup(lua_tostring(L, -1)))) { /* list form "k=v" */
+        lua_pop(L, 2);
+        return st_err("out of memory");
+      }
+      (*n)++;
     } else if (lua_type(L, -2) == LUA_TSTRING) {
       snprintf(key, sizeof key, "%s", lua_tostring(L, -2));
       if (yaml_text(L, -1, val, sizeof val, key)) { lua_pop(L, 2); return st_err_prefix("%s: ", where); }
       size_t len = strlen(key) + strlen(val) + 2;
-      out[*n] = malloc(len);
+      if (!(out[*n] = malloc(len))) {
+        lua_pop(L, 2);
+        return st_err("out of memory");
+      }
       snprintf(out[(*n)++], len, "%s=%s", key, val);
     } else {
       lua_pop(L, 2);
@@ -184,7 +191,11 @@ static int read_seeds(lua_State *L, int t, int *seeds, int *n, const char *where
     lua_rawgeti(L, -1, i);
     if (!lua_isinteger(L, -1))
       return st_err("%s: seeds[%lld] is not an integer", where, (long long)i);
-    seeds[(*n)++] = (int)lua_tointeger(L, -1);
+    int sd = (int)lua_tointeger(L, -1);
+    for (int k = 0; k < *n; k++)
+      if (seeds[k] == sd) /* two runs would share one folder */
+        return st_err("%s: seed %d is listed twice", where, sd);
+    seeds[(*n)++] = sd;
     lua_pop(L, 1);
   }
   lua_pop(L, 1);
@@ -678,7 +689,15 @@ typedef struct job {
 static int reap(const sweep *s, job *jobs, int njobs, row *rows, int total, time_t t0,
                 int *failed) {
   int status;
-  pid_t pid = wait(&status);
+  pid_t pid;
+  for (;;) {
+    pid = wait(&status);
+    if (pid < 0 && errno == EINTR) continue;
+    if (pid < 0) return -1; /* no child left */
+    int ours = 0;
+    for (int i = 0; i < njobs; i++) ours |= jobs[i].pid == pid;
+    if (ours) break;
+  }
   for (int i = 0; i < njobs; i++) {
     job *j = &jobs[i];
     if (j->pid != pid) continue;
@@ -704,6 +723,10 @@ int cmd_sweep(int argc, char **argv) {
   lua_State *L = luaL_newstate();
   if (!L) return st_err("out of memory");
   sweep *s = calloc(1, sizeof *s);
+  if (!s) {
+    lua_close(L);
+    return st_err("out of memory");
+  }
   int rc = ST_ERR;
   lua_pushcfunction(L, st_lua_traceback);
   lua_pushcfunction(L, l_load);
@@ -730,6 +753,10 @@ int cmd_sweep(int argc, char **argv) {
   }
   time_t t0 = time(NULL);
   row *rows = calloc(s->nv, sizeof *rows);
+  if (!rows) {
+    st_err("out of memory");
+    goto done;
+  }
   job jobs[16] = {0};
   int running = 0;
   for (int i = 0; i < s->nv; i++) {
@@ -745,6 +772,11 @@ int cmd_sweep(int argc, char **argv) {
       int slot = 0;
       if (running == njobs) {
         slot = reap(s, jobs, njobs, rows, total, t0, &failed);
+        if (slot < 0) { /* the children are gone: should not happen */
+          st_err("sweep: lost track of the running jobs");
+          free(rows);
+          goto done;
+        }
         running--;
       } else {
         while (jobs[slot].pid) slot++;

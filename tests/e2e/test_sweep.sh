@@ -66,4 +66,7 @@ skipped=$(grep -c "done before, skipped" "$tmp/log2")
 printf 'recipe: recipes/quickstart.yaml\nvariants: [{name: a}]\nbogus: 1\n' > "$tmp/bad.yaml"
 "$bin" sweep "$tmp/bad.yaml" --out "$tmp/bad" 2> "$tmp/err"
 [ $? -eq 2 ] && grep -q "unknown key 'bogus'" "$tmp/err" || { cat "$tmp/err"; exit 1; }
+printf 'recipe: recipes/quickstart.yaml\nseeds: [1, 1]\nvariants: [{name: a}]\n' > "$tmp/dup.yaml"
+"$bin" sweep "$tmp/dup.yaml" --out "$tmp/dup" 2> "$tmp/err"
+[ $? -eq 2 ] && grep -q "seed 1 is listed twice" "$tmp/err" || { cat "$tmp/err"; exit 1; }
 echo ok

@@ -172,6 +172,13 @@ static void run(st_model *m, const char *name) {
     CHECK(tr.params[0] == st_layer_params(m, 0));
     st_trace_free(&tr);
   }
+  /* a target outside the vocabulary is an error, not a read past pinv */
+  int32_t bad[M * T];
+  memcpy(bad, tgt, sizeof bad);
+  bad[3] = V;
+  st_trace tb;
+  CHECK(st_trace_collect(&tb, m, tok, bad, M, T, 0, 1) == ST_ERR);
+  CHECK(strstr(st_errmsg(), "outside the vocabulary") != NULL);
   /* no loss-bearing tokens is an error */
   int32_t none[M * T];
   for (int i = 0; i < N; i++) none[i] = -1;
