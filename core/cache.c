@@ -32,9 +32,12 @@ int st_cache_path(const char *name, char *out, size_t n) {
   /* names may hold subfolders ("pinv/<key>.f32") */
   char *slash = strrchr(out, '/');
   *slash = 0;
-  int r = mkdirs(out);
+  if (mkdirs(out)) {
+    st_err("%s: cannot create cache directory: %s", out, strerror(errno));
+    *slash = '/';
+    return ST_ERR;
+  }
   *slash = '/';
-  if (r) return st_err("%s: cannot create cache directory: %s", out, strerror(errno));
   return ST_OK;
 }
 

@@ -87,7 +87,12 @@ static double sgemm_rate(const st_model *m, int B, int T) {
     if (cc > maxc) maxc = cc;
   }
   float *a = be->alloc(maxa * 4), *b = be->alloc(maxb * 4), *cc = be->alloc(maxc * 4);
-  if (!a || !b || !cc) return 0;
+  if (!a || !b || !cc) {
+    if (a) be->free(a);
+    if (b) be->free(b);
+    if (cc) be->free(cc);
+    return 0; /* st_err set by alloc; the caller reports it */
+  }
   double flops = 0, secs = 0;
   for (size_t i = 0; i < sizeof g / sizeof *g; i++) {
     int lda = g[i].ta ? g[i].M : g[i].K, ldb = g[i].tb ? g[i].K : g[i].Nn;
@@ -201,6 +206,10 @@ int cmd_bench(int argc, char **argv) {
 
   int N = B * T, rc = ST_ERR;
   int32_t *tok = malloc((size_t)N * sizeof *tok), *tgt = malloc((size_t)N * sizeof *tgt);
+  if (!tok || !tgt) {
+    st_err("out of memory");
+    goto done;
+  }
   st_rng rng;
   st_rng_seed(&rng, 7);
   for (int i = 0; i < N; i++) tok[i] = (int32_t)(st_rng_next(&rng) % cfg.vocab);
@@ -225,6 +234,7 @@ int cmd_bench(int argc, char **argv) {
     if (time_plan(m, &lall, B, T, steps, tok, tgt, &ms_lall, &loss_lall)) goto done;
   }
   double sg = sgemm_rate(m, B, T);
+  if (!(sg > 0)) goto done; /* the probe could not allocate */
   /* selection costs one forward pass: trace the same B x T tokens. The
    * pseudo-inverse of W_U is computed once per model (and cached on disk),
    * so it is timed on its own. */

@@ -82,13 +82,15 @@ static int yaml_text(lua_State *L, int idx, char *out, size_t n, const char *key
     }
     if (n < 3) return st_err("%s: value too long", key);
     out[o++] = '"';
-    for (size_t i = 0; i < len && o + 4 < n; i++) {
+    size_t i = 0;
+    for (; i < len && o + 4 < n; i++) {
       char c = s[i];
       if (c == '"' || c == '\\') out[o++] = '\\', out[o++] = c;
       else if (c == '\n') out[o++] = '\\', out[o++] = 'n';
       else if (c == '\t') out[o++] = '\\', out[o++] = 't';
       else out[o++] = c;
     }
+    if (i < len) return st_err("%s: value too long for an override", key);
     out[o++] = '"';
     out[o] = 0;
     return ST_OK;
@@ -229,8 +231,9 @@ static int load_sweep(lua_State *L, const char *path, sweep *s) {
       lua_pushvalue(L, -2);
       st_where(L, t, lua_gettop(L), ST_WHERE_KEY);
       if (lua_isstring(L, -1)) snprintf(where, sizeof where, "%s", lua_tostring(L, -1));
+      const char *key = lua_tostring(L, -4);
       return st_err("%s: unknown key '%s' (known: recipe, seeds, metric, out, set, variants)",
-                    where[0] ? where : path, lua_tostring(L, -4));
+                    where[0] ? where : path, key ? key : "?");
     }
     lua_pop(L, 1);
   }
@@ -356,7 +359,10 @@ static pid_t start_child(const sweep *s, const variant *v, int seed, const char 
   int a = 0;
   char self[600], seedset[64], threads[32];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) return -1;
+  if (n <= 0) {
+    st_err("cannot find the strata binary (/proc/self/exe): %s", strerror(errno));
+    return -1;
+  }
   self[n] = 0;
   snprintf(seedset, sizeof seedset, "train.seed=%d", seed);
   snprintf(threads, sizeof threads, "%d", st_get_threads());
@@ -398,7 +404,10 @@ static pid_t start_child(const sweep *s, const variant *v, int seed, const char 
 launch:
   fflush(stdout);
   pid_t pid = fork();
-  if (pid < 0) return -1;
+  if (pid < 0) {
+    st_err("%s: cannot start strata run: %s", dir, strerror(errno));
+    return -1;
+  }
   if (pid == 0) {
     FILE *f = freopen(log, "w", stdout);
     if (!f || dup2(fileno(stdout), 2) < 0) _exit(127);
@@ -537,7 +546,10 @@ static int write_tables(const sweep *s, row *rows) {
             r->layers, r->lora, r->ok ? r->flops_pct : NAN, r->wall_mean, ratio, r->rss, r->mean,
             r->sd, r->ok, r->n);
   }
-  if (fclose(c) || rename(tmp, p)) return st_err("%s: cannot write", p);
+  if (fclose(c) || rename(tmp, p)) {
+    remove(tmp);
+    return st_err("%s: cannot write", p);
+  }
 
   snprintf(p, sizeof p, "%s/results.md", s->out);
   snprintf(tmp, sizeof tmp, "%s.tmp", p);
@@ -556,7 +568,10 @@ static int write_tables(const sweep *s, row *rows) {
             s->v[i].name, r->policy, r->layers, r->lora, r->flops_pct, r->wall_mean,
             full >= 0 ? r->wall_mean / rows[full].wall_mean : NAN, r->rss, r->mean, r->sd, r->ok);
   }
-  if (fclose(m) || rename(tmp, p)) return st_err("%s: cannot write", p);
+  if (fclose(m) || rename(tmp, p)) {
+    remove(tmp);
+    return st_err("%s: cannot write", p);
+  }
   return ST_OK;
 }
 
@@ -792,7 +807,9 @@ int cmd_sweep(int argc, char **argv) {
       if (jb->pid < 0) {
         jb->pid = 0;
         failed++;
-        snprintf(rows[i].err, sizeof rows[i].err, "cannot start strata run");
+        snprintf(rows[i].err, sizeof rows[i].err, "%.200s", st_errmsg());
+        printf("[%d/%d] %s seed %d FAILED to start: %s\n", k, total, s->v[i].name, seed,
+               rows[i].err);
         continue;
       }
       running++;

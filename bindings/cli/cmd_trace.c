@@ -103,6 +103,10 @@ int cmd_trace(int argc, char **argv) {
   /* the first M examples: the trace is a snapshot of the task's data */
   if (M > ds.n) M = ds.n;
   int *idx = malloc(M * sizeof *idx);
+  if (!idx) {
+    st_err("out of memory");
+    goto done;
+  }
   for (int i = 0; i < M; i++) idx[i] = i;
   int sr = st_dataset_subset(&sub, &ds, idx, M);
   free(idx);
@@ -142,6 +146,10 @@ int cli_plot_trace(json_t *trace, json_t *plan, const char *dir, const char *tit
   int *marked = calloc(L, sizeof *marked);
   char (*lab)[16] = calloc(L, sizeof *lab);
   const char **labels = calloc(L, sizeof *labels);
+  if (!mv || !gv || !marked || !lab || !labels) {
+    free(mv); free(gv); free(marked); free(lab); free(labels);
+    return st_err("out of memory");
+  }
   for (int l = 0; l < L; l++) {
     json_t *sp = json_array_get(spaces, l + 1);
     mv[l] = json_number_value(json_object_get(json_object_get(sp, measure), "mean"));
