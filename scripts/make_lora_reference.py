@@ -37,12 +37,12 @@ from transformers import GPT2LMHeadModel, LlamaForCausalLM
 from transformers.utils import logging as hf_logging
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_reference import B, T, Llama2cTokenizer, ce, write  # noqa: E402
+import make_reference as reference  # noqa: E402
+from make_reference import B, T, Llama2cTokenizer, write  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 3
 OPTIM = dict(lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1)
-CLIP = 1.0
 
 
 def set_adapters(model, seed):
@@ -60,28 +60,9 @@ def record(model, tok, tgt):
     adapters (the base is frozen by PEFT)"""
     params = {n: p for n, p in model.named_parameters() if p.requires_grad}
     assert params and all("lora_" in n for n in params), sorted(params)
-    opt = torch.optim.AdamW(params.values(), **OPTIM)
-    out, losses, norms = {}, [], []
-    for step in range(STEPS):
-        opt.zero_grad(set_to_none=True)
-        logits = model(input_ids=tok).logits
-        loss = ce(logits, tgt)
-        loss.backward()
-        if step == 0:
-            out["logits"] = logits.detach().clone()
-            out["loss"] = loss.detach().reshape(1).clone()
-            for name, p in params.items():
-                # PeftModel names carry the adapter name; the saved keys not
-                key = name.replace(".default.weight", ".weight")
-                out["grad." + key] = p.grad.detach().clone()
-        norms.append(torch.nn.utils.clip_grad_norm_(params.values(), CLIP).item())
-        losses.append(loss.item())
-        opt.step()
-    out["step_losses"] = torch.tensor(losses)
-    out["grad_norms"] = torch.tensor(norms)
-    out["tokens"] = tok.float()
-    out["targets"] = tgt.float()
-    return out
+    # PeftModel names carry the adapter name; the saved keys do not
+    return reference.record(model, tok, tgt, params, STEPS, OPTIM,
+                            lambda name: name.replace(".default.weight", ".weight"))
 
 
 def save_adapter(model, path):

@@ -101,13 +101,17 @@ def ce(logits, tgt):
                            ignore_index=-100)
 
 
-def record(model, tok, tgt):
-    """logits, loss and gradients of the initial model, then STEPS AdamW
-    steps on the same batch (loss and pre-clip norm before each update)."""
-    params = dict(model.named_parameters())  # tied weights appear once
-    opt = torch.optim.AdamW(model.parameters(), **OPTIM)
+def record(model, tok, tgt, params=None, steps=STEPS, optim=OPTIM,
+           key=lambda name: name):
+    """logits, loss and the gradients of `params` (default: every parameter)
+    of the initial model, then `steps` AdamW steps on them with the same
+    batch (loss and pre-clip norm before each update). Gradients are saved
+    as "grad." + key(name)."""
+    if params is None:
+        params = dict(model.named_parameters())  # tied weights appear once
+    opt = torch.optim.AdamW(params.values(), **optim)
     out, losses, norms = {}, [], []
-    for step in range(STEPS):
+    for step in range(steps):
         opt.zero_grad(set_to_none=True)
         logits = model(input_ids=tok).logits
         loss = ce(logits, tgt)
@@ -116,8 +120,8 @@ def record(model, tok, tgt):
             out["logits"] = logits.detach().clone()
             out["loss"] = loss.detach().reshape(1).clone()
             for name, p in params.items():
-                out["grad." + name] = p.grad.detach().clone()
-        norms.append(torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP).item())
+                out["grad." + key(name)] = p.grad.detach().clone()
+        norms.append(torch.nn.utils.clip_grad_norm_(params.values(), CLIP).item())
         losses.append(loss.item())
         opt.step()
     out["step_losses"] = torch.tensor(losses)
