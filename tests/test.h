@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "error.h"
+
 static int st_test_failures = 0;
 
 #define CHECK(cond)                                                        \
@@ -35,6 +37,16 @@ static int st_test_failures = 0;
       fprintf(stderr, "%s:%d: CHECK_NEAR failed: %s=%g %s=%g tol %g\n",    \
               __FILE__, __LINE__, #a, _a, #b, _b, (double)(tol));          \
       st_test_failures++;                                                  \
+    }                                                                      \
+  } while (0)
+
+/* a setup call that must succeed: on failure print its message and stop */
+#define OK(call)                                                           \
+  do {                                                                     \
+    if ((call) != ST_OK) {                                                 \
+      fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,        \
+              st_errmsg());                                                \
+      exit(1);                                                             \
     }                                                                      \
   } while (0)
 

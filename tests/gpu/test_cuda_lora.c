@@ -18,15 +18,6 @@
 
 enum { B = 4, T = 64 };
 
-#define OK(call)                                                             \
-  do {                                                                       \
-    if ((call) != ST_OK) {                                                   \
-      fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,          \
-              st_errmsg());                                                  \
-      exit(1);                                                               \
-    }                                                                        \
-  } while (0)
-
 static st_model *make(st_arch arch, const st_backend *be) {
   st_config c = {.arch = arch, .n_layers = 4, .dim = 128, .n_heads = 4,
                  .n_kv_heads = arch == ST_ARCH_LLAMA ? 2 : 4, .head_dim = 32,

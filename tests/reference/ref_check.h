@@ -65,18 +65,9 @@ static double max_abs(const float *a, size_t n) {
   return d;
 }
 
-#define REF_OK(call)                                                       \
-  do {                                                                     \
-    if ((call) != ST_OK) {                                                 \
-      fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,        \
-              st_errmsg());                                                \
-      exit(1);                                                             \
-    }                                                                      \
-  } while (0)
-
 static double logits_diff(st_model *m, const int32_t *tok, int B, int T,
                           const float *ref, float *buf, size_t n) {
-  REF_OK(st_model_logits(m, tok, B, T, buf));
+  OK(st_model_logits(m, tok, B, T, buf));
   return max_abs_diff(buf, ref, n);
 }
 
@@ -85,13 +76,13 @@ static void swap_rows(st_model *m, const st_param *p) {
   size_t n = (size_t)p->rows * p->cols;
   int cols = p->conv1d ? p->rows : p->cols; /* checkpoint row length */
   float *w = malloc(n * sizeof *w);
-  REF_OK(st_model_get(m, p, w, n));
+  OK(st_model_get(m, p, w, n));
   for (int c = 0; c < cols; c++) {
     float x = w[c];
     w[c] = w[cols + c];
     w[cols + c] = x;
   }
-  REF_OK(st_model_set(m, p, w, n));
+  OK(st_model_set(m, p, w, n));
   free(w);
 }
 
@@ -101,7 +92,7 @@ static int ref_check(const char *fixture, ref_loader load,
                      const char *control) {
   const st_backend *be = st_backend_cpu();
   st_sft *f;
-  REF_OK(st_sft_open(&f, fixture));
+  OK(st_sft_open(&f, fixture));
   const st_sft_tensor *tt = st_sft_find(f, "tokens");
   CHECK(tt && tt->ndim == 2);
   if (!tt || tt->ndim != 2) return 1;
@@ -116,7 +107,7 @@ static int ref_check(const char *fixture, ref_loader load,
   }
 
   st_model *m;
-  REF_OK(load(&m, be));
+  OK(load(&m, be));
   int V = m->cfg.vocab;
   printf("%s: B=%d T=%d V=%d, %d tensors, %zu params\n", fixture, B, T, V,
          m->n_tab, m->n_params);
@@ -142,13 +133,13 @@ static int ref_check(const char *fixture, ref_loader load,
   st_model_free(m);
 
   /* --- loss and gradients --------------------------------------------- */
-  REF_OK(load(&m, be));
+  OK(load(&m, be));
   st_plan plan;
-  REF_OK(st_plan_parse(&plan, m, "all"));
+  OK(st_plan_parse(&plan, m, "all"));
   st_trainer *t;
-  REF_OK(st_trainer_new(&t, m, &plan, B, T));
+  OK(st_trainer_new(&t, m, &plan, B, T));
   float loss, *ref_loss = ref_get(f, "loss", NULL);
-  REF_OK(st_trainer_fwdbwd(t, tok, tgt, &loss));
+  OK(st_trainer_fwdbwd(t, tok, tgt, &loss));
   printf("loss %.7f ref %.7f |diff| %.3g (tol 1e-5)\n", loss, ref_loss[0],
          fabs(loss - ref_loss[0]));
   CHECK_NEAR(loss, ref_loss[0], 1e-5);
@@ -167,7 +158,7 @@ static int ref_check(const char *fixture, ref_loader load,
     CHECK_MSG(n == (size_t)p->rows * p->cols, "%s: %zu vs %d x %d", p->name,
               n, p->rows, p->cols);
     float *g = malloc(n * sizeof *g);
-    REF_OK(st_trainer_grad(t, p, g, n));
+    OK(st_trainer_grad(t, p, g, n));
     double scale = max_abs(ref, n);
     double rel = max_abs_diff(g, ref, n) / (scale > 0 ? scale : 1e-30);
     CHECK_MSG(rel <= 1e-3, "%s: max|diff|/max|ref| = %.3g (max|ref| %.3g)",
@@ -188,20 +179,20 @@ static int ref_check(const char *fixture, ref_loader load,
 
   st_optim o = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.1f, 1.0f};
   float gn, *ref_norms = ref_get(f, "grad_norms", NULL);
-  REF_OK(st_trainer_update(t, &o, &gn));
+  OK(st_trainer_update(t, &o, &gn));
   printf("grad norm %.6f ref %.6f\n", gn, ref_norms[0]);
   CHECK_NEAR(gn / ref_norms[0], 1, 1e-4);
   st_trainer_free(t);
   st_model_free(m);
 
   /* --- five AdamW steps from a fresh model ------------------------------ */
-  REF_OK(load(&m, be));
-  REF_OK(st_trainer_new(&t, m, &plan, B, T));
+  OK(load(&m, be));
+  OK(st_trainer_new(&t, m, &plan, B, T));
   float *ref_steps = ref_get(f, "step_losses", &n);
   CHECK(n == REF_STEPS);
   double dmax = 0;
   for (int s = 0; s < REF_STEPS; s++) {
-    REF_OK(st_trainer_step(t, tok, tgt, &o, &loss));
+    OK(st_trainer_step(t, tok, tgt, &o, &loss));
     double e = fabs(loss - ref_steps[s]);
     printf("step %d loss %.6f ref %.6f |diff| %.3g\n", s + 1, loss,
            ref_steps[s], e);

@@ -34,7 +34,7 @@ static int32_t *ids(const st_sft *f, const char *key, int *B, int *T) {
 
 /* the plan that trains exactly the adapters of lo */
 static void plan_of(const st_lora *lo, const st_model *m, st_plan *p) {
-  REF_OK(st_plan_new(p, m->cfg.n_layers));
+  OK(st_plan_new(p, m->cfg.n_layers));
   for (int i = 0; i < lo->n; i++) {
     const st_adapter *a = &lo->a[i];
     st_lora_spec *s = &p->lora[a->layer];
@@ -53,22 +53,22 @@ static void check(const char *name, const char *fixture, const char *adapter,
                   int (*load)(st_model **, const st_backend *)) {
   const st_backend *be = st_backend_cpu();
   st_sft *f;
-  REF_OK(st_sft_open(&f, fixture));
+  OK(st_sft_open(&f, fixture));
   int B, T, B2, T2;
   int32_t *tok = ids(f, "tokens", &B, &T), *tgt = ids(f, "targets", &B2, &T2);
   CHECK(B == B2 && T == T2);
   st_model *m;
-  REF_OK(load(&m, be));
+  OK(load(&m, be));
   st_lora *lo;
-  REF_OK(st_lora_load_peft(&lo, m, adapter));
+  OK(st_lora_load_peft(&lo, m, adapter));
   printf("%s: %d adapters from %s\n", name, lo->n, adapter);
   size_t n, nl = (size_t)B * T * m->cfg.vocab;
   float *ref = ref_get(f, "logits", &n), *x = malloc(nl * sizeof *x);
   CHECK(n == nl);
-  REF_OK(st_model_logits(m, tok, B, T, x));
+  OK(st_model_logits(m, tok, B, T, x));
   double control = max_abs_diff(x, ref, nl);
-  REF_OK(st_lora_attach(m, lo));
-  REF_OK(st_model_logits(m, tok, B, T, x));
+  OK(st_lora_attach(m, lo));
+  OK(st_model_logits(m, tok, B, T, x));
   double d = max_abs_diff(x, ref, nl);
   printf("%s: logits max|diff| %.3g (tol 1e-4); without the adapters %.3g\n",
          name, d, control);
@@ -79,9 +79,9 @@ static void check(const char *name, const char *fixture, const char *adapter,
   st_plan p;
   plan_of(lo, m, &p);
   st_model *mt;
-  REF_OK(load(&mt, be));
+  OK(load(&mt, be));
   st_trainer *t;
-  REF_OK(st_trainer_new(&t, mt, &p, B, T));
+  OK(st_trainer_new(&t, mt, &p, B, T));
   st_lora *tl = st_trainer_lora(t);
   CHECK(tl->n == lo->n);
   for (int i = 0; i < lo->n && i < tl->n; i++) {
@@ -89,15 +89,15 @@ static void check(const char *name, const char *fixture, const char *adapter,
     const st_param *w = &m->tab[a->param];
     size_t na = (size_t)a->rank * w->cols, nb = (size_t)w->rows * a->rank;
     float *A = malloc(na * 4), *Bm = malloc(nb * 4);
-    REF_OK(st_adapter_get(lo, a, A, Bm));
+    OK(st_adapter_get(lo, a, A, Bm));
     CHECK(tl->a[i].layer == a->layer && tl->a[i].module == a->module &&
           tl->a[i].scale == a->scale);
-    REF_OK(st_adapter_set(tl, &tl->a[i], A, Bm));
+    OK(st_adapter_set(tl, &tl->a[i], A, Bm));
     free(A);
     free(Bm);
   }
   float loss, *ref_loss = ref_get(f, "loss", NULL);
-  REF_OK(st_trainer_fwdbwd(t, tok, tgt, &loss));
+  OK(st_trainer_fwdbwd(t, tok, tgt, &loss));
   printf("%s: loss %.7f ref %.7f\n", name, loss, ref_loss[0]);
   CHECK_NEAR(loss, ref_loss[0], 1e-5);
   double worst = 0;
@@ -107,7 +107,7 @@ static void check(const char *name, const char *fixture, const char *adapter,
     const st_param *w = &mt->tab[a->param];
     size_t na = (size_t)a->rank * w->cols, nb = (size_t)w->rows * a->rank;
     float *g = malloc((na + nb) * 4);
-    REF_OK(st_adapter_grad(tl, a, g, g + na));
+    OK(st_adapter_grad(tl, a, g, g + na));
     char path[128], key[256];
     st_adapter_path(mt, a, path, sizeof path);
     for (int b = 0; b < 2; b++) {
@@ -135,8 +135,8 @@ static void check(const char *name, const char *fixture, const char *adapter,
   CHECK(n == STEPS);
   for (int s = 0; s < STEPS; s++) {
     float gn;
-    if (s) REF_OK(st_trainer_fwdbwd(t, tok, tgt, &loss));
-    REF_OK(st_trainer_update(t, &o, &gn));
+    if (s) OK(st_trainer_fwdbwd(t, tok, tgt, &loss));
+    OK(st_trainer_update(t, &o, &gn));
     printf("%s: step %d loss %.6f ref %.6f, grad norm %.6f ref %.6f\n", name,
            s + 1, loss, steps[s], gn, norms[s]);
     CHECK_NEAR(loss, steps[s], 1e-4);
@@ -145,7 +145,7 @@ static void check(const char *name, const char *fixture, const char *adapter,
   st_trainer_free(t);
   st_plan_free(&p);
   st_model_free(mt);
-  REF_OK(st_lora_attach(m, NULL));
+  OK(st_lora_attach(m, NULL));
   st_lora_free(lo);
   st_model_free(m);
   free(steps), free(norms), free(ref_loss), free(ref), free(x), free(tok), free(tgt);

@@ -25,15 +25,6 @@
 
 enum { B = 2, T = 12 };
 
-#define OK(call)                                                             \
-  do {                                                                       \
-    if ((call) != ST_OK) {                                                   \
-      fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,          \
-              st_errmsg());                                                  \
-      exit(1);                                                               \
-    }                                                                        \
-  } while (0)
-
 static st_config tiny_cfg(st_arch arch, int dim) {
   return (st_config){.arch = arch, .n_layers = 4, .dim = dim, .n_heads = 4,
                      .n_kv_heads = arch == ST_ARCH_LLAMA ? 2 : 4,
