@@ -398,11 +398,24 @@ int st_trainer_update(st_trainer *t, const st_optim *o, float *grad_norm) {
 }
 
 int st_trainer_step(st_trainer *t, const int32_t *tok, const int32_t *tgt,
-                    const st_optim *o, float *loss) {
-  if (st_trainer_fwdbwd(t, tok, tgt, loss)) {
-    st_trainer_zero_grad(t);
-    return ST_ERR;
-  }
+                    const st_optim *o, float *loss, float *grad_norm) {
+  int step = t->steps + 1;
+  float l = NAN, gn = NAN;
+  int rc = ST_OK;
+  if (!(o->lr >= 0 && isfinite(o->lr)))
+    rc = st_err("step %d: lr %g: expected a finite number >= 0", step, o->lr);
+  else if (st_trainer_fwdbwd(t, tok, tgt, &l))
+    rc = isfinite(l) ? st_err_prefix("step %d: ", step)
+                     : st_err("step %d: loss is %s; the weights were not "
+                              "updated (lower lr?)", step, isnan(l) ? "nan" : "inf");
+  else if (st_trainer_update(t, o, &gn))
+    rc = st_err_prefix("step %d: ", step);
+  /* a failed step leaves no half-accumulated gradient behind */
+  if (rc) st_trainer_zero_grad(t);
+  if (loss) *loss = l;
+  if (grad_norm) *grad_norm = gn;
+  return rc;
+}
   return st_trainer_update(t, o, NULL);
 }
 

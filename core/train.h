@@ -31,10 +31,14 @@ int st_trainer_fwdbwd(st_trainer *t, const int32_t *tok, const int32_t *tgt,
                       float *loss);
 /* clip, AdamW update, zero grads; returns the pre-clip gradient norm */
 int st_trainer_update(st_trainer *t, const st_optim *o, float *grad_norm);
-/* fwdbwd + update; a non-finite loss is an error and leaves the weights
- * untouched */
+/* One training step, the only one: forward, masked backward, the
+ * non-finite check, clipping and AdamW at o->lr. The runner, strata.trainer
+ * and the tests all step through it, so failure behaves the same
+ * everywhere: an invalid lr, a bad batch, a non-finite loss or gradient
+ * norm is an error "step N: ..." that leaves the weights untouched and the
+ * gradients zeroed. loss and grad_norm (pre-clip) may be NULL. */
 int st_trainer_step(st_trainer *t, const int32_t *tok, const int32_t *tgt,
-                    const st_optim *o, float *loss);
+                    const st_optim *o, float *loss, float *grad_norm);
 int st_trainer_zero_grad(st_trainer *t);
 
 /* gradient of a named parameter (host copy, checkpoint layout); error if

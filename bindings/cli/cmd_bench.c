@@ -45,11 +45,11 @@ static int time_plan(st_model *m, const st_plan *p, int B, int T, int steps,
   st_optim o = st_optim_default();
   o.lr = 1e-5f; /* small: the weights barely move between the two timings */
   float loss = 0;
-  if (st_trainer_step(t, tok, tgt, &o, &loss)) goto fail;
+  if (st_trainer_step(t, tok, tgt, &o, &loss, NULL)) goto fail;
   m->be->sync();
   double t0 = now();
   for (int i = 0; i < steps; i++)
-    if (st_trainer_step(t, tok, tgt, &o, &loss)) goto fail;
+    if (st_trainer_step(t, tok, tgt, &o, &loss, NULL)) goto fail;
   m->be->sync();
   *ms = (now() - t0) * 1e3 / steps;
   *loss_out = loss;

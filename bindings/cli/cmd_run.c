@@ -657,15 +657,7 @@ static int train(run *r, double *tok_s) {
     st_batcher_next(&r->bat, tok, tgt, NULL);
     double t0 = now_s();
     float loss = 0, gn = 0;
-    if (st_trainer_fwdbwd(r->t, tok, tgt, &loss)) {
-      if (!isfinite(loss)) st_err("step %d: loss is %s", step, isnan(loss) ? "nan" : "inf");
-      else st_err_prefix("step %d: ", step);
-      goto done;
-    }
-    if (st_trainer_update(r->t, &o, &gn)) {
-      st_err_prefix("step %d: ", step);
-      goto done;
-    }
+    if (st_trainer_step(r->t, tok, tgt, &o, &loss, &gn)) goto done;
     double dt = now_s() - t0;
     busy += dt;
     tokens += (double)N;

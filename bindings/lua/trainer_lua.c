@@ -108,16 +108,8 @@ static int t_step(lua_State *L) {
   }
   st_batcher_next(&u->bat, u->tok, u->tgt, NULL);
   float loss = 0, gn = 0;
-  if (st_trainer_fwdbwd(u->t, u->tok, u->tgt, &loss)) {
-    st_trainer_zero_grad(u->t);
-    if (!isfinite(loss))
-      return st_lua_errorf(L, "step %d: loss is %s; the weights were not "
-                              "updated (lower lr?)", step,
-                           isnan(loss) ? "nan" : "inf");
-    return st_lua_errorf(L, "step %d: %s", step, st_errmsg());
-  }
-  if (st_trainer_update(u->t, &u->o, &gn))
-    return st_lua_errorf(L, "step %d: %s", step, st_errmsg());
+  if (st_trainer_step(u->t, u->tok, u->tgt, &u->o, &loss, &gn))
+    return st_lua_errorf(L, "%s", st_errmsg());
   u->loss = loss;
   u->grad_norm = gn;
   u->have_loss = 1;

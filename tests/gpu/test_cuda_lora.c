@@ -111,8 +111,8 @@ static void compare(st_arch arch, const st_backend *gpu) {
   OK(st_trainer_update(tg, &o, NULL));
   double dmax = 0;
   for (int s = 0; s < 10; s++) {
-    OK(st_trainer_step(tc, tok, tgt, &o, &l1));
-    OK(st_trainer_step(tg, tok, tgt, &o, &l2));
+    OK(st_trainer_step(tc, tok, tgt, &o, &l1, NULL));
+    OK(st_trainer_step(tg, tok, tgt, &o, &l2, NULL));
     dmax = fmax(dmax, fabs(l1 - l2));
   }
   printf("%s: 10 steps, last loss cpu %.5f cuda %.5f, max |diff| %.2e\n", name,

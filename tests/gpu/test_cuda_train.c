@@ -88,8 +88,8 @@ static void compare_models(const char *path, st_model *mc, st_model *mg, tols to
   st_optim o = st_optim_default();
   double maxd = 0;
   for (int s = 0; s < 20; s++) {
-    CHECK(st_trainer_step(tc, tok, tgt, &o, &lc) == ST_OK);
-    CHECK(st_trainer_step(tg, tok, tgt, &o, &lg) == ST_OK);
+    CHECK(st_trainer_step(tc, tok, tgt, &o, &lc, NULL) == ST_OK);
+    CHECK(st_trainer_step(tg, tok, tgt, &o, &lg, NULL) == ST_OK);
     maxd = fmax(maxd, fabs(lc - lg) / fabs(lc));
   }
   printf("%s %s: 20 masked steps, final loss cpu %.5f cuda %.5f, max rel diff %.2e\n", path,

@@ -192,7 +192,7 @@ static int ref_check(const char *fixture, ref_loader load,
   CHECK(n == REF_STEPS);
   double dmax = 0;
   for (int s = 0; s < REF_STEPS; s++) {
-    OK(st_trainer_step(t, tok, tgt, &o, &loss));
+    OK(st_trainer_step(t, tok, tgt, &o, &loss, NULL));
     double e = fabs(loss - ref_steps[s]);
     printf("step %d loss %.6f ref %.6f |diff| %.3g\n", s + 1, loss,
            ref_steps[s], e);

@@ -378,7 +378,7 @@ static void test_training(st_arch arch) {
   o.weight_decay = 0.1f;
   float loss, first = 0;
   for (int s = 0; s < 8; s++) {
-    OK(st_trainer_step(t, tok, tgt, &o, &loss));
+    OK(st_trainer_step(t, tok, tgt, &o, &loss, NULL));
     if (!s) first = loss;
   }
   CHECK_MSG(loss < first, "loss %g after 8 steps, %g at the first", loss, first);
@@ -433,7 +433,7 @@ static void test_training(st_arch arch) {
   CHECK(a2 && !a2->train && !a2->dA && !a2->mA);
   OK(st_model_logits(m, tok, B, T, with));
   CHECK(memcmp(base, with, nl * 4) == 0); /* the same model after the switch */
-  OK(st_trainer_step(t, tok, tgt, &o, &loss));
+  OK(st_trainer_step(t, tok, tgt, &o, &loss, NULL));
   /* an adapter keeps its rank */
   q.lora[3].rank = 8;
   CHECK(st_trainer_set_plan(t, &q) == ST_ERR);
@@ -455,11 +455,11 @@ static void test_training(st_arch arch) {
   OK(st_trainer_load_lora(tc, path));
   CHECK(st_trainer_lora(tc)->n == lo->n);
   float lc;
-  OK(st_trainer_step(t, tok, tgt, &o, &loss));
-  OK(st_trainer_step(tc, tok, tgt, &o, &lc));
+  OK(st_trainer_step(t, tok, tgt, &o, &loss, NULL));
+  OK(st_trainer_step(tc, tok, tgt, &o, &lc, NULL));
   CHECK_MSG(loss == lc, "resumed loss %.9g vs %.9g", lc, loss);
-  OK(st_trainer_step(t, tok, tgt, &o, &loss));
-  OK(st_trainer_step(tc, tok, tgt, &o, &lc));
+  OK(st_trainer_step(t, tok, tgt, &o, &loss, NULL));
+  OK(st_trainer_step(tc, tok, tgt, &o, &lc, NULL));
   CHECK_MSG(loss == lc, "resumed loss %.9g vs %.9g", lc, loss);
   /* a file without the state of a training adapter is refused */
   st_plan q2;

@@ -154,7 +154,7 @@ static void test_model(st_model *m, const char *name) {
   st_optim o = st_optim_default();
   o.weight_decay = 0.1f;
   float loss;
-  for (int s = 0; s < 10; s++) CHECK(st_trainer_step(t, tok, tgt, &o, &loss) == ST_OK);
+  for (int s = 0; s < 10; s++) CHECK(st_trainer_step(t, tok, tgt, &o, &loss, NULL) == ST_OK);
   m->be->download(after, m->params, np * sizeof(float));
   int changed_frozen = 0, changed_trained = 0;
   for (int i = 0; i < m->n_tab; i++) {
@@ -199,7 +199,7 @@ static void test_model(st_model *m, const char *name) {
   int nonzero = 0;
   for (size_t k = 0; k < nf; k++) nonzero += mf[k] != 0;
   CHECK(nonzero == 0 && sf == 0);
-  CHECK(st_trainer_step(t, tok, tgt, &o, &loss) == ST_OK);
+  CHECK(st_trainer_step(t, tok, tgt, &o, &loss, NULL) == ST_OK);
   /* a tensor that stopped training has no state */
   st_plan p3;
   CHECK(st_plan_parse(&p3, m, "2") == ST_OK);
