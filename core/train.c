@@ -400,7 +400,7 @@ int st_trainer_update(st_trainer *t, const st_optim *o, float *grad_norm) {
 int st_trainer_step(st_trainer *t, const int32_t *tok, const int32_t *tgt,
                     const st_optim *o, float *loss, float *grad_norm) {
   int step = t->steps + 1;
-  float l = NAN, gn = NAN;
+  float l = 0, gn = NAN; /* l stays finite when the forward never ran */
   int rc = ST_OK;
   if (!(o->lr >= 0 && isfinite(o->lr)))
     rc = st_err("step %d: lr %g: expected a finite number >= 0", step, o->lr);
@@ -415,8 +415,6 @@ int st_trainer_step(st_trainer *t, const int32_t *tok, const int32_t *tgt,
   if (loss) *loss = l;
   if (grad_norm) *grad_norm = gn;
   return rc;
-}
-  return st_trainer_update(t, o, NULL);
 }
 
 int st_trainer_grad(const st_trainer *t, const st_param *p, float *host,
