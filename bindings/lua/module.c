@@ -16,6 +16,7 @@ static const luaL_Reg *const parts[] = {
     st_lua_train_funcs,
     st_lua_dataset_funcs,
     st_lua_trainer_funcs,
+    st_lua_runner_funcs,
 };
 
 int luaopen_strata(lua_State *L) {

@@ -382,6 +382,40 @@ int st_recipe_load(lua_State *L, const char *path, int nsets,
   return ST_OK;
 }
 
+typedef struct table_args {
+  int idx, nsets;
+  const char *const *sets;
+} table_args;
+
+static int check_table_protected(lua_State *L) {
+  table_args *a = lua_touserdata(L, 1);
+  st_deepcopy(L, a->idx); /* the caller's table stays as it was */
+  int t = lua_gettop(L);
+  lua_createtable(L, a->nsets, 0);
+  for (int i = 0; i < a->nsets; i++) {
+    lua_pushstring(L, a->sets[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  apply_overrides(L, t, t + 1);
+  lua_settop(L, t);
+  st_schema_check(L, t);
+  return 1;
+}
+
+int st_recipe_check_table(lua_State *L, int idx, int nsets,
+                          const char *const *sets) {
+  table_args a = {lua_absindex(L, idx), nsets, sets};
+  lua_pushcfunction(L, check_table_protected);
+  lua_pushlightuserdata(L, &a);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    const char *msg = lua_tostring(L, -1);
+    st_err("%s", msg ? msg : "error checking the recipe");
+    lua_pop(L, 1);
+    return ST_ERR;
+  }
+  return ST_OK;
+}
+
 /* strata.load_recipe(path [, overrides]) -> table; overrides is a list of
  * "a.b=value" strings and/or a map {["a.b"] = value} */
 static int l_load_recipe(lua_State *L) {

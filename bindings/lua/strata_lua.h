@@ -22,7 +22,7 @@ extern const luaL_Reg st_lua_yaml_funcs[];    /* yaml_load, where */
 extern const luaL_Reg st_lua_recipe_funcs[];  /* load_recipe, check_recipe */
 extern const luaL_Reg st_lua_sandbox_funcs[]; /* sandbox, run_script */
 
-/* --- running scripts (run.c) --------------------------------------------- */
+/* --- running scripts (script.c) ------------------------------------------ */
 /* `strata lua script.lua args...`: a fresh state with the full standard
  * library and `require "strata"`; the script gets the args as `...` and in
  * the global `arg` (arg[0] = script). The top-level script is trusted like
@@ -85,6 +85,10 @@ void st_deepcopy(lua_State *L, int idx);
  * Pushes the table and returns ST_OK, or returns ST_ERR with st_err set. */
 int st_recipe_load(lua_State *L, const char *path, int nsets,
                    const char *const *sets);
+/* the same for a recipe table built in Lua (idx): pushes a checked deep
+ * copy with `sets` applied; the table itself is not changed */
+int st_recipe_check_table(lua_State *L, int idx, int nsets,
+                          const char *const *sets);
 /* the same, raising the error (for the Lua binding); overrides: table at
  * index `ov` (0: none) with "k=v" strings in its list part and
  * ["dotted.key"] = value in its hash part */

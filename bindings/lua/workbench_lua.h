@@ -21,6 +21,7 @@ extern const luaL_Reg st_lua_plan_funcs[];  /* check_plan */
 extern const luaL_Reg st_lua_train_funcs[]; /* policy, schedule */
 extern const luaL_Reg st_lua_dataset_funcs[]; /* data */
 extern const luaL_Reg st_lua_trainer_funcs[]; /* trainer */
+extern const luaL_Reg st_lua_runner_funcs[];  /* run (runner_lua.c) */
 
 /* --- model_lua.c --------------------------------------------------------- */
 /* pushes a plain info table: arch, n_layers, dim, hidden, n_heads,

@@ -1,4 +1,4 @@
-/* run.c - running Lua code from C: the traceback handler and
+/* script.c - running Lua code from C: the traceback handler and
  * `strata lua script.lua args...`. */
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* run_files.c - what a run writes besides checkpoints: the resolved recipe
+/* runner_files.c - what a run writes besides checkpoints: the resolved recipe
  * as YAML, JSON files, the plan as JSON, and the printed plan table. */
 #include <ctype.h>
 #include <lauxlib.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "error.h"
-#include "run.h"
+#include "runner.h"
 #include "strata_lua.h"
 
 /* --- YAML ---------------------------------------------------------------- */
@@ -156,7 +156,7 @@ static void yaml_value(lua_State *L, int v, FILE *f, int indent, int top) {
   }
 }
 
-int run_write_yaml(lua_State *L, int idx, const char *path) {
+int sl_write_yaml(lua_State *L, int idx, const char *path) {
   char tmp[1100];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   FILE *f = fopen(tmp, "w");
@@ -173,7 +173,7 @@ int run_write_yaml(lua_State *L, int idx, const char *path) {
 
 /* --- JSON ---------------------------------------------------------------- */
 
-int run_write_json(json_t *j, const char *path) {
+int sl_write_json(json_t *j, const char *path) {
   char tmp[1100];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   if (json_dump_file(j, tmp, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) ||
@@ -193,7 +193,7 @@ static json_t *modules_json(const st_model *m, st_modmask mask) {
   return a;
 }
 
-json_t *run_plan_json(const st_plan *p, const st_model *m) {
+json_t *sl_plan_json(const st_plan *p, const st_model *m) {
   json_t *o = json_object(), *layers = json_array();
   const char **names;
   int nm = st_plan_modules(m, &names);
@@ -221,7 +221,7 @@ json_t *run_plan_json(const st_plan *p, const st_model *m) {
   return o;
 }
 
-int run_plan_from_json(json_t *j, const st_model *m, st_plan *p) {
+int sl_plan_from_json(json_t *j, const st_model *m, st_plan *p) {
   json_t *layers = json_object_get(j, "layers"), *e;
   size_t i;
   if (!json_is_array(layers) || (int)json_array_size(layers) != m->cfg.n_layers)
@@ -265,7 +265,7 @@ int run_plan_from_json(json_t *j, const st_model *m, st_plan *p) {
 
 /* --- the plan table ------------------------------------------------------ */
 
-void run_plan_summary(const st_plan *p, char *out, size_t n) {
+void sl_plan_summary(const st_plan *p, char *out, size_t n) {
   size_t o = 0;
   out[0] = 0;
   int L = p->n_layers, first = 1;
@@ -287,7 +287,7 @@ void run_plan_summary(const st_plan *p, char *out, size_t n) {
 #undef PUT
 }
 
-void run_print_plan(const st_plan *p, const st_model *m, const st_trace *tr,
+void sl_print_plan(const st_plan *p, const st_model *m, const st_trace *tr,
                     const char *measure, lua_State *L, int gains, int T) {
   const st_config *c = &m->cfg;
   st_flops f = st_plan_flops(p, m, T);
@@ -323,4 +323,38 @@ void run_print_plan(const st_plan *p, const st_model *m, const st_trace *tr,
   printf("backprop: %.1f%% of full fine-tuning's; whole step (forward + "
          "backward): %.1f%% (ideal ratio %.3f)\n",
          100.0 * f.bwd / f.full_bwd, 100.0 * f.ideal_ratio, f.ideal_ratio);
+}
+
+/* --- JSON to Lua --------------------------------------------------------- */
+
+void sl_push_json(lua_State *L, json_t *j) {
+  luaL_checkstack(L, 4, "sl_push_json: nesting too deep");
+  switch (json_typeof(j)) {
+  case JSON_OBJECT: {
+    const char *k;
+    json_t *v;
+    lua_createtable(L, 0, (int)json_object_size(j));
+    json_object_foreach(j, k, v) {
+      sl_push_json(L, v);
+      lua_setfield(L, -2, k);
+    }
+    break;
+  }
+  case JSON_ARRAY: {
+    size_t i;
+    json_t *v;
+    lua_createtable(L, (int)json_array_size(j), 0);
+    json_array_foreach(j, i, v) {
+      sl_push_json(L, v);
+      lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    break;
+  }
+  case JSON_STRING: lua_pushlstring(L, json_string_value(j), json_string_length(j)); break;
+  case JSON_INTEGER: lua_pushinteger(L, (lua_Integer)json_integer_value(j)); break;
+  case JSON_REAL: lua_pushnumber(L, json_real_value(j)); break;
+  case JSON_TRUE: lua_pushboolean(L, 1); break;
+  case JSON_FALSE: lua_pushboolean(L, 0); break;
+  default: lua_pushnil(L); break;
+  }
 }

@@ -1,4 +1,4 @@
-/* run_ckpt.c - checkpoints of a run, for --resume.
+/* runner_ckpt.c - checkpoints of a run, for --resume.
  *
  * One file, DIR/checkpoint.safetensors, replaced atomically (st_sft_write
  * writes .tmp and renames), so a crash or a NaN leaves the last good one:
@@ -26,7 +26,7 @@
 
 #include "error.h"
 #include "lora.h"
-#include "run.h"
+#include "runner.h"
 #include "safetensors.h"
 
 static size_t pnum(const st_param *q) { return (size_t)q->rows * q->cols; }
@@ -59,8 +59,8 @@ static void remove_old_lora(const char *dir, const char *keep) {
   if (d) closedir(d);
 }
 
-int run_ckpt_save(const char *dir, st_trainer *t, const st_model *m,
-                  const run_state *s) {
+int sl_ckpt_save(const char *dir, st_trainer *t, const st_model *m,
+                  const sl_run_state *s) {
   const st_plan *plan = st_trainer_plan(t);
   int n = m->n_tab, ne = 0, rc = ST_ERR;
   st_sft_entry *e = calloc((size_t)n * 4, sizeof *e);
@@ -102,7 +102,7 @@ int run_ckpt_save(const char *dir, st_trainer *t, const st_model *m,
                                     &steps[i]))
       goto done;
   }
-  json_t *pj = run_plan_json(plan, m);
+  json_t *pj = sl_plan_json(plan, m);
   plan_s = json_dumps(pj, JSON_COMPACT);
   json_decref(pj);
   char v[6][64];
@@ -167,8 +167,8 @@ static int read_named(const st_sft *f, const char *pre, const char *name,
   return st_sft_read_f32(f, t, buf, n) ? ST_ERR : 1;
 }
 
-int run_ckpt_load(const char *dir, st_trainer **t, st_model *m, int B, int T,
-                  run_state *s) {
+int sl_ckpt_load(const char *dir, st_trainer **t, st_model *m, int B, int T,
+                  sl_run_state *s) {
   char path[1100];
   snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
   st_sft *f = NULL;
@@ -189,7 +189,7 @@ int run_ckpt_load(const char *dir, st_trainer **t, st_model *m, int B, int T,
   s->zs_acc = strtod(za, NULL);
   json_error_t je;
   json_t *pj = json_loads(ps, 0, &je);
-  int prc = pj ? run_plan_from_json(pj, m, &plan)
+  int prc = pj ? sl_plan_from_json(pj, m, &plan)
                : st_err("%s: plan metadata: %s", path, je.text);
   json_decref(pj);
   if (prc) goto done;
@@ -238,7 +238,7 @@ done:
   return rc;
 }
 
-int run_metrics_truncate(const char *path, int step) {
+int sl_metrics_truncate(const char *path, int step) {
   FILE *in = fopen(path, "r");
   if (!in) return ST_OK; /* nothing logged yet */
   char tmp[1100];

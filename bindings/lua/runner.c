@@ -1,0 +1,966 @@
+/* runner.c - the workbench's one path from a recipe to a fine-tuned run
+ * folder (sl_run; `strata run`, `strata plan`, strata.run):
+ *
+ *   recipe (schema-checked, includes and overrides applied, defaults filled)
+ *   -> model + tokenizer -> train/eval data -> transition trace
+ *   -> policy script (sandboxed Lua) -> validated plan -> plan table
+ *   -> zero-shot eval -> training loop (st_trainer_step; lr from the
+ *      schedule script, optional on_step hook that may switch plans)
+ *   -> evals, checkpoints
+ *   -> run folder: recipe.resolved.yaml plan.json trace.json metrics.jsonl
+ *      summary.json checkpoint.safetensors trace.svg loss_curves.svg
+ *
+ * Relative paths in a recipe (model, data, scripts) are taken from the
+ * working directory: run recipes from the repository root. Every file is
+ * written as .tmp and renamed, except metrics.jsonl, a log appended one line
+ * per step (a resumed run rewrites it up to its checkpoint). */
+#include <errno.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "eval.h"
+#include "lora.h"
+#include "runner.h"
+#include "tokenizer.h"
+#include "workbench_lua.h"
+
+typedef struct run {
+  const sl_run_opts *o;
+  int plan_only;
+  char recipe[1100]; /* the recipe's path, or "(table)" */
+  char name[128], dir[1024];
+  /* the recipe */
+  lua_State *L;
+  int R;
+  const char *model_path, *device, *precision;
+  double *gains; /* [L] the policy's per-layer gains when it reports them */
+  int steps, B, T, eval_every, eval_samples, ckpt_every, classify;
+  int trace_samples, trace_T, trace_keep;
+  uint64_t seed;
+  st_optim opt;
+  char policy[1024], schedule[1024], measure[32];
+  char lora_init[1024]; /* lora.init_from: a PEFT adapter folder */
+  /* Lua references (LUA_NOREF when absent) */
+  int pol_ref, on_step_ref, sched_ref, sched_params_ref, params_ref, info_ref;
+  /* the work */
+  st_model *m;
+  st_tokenizer *tk;
+  st_dataset train, eval, trace_ds;
+  st_trace tr;
+  int have_trace;
+  st_trainer *t;
+  st_batcher bat;
+  sl_run_state st;
+  FILE *metrics;
+  int tty;
+  json_t *summary; /* what summary.json holds, for the caller */
+} run;
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* --- reading the recipe -------------------------------------------------- */
+
+/* pushes recipe[a][b]... for "a.b" (nil when any part is absent) */
+static int get(run *r, const char *dotted) {
+  lua_State *L = r->L;
+  char key[128];
+  lua_pushvalue(L, r->R);
+  for (const char *s = dotted; s;) {
+    const char *dot = strchr(s, '.');
+    snprintf(key, sizeof key, "%.*s", dot ? (int)(dot - s) : (int)strlen(s), s);
+    if (!lua_istable(L, -1)) {
+      lua_pop(L, 1);
+      lua_pushnil(L);
+      break;
+    }
+    lua_getfield(L, -1, key);
+    lua_remove(L, -2);
+    s = dot ? dot + 1 : NULL;
+  }
+  return lua_type(L, -1);
+}
+
+/* sets recipe[a][b] = value on top (popped) unless already set, creating
+ * sections, so recipe.resolved.yaml shows every value the run used */
+static void set_default(run *r, const char *dotted) {
+  lua_State *L = r->L;
+  int v = lua_gettop(L);
+  char key[128];
+  lua_pushvalue(L, r->R);
+  for (const char *s = dotted;;) {
+    const char *dot = strchr(s, '.');
+    snprintf(key, sizeof key, "%.*s", dot ? (int)(dot - s) : (int)strlen(s), s);
+    if (!dot) {
+      if (lua_getfield(L, -1, key) == LUA_TNIL) {
+        lua_pushvalue(L, v);
+        lua_setfield(L, -3, key);
+      }
+      break;
+    }
+    if (lua_getfield(L, -1, key) != LUA_TTABLE) {
+      lua_pop(L, 1);
+      lua_newtable(L);
+      lua_pushvalue(L, -1);
+      lua_setfield(L, -3, key);
+    }
+    lua_remove(L, -2);
+    s = dot + 1;
+  }
+  lua_settop(L, v - 1);
+}
+
+static double num(run *r, const char *k, double def) {
+  get(r, k);
+  double v = lua_isnumber(r->L, -1) ? lua_tonumber(r->L, -1) : def;
+  lua_pop(r->L, 1);
+  lua_pushnumber(r->L, v);
+  set_default(r, k);
+  return v;
+}
+
+static int integer(run *r, const char *k, int def) {
+  get(r, k);
+  int v = lua_isinteger(r->L, -1) ? (int)lua_tointeger(r->L, -1) : def;
+  lua_pop(r->L, 1);
+  lua_pushinteger(r->L, v);
+  set_default(r, k);
+  return v;
+}
+
+/* a string the recipe table keeps alive, or NULL */
+static const char *str(run *r, const char *k) {
+  get(r, k);
+  const char *s = lua_type(r->L, -1) == LUA_TSTRING ? lua_tostring(r->L, -1) : NULL;
+  lua_pop(r->L, 1);
+  return s;
+}
+
+static int ref_of(run *r, const char *k) {
+  if (get(r, k) == LUA_TNIL) {
+    lua_pop(r->L, 1);
+    lua_newtable(r->L);
+  }
+  return luaL_ref(r->L, LUA_REGISTRYINDEX);
+}
+
+static int read_config(run *r) {
+  r->model_path = str(r, "model");
+  r->device = str(r, "device");
+  r->precision = str(r, "precision");
+  get(r, "threads"); /* --threads wins over the recipe */
+  if (lua_isinteger(r->L, -1) && !r->o->threads_fixed)
+    st_set_threads((int)lua_tointeger(r->L, -1));
+  lua_pop(r->L, 1);
+  r->seed = (uint64_t)integer(r, "train.seed", 1);
+  r->steps = integer(r, "train.steps", 100);
+  r->B = integer(r, "train.batch_size", 16);
+  r->opt = st_optim_default();
+  r->opt.lr = (float)num(r, "train.lr", 1e-3);
+  r->opt.weight_decay = (float)num(r, "train.weight_decay", 0);
+  r->opt.grad_clip = (float)num(r, "train.grad_clip", 1.0);
+  r->opt.beta1 = (float)num(r, "train.beta1", 0.9);
+  r->opt.beta2 = (float)num(r, "train.beta2", 0.999);
+  r->opt.eps = (float)num(r, "train.eps", 1e-8);
+  get(r, "eval.every");
+  r->eval_every = lua_isinteger(r->L, -1) ? (int)lua_tointeger(r->L, -1) : 0;
+  lua_pop(r->L, 1);
+  get(r, "eval.samples");
+  r->eval_samples = lua_isinteger(r->L, -1) ? (int)lua_tointeger(r->L, -1) : 0;
+  lua_pop(r->L, 1);
+  /* classification metrics unless eval.metrics leaves both out */
+  r->classify = get(r, "eval.metrics") != LUA_TTABLE;
+  for (int i = 1; !r->classify && i <= (int)lua_rawlen(r->L, -1); i++) {
+    lua_rawgeti(r->L, -1, i);
+    const char *mt = lua_tostring(r->L, -1);
+    r->classify = mt && (!strcmp(mt, "accuracy") || !strcmp(mt, "f1"));
+    lua_pop(r->L, 1);
+  }
+  lua_pop(r->L, 1);
+  r->ckpt_every = integer(r, "output.checkpoint_every", 0);
+  r->trace_samples = integer(r, "trace.samples", 64);
+  r->trace_keep = integer(r, "trace.keep", 0);
+  const char *ms = str(r, "trace.measure");
+  if (ms && st_measure_index(ms) < 0)
+    return st_err("trace.measure '%s': expected delta_norm, delta_rel, "
+                  "cos_prev, lens_loss or basis_dev", ms);
+  snprintf(r->measure, sizeof r->measure, "%s", ms ? ms : "");
+  const char *pol = str(r, "policy.script");
+  if (pol) st_script_path(pol, "policies", r->policy, sizeof r->policy);
+  const char *sch = str(r, "train.schedule.script");
+  if (sch) st_script_path(sch, "schedules", r->schedule, sizeof r->schedule);
+  return ST_OK;
+}
+
+/* --- setup: model, tokenizer, data --------------------------------------- */
+
+static int load_inputs(run *r) {
+  const st_backend *be = st_backend_get(r->device ? r->device : "cpu");
+  if (!be) return ST_ERR;
+  /* bf16: bf16 GEMMs and attention, fp32 master weights and optimizer
+   * state; a backend without it (cpu) runs fp32 and says so */
+  if (r->precision && !strcmp(r->precision, "bf16")) {
+    if (be->set_bf16) be->set_bf16(1);
+    else fprintf(stderr, "strata: note: the %s backend has no bf16 mode; running fp32\n", be->name);
+  }
+  if (st_model_load(&r->m, r->model_path, be)) return ST_ERR;
+  char tp[600];
+  const char *tok = str(r, "tokenizer");
+  if (!tok) {
+    if (st_tokenizer_find(r->model_path, tp, sizeof tp)) return ST_ERR;
+    tok = tp;
+  }
+  if (st_tokenizer_load(&r->tk, tok)) return ST_ERR;
+  int maxT = r->m->cfg.max_seq;
+  r->T = integer(r, "train.seq_len", maxT < 128 ? maxT : 128);
+  if (r->T > maxT)
+    return st_err("train.seq_len %d exceeds the model's context of %d", r->T, maxT);
+  r->trace_T = integer(r, "trace.seq_len", r->T);
+  if (r->trace_T > maxT)
+    return st_err("trace.seq_len %d exceeds the model's context of %d",
+                  r->trace_T, maxT);
+  get(r, "data");
+  int rc = st_lua_load_data(r->L, -1, r->tk, r->T, r->seed, &r->train, &r->eval);
+  lua_pop(r->L, 1);
+  if (rc) return ST_ERR;
+  if (r->eval_samples && r->eval_samples < r->eval.n) {
+    st_dataset cut;
+    if (st_dataset_head(&cut, &r->eval, r->eval_samples)) return ST_ERR;
+    st_dataset_free(&r->eval);
+    r->eval = cut;
+  }
+  /* the trace reads the first trace.samples training examples */
+  if (r->trace_T == r->T)
+    return st_dataset_head(&r->trace_ds, &r->train, r->trace_samples);
+  st_dataset tt, te;
+  get(r, "data");
+  rc = st_lua_load_data(r->L, -1, r->tk, r->trace_T, r->seed, &tt, &te);
+  lua_pop(r->L, 1);
+  if (rc == ST_OK) rc = st_dataset_head(&r->trace_ds, &tt, r->trace_samples);
+  st_dataset_free(&tt);
+  st_dataset_free(&te);
+  return rc;
+}
+
+/* --- trace and policy ---------------------------------------------------- */
+
+static int lora_default(run *r, st_lora_spec *s) {
+  memset(s, 0, sizeof *s);
+  get(r, "lora.rank");
+  s->rank = lua_isinteger(r->L, -1) ? (int)lua_tointeger(r->L, -1) : 8;
+  get(r, "lora.alpha");
+  s->alpha = lua_isnumber(r->L, -1) ? (float)lua_tonumber(r->L, -1) : 16;
+  get(r, "lora.dropout");
+  s->dropout = (float)lua_tonumber(r->L, -1);
+  get(r, "lora.rslora");
+  s->rslora = lua_toboolean(r->L, -1);
+  lua_pop(r->L, 4);
+  if (get(r, "lora.init_from") == LUA_TSTRING)
+    snprintf(r->lora_init, sizeof r->lora_init, "%s", lua_tostring(r->L, -1));
+  lua_pop(r->L, 1);
+  const char *unsupported[] = {"lora.rank_pattern", "lora.alpha_pattern"};
+  for (int i = 0; i < 2; i++) {
+    int ty = get(r, unsupported[i]);
+    lua_pop(r->L, 1);
+    if (ty != LUA_TNIL)
+      return st_err("%s: not supported by strata run yet (give per-layer "
+                    "rank/alpha in the policy's plan)", unsupported[i]);
+  }
+  get(r, "lora.modules");
+  for (int i = 1; lua_istable(r->L, -1) && i <= (int)lua_rawlen(r->L, -1); i++) {
+    lua_rawgeti(r->L, -1, i);
+    char name[64];
+    snprintf(name, sizeof name, "%s", lua_tostring(r->L, -1) ? lua_tostring(r->L, -1) : "");
+    lua_pop(r->L, 1);
+    int k = st_module_index(r->m, name);
+    size_t n = strlen(name); /* HF names: q_proj -> q */
+    if (k < 0 && n > 5 && !strcmp(name + n - 5, "_proj")) {
+      name[n - 5] = 0;
+      k = st_module_index(r->m, name);
+    }
+    if (k < 0) {
+      lua_pop(r->L, 1);
+      return st_err("lora.modules[%d]: not a module of this model (see strata "
+                    "info)", i);
+    }
+    s->modules |= 1u << k;
+  }
+  lua_pop(r->L, 1);
+  return ST_OK;
+}
+
+/* the policy's table, its on_step, its params and the model info */
+static int load_policy(run *r) {
+  lua_State *L = r->L;
+  r->params_ref = ref_of(r, "policy.params");
+  st_lua_push_model_info(L, r->m, r->T);
+  r->info_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if (!r->policy[0]) return ST_OK;
+  if (st_lua_load_script(L, r->policy, r->plan_only ? NULL : r->dir)) return ST_ERR;
+  if (!lua_istable(L, -1) || lua_getfield(L, -1, "plan") != LUA_TFUNCTION) {
+    lua_settop(L, r->R);
+    return st_err("%s: a policy must return {plan = function(ctx) ... end}",
+                  r->policy);
+  }
+  lua_pop(L, 1);
+  if (lua_getfield(L, -1, "on_step") == LUA_TFUNCTION)
+    r->on_step_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  else
+    lua_pop(L, 1);
+  r->pol_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return ST_OK;
+}
+
+static int convert_plan(run *r, int idx, const char *who, st_plan *p) {
+  st_lora_spec ld;
+  if (lora_default(r, &ld) || st_lua_to_plan(r->L, idx, r->m, &ld, who, p))
+    return ST_ERR;
+  p->seed = r->seed; /* LoRA: initial A and the dropout stream */
+  return ST_OK;
+}
+
+/* trace, run the policy (or train everything), print the plan table */
+static int choose_plan(run *r, st_plan *p) {
+  lua_State *L = r->L;
+  double t0 = now_s();
+  if (st_trace_collect(&r->tr, r->m, r->trace_ds.tok, r->trace_ds.tgt,
+                       r->trace_ds.n, r->trace_ds.T, r->trace_keep, r->seed))
+    return st_err_prefix("trace: ");
+  r->have_trace = 1;
+  printf("trace: %d sequences x %d positions, %ld loss-bearing tokens, %.2f s\n",
+         r->trace_ds.n, r->trace_ds.T, r->tr.n_tokens, now_s() - t0);
+  int gains = 0;
+  char who[1200];
+  snprintf(who, sizeof who, "policy %s", r->policy);
+  if (!r->policy[0]) {
+    printf("policy: none given; training everything\n");
+    if (st_plan_parse(p, r->m, "all")) return ST_ERR;
+  } else {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, r->pol_ref);
+    lua_getfield(L, -1, "plan");
+    lua_createtable(L, 0, 5);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, r->info_ref);
+    lua_setfield(L, -2, "model");
+    st_lua_push_trace(L, &r->tr);
+    lua_setfield(L, -2, "trace");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, r->params_ref);
+    lua_setfield(L, -2, "params");
+    lua_pushinteger(L, r->steps);
+    lua_setfield(L, -2, "steps");
+    if (r->measure[0]) {
+      lua_pushstring(L, r->measure);
+      lua_setfield(L, -2, "measure");
+    }
+    if (st_lua_pcall(L, 1, 1)) {
+      lua_settop(L, r->R);
+      return st_err_prefix("%s: ", who);
+    }
+    if (convert_plan(r, -1, who, p)) {
+      lua_settop(L, r->R);
+      return ST_ERR;
+    }
+    if (lua_getfield(L, -1, "measure") == LUA_TSTRING && !r->measure[0])
+      snprintf(r->measure, sizeof r->measure, "%s", lua_tostring(L, -1));
+    lua_pop(L, 1);
+    if (lua_getfield(L, -1, "gains") == LUA_TTABLE) {
+      gains = lua_gettop(L);
+      int nl = r->m->cfg.n_layers;
+      free(r->gains);
+      if (!(r->gains = malloc((size_t)nl * sizeof *r->gains))) return st_err("out of memory");
+      for (int l = 0; l < nl; l++) {
+        lua_rawgeti(L, gains, l);
+        r->gains[l] = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : NAN;
+        lua_pop(L, 1);
+      }
+    }
+    printf("policy: %s\n", r->policy);
+  }
+  sl_print_plan(p, r->m, &r->tr, r->measure[0] ? r->measure : NULL, L, gains,
+                 r->T);
+  lua_settop(L, r->R);
+  return ST_OK;
+}
+
+/* lora.init_from: the plan's adapters start from a PEFT folder (one
+ * strata export-adapter wrote, or PEFT itself); its modules_to_save are
+ * written into the model. Every adapter in the folder must be in the plan,
+ * with the same rank and alpha. */
+static int lora_init_from(run *r) {
+  st_lora *tl = st_trainer_lora(r->t), *src = NULL;
+  if (!tl || !tl->n)
+    return st_err("lora.init_from: the plan has no LoRA layers to start from %s", r->lora_init);
+  if (st_lora_load_peft_model(&src, r->m, r->lora_init, NULL))
+    return st_err_prefix("lora.init_from: ");
+  const char **names;
+  st_plan_modules(r->m, &names);
+  int rc = ST_OK;
+  float *A = NULL, *B = NULL;
+  for (int i = 0; i < src->n && rc == ST_OK; i++) {
+    const st_adapter *s = &src->a[i];
+    st_adapter *t = st_lora_find(tl, s->layer, s->module);
+    if (!t) {
+      rc = st_err("lora.init_from %s: it adapts layer %d's %s, which this run's plan does not",
+                  r->lora_init, s->layer, names[s->module]);
+    } else if (t->rank != s->rank || t->alpha != s->alpha) {
+      rc = st_err("lora.init_from %s: layer %d's %s has rank %d, alpha %g there and rank %d, "
+                  "alpha %g in the plan", r->lora_init, s->layer, names[s->module], s->rank,
+                  s->alpha, t->rank, t->alpha);
+    } else {
+      const st_param *w = st_lora_target(r->m, s->layer, s->module);
+      size_t na = (size_t)s->rank * w->cols, nb = (size_t)w->rows * s->rank;
+      float *a2 = realloc(A, na * sizeof *A), *b2 = realloc(B, nb * sizeof *B);
+      if (a2) A = a2;
+      if (b2) B = b2;
+      if (!a2 || !b2) rc = st_err("out of memory");
+      else if (st_adapter_get(src, s, A, B) || st_adapter_set(tl, t, A, B)) rc = ST_ERR;
+    }
+  }
+  if (rc == ST_OK) printf("lora: %d adapters start from %s\n", src->n, r->lora_init);
+  free(A);
+  free(B);
+  st_lora_free(src);
+  return rc;
+}
+
+/* --- the run folder ------------------------------------------------------ */
+
+static int mkdirs(const char *path) {
+  char b[1024];
+  snprintf(b, sizeof b, "%s", path);
+  for (char *p = b + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    if (mkdir(b, 0777) && errno != EEXIST) return st_err("%s: cannot create: %s", b, strerror(errno));
+    *p = '/';
+  }
+  if (mkdir(b, 0777) && errno != EEXIST) return st_err("%s: cannot create: %s", b, strerror(errno));
+  return ST_OK;
+}
+
+static int make_dir(run *r) {
+  if (r->o->resume) {
+    snprintf(r->dir, sizeof r->dir, "%s", r->o->resume);
+    return ST_OK;
+  }
+  if (r->o->out) {
+    snprintf(r->dir, sizeof r->dir, "%s", r->o->out);
+  } else {
+    const char *parent = str(r, "output.dir");
+    char ts[32];
+    time_t now = time(NULL);
+    strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", localtime(&now));
+    snprintf(r->dir, sizeof r->dir, "%s/%s-%s", parent ? parent : "runs", r->name, ts);
+  }
+  char ck[1100];
+  struct stat sb;
+  snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", r->dir);
+  if (stat(ck, &sb) == 0)
+    return st_err("%s already holds a run; continue it with --resume %s or "
+                  "choose another --out", r->dir, r->dir);
+  return mkdirs(r->dir);
+}
+
+static void path_in(const run *r, const char *file, char *out, size_t n) {
+  snprintf(out, n, "%s/%s", r->dir, file);
+}
+
+static void log_json(run *r, json_t *j) {
+  char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(9));
+  if (s && r->metrics) {
+    fprintf(r->metrics, "%s\n", s);
+    fflush(r->metrics);
+  }
+  free(s);
+  json_decref(j);
+}
+
+/* --- evaluation ---------------------------------------------------------- */
+
+typedef struct metrics { double loss, acc, f1; } metrics;
+
+static int evaluate(run *r, metrics *out) {
+  st_eval_result e = {0};
+  out->acc = out->f1 = NAN;
+  int rc = st_eval_loss(r->m, &r->eval, 32, &e);
+  out->loss = e.loss;
+  if (rc == ST_OK && r->eval.n_classes && r->classify) {
+    rc = st_eval_classify(r->m, &r->eval, 32, &e, NULL, NULL);
+    out->acc = e.accuracy;
+    out->f1 = e.macro_f1;
+  }
+  st_eval_result_free(&e);
+  return rc ? st_err_prefix("eval: ") : ST_OK;
+}
+
+static void log_eval(run *r, int step, const metrics *e, const char *label) {
+  printf("%s%s loss %.4f  perplexity %.3f", r->tty ? "\n" : "", label, e->loss,
+         exp(e->loss));
+  json_t *j = json_pack("{s:i,s:f,s:f}", "step", step, "eval_loss", e->loss,
+                        "eval_perplexity", exp(e->loss));
+  if (!isnan(e->acc)) {
+    printf("  accuracy %.4f  macro-F1 %.4f", e->acc, e->f1);
+    json_object_set_new(j, "eval_accuracy", json_real(e->acc));
+    json_object_set_new(j, "eval_macro_f1", json_real(e->f1));
+  }
+  printf("\n");
+  fflush(stdout);
+  log_json(r, j);
+}
+
+/* --- the training loop --------------------------------------------------- */
+
+static double lr_at(run *r, int step) {
+  if (r->sched_ref == LUA_NOREF) return r->opt.lr;
+  lua_State *L = r->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, r->sched_ref);
+  lua_pushinteger(L, step);
+  lua_pushinteger(L, r->steps);
+  lua_pushnumber(L, r->opt.lr);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, r->sched_params_ref);
+  if (st_lua_pcall(L, 4, 1)) return NAN;
+  double v = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : NAN;
+  lua_pop(L, 1);
+  if (!isfinite(v) || v < 0) st_err("%s returned lr %g at step %d", r->schedule, v, step);
+  return v;
+}
+
+/* state.retrace(): the trace again, on the current weights */
+static int l_retrace(lua_State *L) {
+  run *r = lua_touserdata(L, lua_upvalueindex(1));
+  st_trace tr = {0};
+  if (st_trace_collect(&tr, r->m, r->trace_ds.tok, r->trace_ds.tgt,
+                       r->trace_ds.n, r->trace_ds.T, r->trace_keep, r->seed))
+    return st_lua_errorf(L, "retrace: %s", st_errmsg());
+  st_lua_push_trace(L, &tr);
+  st_trace_free(&tr);
+  return 1;
+}
+
+static int plan_equal(const st_plan *a, const st_plan *b) {
+  if (a->embed != b->embed || a->final_norm != b->final_norm || a->head != b->head)
+    return 0;
+  for (int l = 0; l < a->n_layers; l++)
+    if (a->mode[l] != b->mode[l] ||
+        (a->mode[l] == ST_FULL && a->modules[l] != b->modules[l]) ||
+        (a->mode[l] == ST_LORA && memcmp(&a->lora[l], &b->lora[l], sizeof a->lora[l])))
+      return 0;
+  return 1;
+}
+
+/* on_step(state); a returned plan that differs replaces the current one */
+static int on_step(run *r, int step, float loss, double lr, float gn) {
+  lua_State *L = r->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, r->on_step_ref);
+  lua_createtable(L, 0, 10);
+  lua_pushinteger(L, step);
+  lua_setfield(L, -2, "step");
+  lua_pushinteger(L, r->steps);
+  lua_setfield(L, -2, "total");
+  lua_pushnumber(L, loss);
+  lua_setfield(L, -2, "loss");
+  lua_pushnumber(L, lr);
+  lua_setfield(L, -2, "lr");
+  lua_pushnumber(L, gn);
+  lua_setfield(L, -2, "grad_norm");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, r->info_ref);
+  lua_setfield(L, -2, "model");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, r->params_ref);
+  lua_setfield(L, -2, "params");
+  st_lua_push_plan(L, st_trainer_plan(r->t), r->m);
+  lua_setfield(L, -2, "plan");
+  lua_pushlightuserdata(L, r);
+  lua_pushcclosure(L, l_retrace, 1);
+  lua_setfield(L, -2, "retrace");
+  char who[1200];
+  snprintf(who, sizeof who, "policy %s on_step at step %d", r->policy, step);
+  if (st_lua_pcall(L, 1, 1)) return st_err_prefix("%s: ", who);
+  int rc = ST_OK;
+  if (!lua_isnil(L, -1)) {
+    st_plan p = {0};
+    rc = convert_plan(r, -1, who, &p);
+    if (rc == ST_OK && !plan_equal(&p, st_trainer_plan(r->t))) {
+      rc = st_trainer_set_plan(r->t, &p);
+      if (rc == ST_OK) {
+        char s[256];
+        sl_plan_summary(&p, s, sizeof s);
+        st_flops f = st_plan_flops(&p, r->m, r->T);
+        printf("%sstep %d: policy switched to %s (backprop %.1f%% of full)\n",
+               r->tty ? "\n" : "", step, s, 100.0 * f.bwd / f.full_bwd);
+      }
+    }
+    if (p.mode) st_plan_free(&p);
+  }
+  lua_settop(L, r->R);
+  return rc;
+}
+
+static void mark_touched(run *r) {
+  const st_plan *p = st_trainer_plan(r->t);
+  for (int i = 0; i < r->m->n_tab; i++)
+    if (st_plan_param_trainable(p, r->m, &r->m->tab[i])) r->st.touched[i] = 1;
+}
+
+static void progress(run *r, int step, float loss, double lr, double tps,
+                     double elapsed) {
+  int every = r->steps / 20 > 0 ? r->steps / 20 : 1;
+  if (!r->tty && step % every && step != r->steps && step != 1) return;
+  double eta = step > 0 ? elapsed / step * (r->steps - step) : 0;
+  printf("%sstep %d/%d  loss %.4f  lr %.2e  %.0f tok/s  ETA %d:%02d%s",
+         r->tty ? "\r" : "", step, r->steps, loss, lr, tps, (int)eta / 60,
+         (int)eta % 60, r->tty ? "   " : "\n");
+  fflush(stdout);
+}
+
+static int checkpoint(run *r) {
+  r->st.epoch = r->bat.epoch;
+  r->st.index = r->bat.index;
+  return sl_ckpt_save(r->dir, r->t, r->m, &r->st);
+}
+
+static int train(run *r, double *tok_s) {
+  size_t N = (size_t)r->B * r->T;
+  int32_t *tok = st_malloc(N * sizeof *tok), *tgt = st_malloc(N * sizeof *tgt);
+  int rc = ST_ERR;
+  double t_start = now_s(), tokens = 0, busy = 0;
+  int first = r->st.step;
+  if (!tok || !tgt) goto done;
+  for (int step = r->st.step + 1; step <= r->steps; step++) {
+    double lr = lr_at(r, step);
+    if (!(lr >= 0 && isfinite(lr))) goto done;
+    st_optim o = r->opt;
+    o.lr = (float)lr;
+    st_batcher_next(&r->bat, tok, tgt, NULL);
+    double t0 = now_s();
+    float loss = 0, gn = 0;
+    if (st_trainer_step(r->t, tok, tgt, &o, &loss, &gn)) goto done;
+    double dt = now_s() - t0;
+    busy += dt;
+    tokens += (double)N;
+    r->st.step = step;
+    r->st.wall_s += dt;
+    log_json(r, json_pack("{s:i,s:f,s:f,s:f,s:f}", "step", step, "loss",
+                          (double)loss, "lr", lr, "tokens_per_s", N / dt,
+                          "grad_norm", (double)gn));
+    progress(r, step, loss, lr, tokens / busy, now_s() - t_start);
+    if (r->on_step_ref != LUA_NOREF) {
+      if (on_step(r, step, loss, lr, gn)) goto done;
+      mark_touched(r);
+    }
+    if (r->eval_every && step % r->eval_every == 0 && step < r->steps &&
+        r->eval.n) {
+      metrics e;
+      char label[64];
+      if (evaluate(r, &e)) goto done;
+      snprintf(label, sizeof label, "eval @ step %d:", step);
+      log_eval(r, step, &e, label);
+    }
+    if (r->o->stop_at && step == r->o->stop_at) {
+      if (checkpoint(r)) goto done;
+      printf("%sstopped after step %d (--stop-at); continue with "
+             "strata run --resume %s\n", r->tty ? "\n" : "", step, r->dir);
+      break;
+    }
+    if (r->ckpt_every && step % r->ckpt_every == 0 && step < r->steps &&
+        checkpoint(r))
+      goto done;
+  }
+  if (r->tty && r->st.step > first) printf("\n");
+  *tok_s = busy > 0 ? tokens / busy : 0;
+  rc = ST_OK;
+done:
+  free(tok);
+  free(tgt);
+  return rc;
+}
+
+/* --- summary ------------------------------------------------------------- */
+
+static json_t *jnum(double v) { return isnan(v) ? json_null() : json_real(v); }
+
+static int write_summary(run *r, const metrics *fin, double tok_s,
+                         double wall_total) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  st_flops f = st_plan_flops(st_trainer_plan(r->t), r->m, r->T);
+  json_t *j = json_object();
+  json_object_set_new(j, "recipe", json_string(r->name));
+  json_object_set_new(j, "model", json_string(r->model_path));
+  json_object_set_new(j, "steps", json_integer(r->st.step));
+  /* false after --stop-at: the run continues with --resume */
+  json_object_set_new(j, "complete", json_boolean(r->st.step >= r->steps));
+  json_object_set_new(j, "batch_size", json_integer(r->B));
+  json_object_set_new(j, "seq_len", json_integer(r->T));
+  json_object_set_new(j, "train_examples", json_integer(r->train.n));
+  json_object_set_new(j, "eval_examples", json_integer(r->eval.n));
+  json_object_set_new(j, "train_wall_s", json_real(r->st.wall_s));
+  json_object_set_new(j, "wall_s", json_real(wall_total));
+  json_object_set_new(j, "tokens_per_s", json_real(tok_s));
+  json_object_set_new(j, "peak_rss_mb", json_real(ru.ru_maxrss / 1024.0));
+  json_object_set_new(j, "threads", json_integer(st_get_threads()));
+  json_object_set_new(j, "backprop_flops_per_token", json_real(f.bwd));
+  json_object_set_new(j, "full_backprop_flops_per_token", json_real(f.full_bwd));
+  json_object_set_new(j, "backprop_ratio", json_real(f.bwd / f.full_bwd));
+  json_object_set_new(j, "ideal_ratio", json_real(f.ideal_ratio));
+  json_object_set_new(j, "plan", sl_plan_json(st_trainer_plan(r->t), r->m));
+  json_object_set_new(j, "zero_shot", json_pack("{s:o,s:o}", "loss",
+                                                jnum(r->st.zs_loss), "accuracy",
+                                                jnum(r->st.zs_acc)));
+  if (fin)
+    json_object_set_new(j, "final", json_pack("{s:o,s:o,s:o,s:o}", "loss",
+                                              jnum(fin->loss), "perplexity",
+                                              jnum(exp(fin->loss)), "accuracy",
+                                              jnum(fin->acc), "macro_f1",
+                                              jnum(fin->f1)));
+  char p[1100];
+  path_in(r, "summary.json", p, sizeof p);
+  int rc = sl_write_json(j, p);
+  json_decref(r->summary);
+  r->summary = j;
+  return rc;
+}
+
+/* --- the run ------------------------------------------------------------- */
+
+/* the run's name: the recipe file's base name without its extension, or
+ * the resumed folder's name */
+static void run_name(run *r, const char *src, int is_dir) {
+  size_t n = strlen(src);
+  while (n > 1 && src[n - 1] == '/') n--;
+  const char *base = src;
+  for (size_t i = 0; i < n; i++)
+    if (src[i] == '/') base = src + i + 1;
+  int len = (int)(src + n - base);
+  if (!is_dir) {
+    const char *dot = strrchr(base, '.');
+    if (dot && dot > base && dot < src + n) len = (int)(dot - base);
+  }
+  snprintf(r->name, sizeof r->name, "%.*s", len, base);
+}
+
+static void unref(lua_State *L, int *ref) {
+  luaL_unref(L, LUA_REGISTRYINDEX, *ref);
+  *ref = LUA_NOREF;
+}
+
+static void cleanup(run *r) {
+  if (r->metrics) fclose(r->metrics);
+  st_trainer_free(r->t);
+  st_batcher_free(&r->bat);
+  st_trace_free(&r->tr);
+  st_dataset_free(&r->trace_ds);
+  st_dataset_free(&r->eval);
+  st_dataset_free(&r->train);
+  st_tokenizer_free(r->tk);
+  st_model_free(r->m);
+  free(r->st.touched);
+  free(r->gains);
+  json_decref(r->summary);
+  int *refs[] = {&r->pol_ref, &r->on_step_ref, &r->sched_ref,
+                 &r->sched_params_ref, &r->params_ref, &r->info_ref};
+  for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) unref(r->L, refs[i]);
+}
+
+/* the run's own figures: the per-layer trace with the chosen layers, and
+ * its loss curves */
+static int plot_run(run *r) {
+  char tp[1100], pp[1100], mp[1100], svg[1100];
+  path_in(r, "trace.json", tp, sizeof tp);
+  path_in(r, "plan.json", pp, sizeof pp);
+  path_in(r, "metrics.jsonl", mp, sizeof mp);
+  path_in(r, "loss_curves.svg", svg, sizeof svg);
+  json_t *tr = json_load_file(tp, 0, NULL), *pl = json_load_file(pp, 0, NULL);
+  int rc = tr ? sl_plot_trace(tr, pl, r->dir, r->name) : ST_OK;
+  json_decref(tr);
+  json_decref(pl);
+  const char *name = r->name, *metrics = mp;
+  if (rc == ST_OK) rc = sl_plot_losses(svg, 1, &name, &metrics);
+  return rc;
+}
+
+static int load_recipe(run *r, int recipe) {
+  const sl_run_opts *o = r->o;
+  lua_State *L = r->L;
+  if (o->resume) {
+    if (recipe) return st_err("a resumed run takes its recipe from its folder %s", o->resume);
+    snprintf(r->recipe, sizeof r->recipe, "%s/recipe.resolved.yaml", o->resume);
+    run_name(r, o->resume, 1);
+  } else if (recipe && lua_type(L, recipe) == LUA_TSTRING) {
+    snprintf(r->recipe, sizeof r->recipe, "%s", lua_tostring(L, recipe));
+    run_name(r, r->recipe, 0);
+  } else if (recipe && lua_istable(L, recipe)) {
+    snprintf(r->recipe, sizeof r->recipe, "(table)");
+    snprintf(r->name, sizeof r->name, "run");
+    if (st_recipe_check_table(L, recipe, o->nsets, o->sets)) return ST_ERR;
+    goto loaded;
+  } else {
+    return st_err("a recipe is a path or a table, not %s",
+                  recipe ? luaL_typename(L, recipe) : "nothing");
+  }
+  if (st_recipe_load(L, r->recipe, o->nsets, o->sets)) return ST_ERR;
+loaded:
+  if (o->name) snprintf(r->name, sizeof r->name, "%s", o->name);
+  r->R = lua_gettop(L);
+  return ST_OK;
+}
+
+static int run_main(run *r, int recipe) {
+  double t_begin = now_s();
+  lua_State *L = r->L;
+  if (load_recipe(r, recipe)) return ST_ERR;
+  const char *recipe_path = r->recipe;
+  if (read_config(r) || load_inputs(r)) return ST_ERR;
+  if (!r->plan_only && make_dir(r)) return ST_ERR;
+  if (load_policy(r)) return ST_ERR;
+  if (r->schedule[0]) {
+    if (st_lua_load_script(L, r->schedule, r->plan_only ? NULL : r->dir)) return ST_ERR;
+    if (!lua_isfunction(L, -1))
+      return st_err("%s: a schedule must return function(step, total, "
+                    "base_lr, params) -> lr", r->schedule);
+    r->sched_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    r->sched_params_ref = ref_of(r, "train.schedule.params");
+  }
+  printf("recipe: %s%s\n", recipe_path, r->o->nsets ? " (with --set overrides)" : "");
+  printf("model: %s (%s, %d layers, dim %d, %zu parameters)\n", r->model_path,
+         r->m->cfg.arch == ST_ARCH_GPT2 ? "gpt2" : "llama", r->m->cfg.n_layers,
+         r->m->cfg.dim, r->m->n_params);
+  printf("data: %d training examples, %d eval examples, %d positions%s\n",
+         r->train.n, r->eval.n, r->T, r->train.n_classes ? ", classification" : "");
+  printf("train: %d steps x batch %d, lr %g%s%s, %d thread(s)\n", r->steps,
+         r->B, r->opt.lr, r->schedule[0] ? ", schedule " : "", r->schedule,
+         st_get_threads());
+
+  st_plan plan = {0};
+  if (!(r->st.touched = calloc((size_t)r->m->n_tab, 1))) return st_err("out of memory");
+  if (r->o->resume) {
+    if (sl_ckpt_load(r->dir, &r->t, r->m, r->B, r->T, &r->st)) return ST_ERR;
+    if (r->st.step >= r->steps)
+      return st_err("%s: the run is complete (%d of %d steps); raise "
+                    "train.steps with --set to continue", r->dir, r->st.step,
+                    r->steps);
+    char s[256];
+    sl_plan_summary(st_trainer_plan(r->t), s, sizeof s);
+    printf("resuming %s at step %d: %s\n", r->dir, r->st.step, s);
+  } else {
+    int rc = choose_plan(r, &plan);
+    if (rc || r->plan_only) {
+      if (rc == ST_OK) r->summary = sl_plan_json(&plan, r->m);
+      st_plan_free(&plan);
+      return rc;
+    }
+    plan.seed = r->seed;
+    rc = st_trainer_new(&r->t, r->m, &plan, r->B, r->T);
+    if (rc == ST_OK && r->lora_init[0]) rc = lora_init_from(r);
+    if (rc == ST_OK) {
+      char p[1100];
+      json_t *pj = sl_plan_json(&plan, r->m);
+      st_flops f = st_plan_flops(&plan, r->m, r->T);
+      json_object_set_new(pj, "policy", json_string(r->policy));
+      json_object_set_new(pj, "measure", json_string(r->measure));
+      if (r->gains) { /* for the per-layer figure */
+        json_t *g = json_array();
+        for (int l = 0; l < r->m->cfg.n_layers; l++)
+          json_array_append_new(g, isnan(r->gains[l]) ? json_null() : json_real(r->gains[l]));
+        json_object_set_new(pj, "gains", g);
+      }
+      json_object_set_new(pj, "backprop_ratio", json_real(f.bwd / f.full_bwd));
+      json_object_set_new(pj, "ideal_ratio", json_real(f.ideal_ratio));
+      path_in(r, "plan.json", p, sizeof p);
+      rc = sl_write_json(pj, p);
+      json_decref(pj);
+      path_in(r, "trace.json", p, sizeof p);
+      if (rc == ST_OK) rc = st_trace_write_json(&r->tr, p);
+      path_in(r, "recipe.resolved.yaml", p, sizeof p);
+      if (rc == ST_OK) rc = sl_write_yaml(L, r->R, p);
+    }
+    st_plan_free(&plan);
+    if (rc) return ST_ERR;
+  }
+  mark_touched(r);
+  if (st_batcher_init(&r->bat, &r->train, r->B, r->seed, 1) ||
+      st_batcher_seek(&r->bat, r->st.epoch, r->st.index))
+    return ST_ERR;
+  char mp[1100];
+  path_in(r, "metrics.jsonl", mp, sizeof mp);
+  if (r->o->resume && sl_metrics_truncate(mp, r->st.step)) return ST_ERR;
+  if (!(r->metrics = fopen(mp, r->o->resume ? "a" : "w")))
+    return st_err("%s: cannot write", mp);
+  printf("run folder: %s\n", r->dir);
+
+  if (!r->o->resume && r->eval.n) {
+    metrics z;
+    if (evaluate(r, &z)) return ST_ERR;
+    r->st.zs_loss = z.loss;
+    r->st.zs_acc = z.acc;
+    log_eval(r, 0, &z, "zero-shot:");
+  }
+  double tok_s = 0;
+  if (train(r, &tok_s)) return ST_ERR;
+  if (r->o->stop_at && r->st.step == r->o->stop_at && r->st.step < r->steps)
+    return write_summary(r, NULL, tok_s, now_s() - t_begin);
+  metrics fin = {NAN, NAN, NAN};
+  if (r->eval.n) {
+    if (evaluate(r, &fin)) return ST_ERR;
+    log_eval(r, r->st.step, &fin, "final:");
+    if (!isnan(fin.acc) && !isnan(r->st.zs_acc))
+      printf("accuracy: %.4f after fine-tuning, %.4f zero-shot\n", fin.acc,
+             r->st.zs_acc);
+    else if (!isnan(r->st.zs_loss))
+      printf("eval loss: %.4f after fine-tuning, %.4f zero-shot\n", fin.loss,
+             r->st.zs_loss);
+  }
+  if (checkpoint(r)) return ST_ERR;
+  const st_lora *lo = st_trainer_lora(r->t);
+  if (lo && lo->n) { /* the adapters as a PEFT folder */
+    char ad[1100];
+    path_in(r, "adapter", ad, sizeof ad);
+    /* tensors trained in full (e.g. the final norm) go in as
+     * modules_to_save; a run PEFT cannot express keeps its checkpoint */
+    if (st_lora_save_peft_full(r->m, lo, r->st.touched, ad, r->model_path))
+      fprintf(stderr, "strata: warning: no PEFT adapter folder: %s\n", st_errmsg());
+    else
+      printf("LoRA adapters: %s (PEFT)\n", ad);
+  }
+  if (write_summary(r, r->eval.n ? &fin : NULL, tok_s, now_s() - t_begin))
+    return ST_ERR;
+  if (plot_run(r)) return ST_ERR;
+  printf("done: %d steps, %.1f s training, %.1f s in all; %s\n", r->st.step,
+         r->st.wall_s, now_s() - t_begin, r->dir);
+  return ST_OK;
+}
+
+int sl_run(lua_State *L, int recipe, const sl_run_opts *o) {
+  run *r = calloc(1, sizeof *r);
+  if (!r) return st_err("out of memory");
+  int top = lua_gettop(L);
+  recipe = recipe ? lua_absindex(L, recipe) : 0;
+  r->L = L;
+  r->o = o;
+  r->plan_only = o->plan_only;
+  r->pol_ref = r->on_step_ref = r->sched_ref = r->sched_params_ref = LUA_NOREF;
+  r->params_ref = r->info_ref = LUA_NOREF;
+  r->st.zs_loss = r->st.zs_acc = NAN;
+  r->tty = isatty(STDOUT_FILENO);
+  int rc = run_main(r, recipe);
+  lua_settop(L, top);
+  if (rc == ST_OK) {
+    sl_push_json(L, r->summary);
+    if (!r->plan_only) {
+      lua_pushstring(L, r->dir);
+      lua_setfield(L, -2, "dir");
+    }
+  }
+  cleanup(r);
+  free(r);
+  return rc;
+}

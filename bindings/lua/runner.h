@@ -1,0 +1,96 @@
+/* runner.h - the runner: everything that turns a recipe into a finished
+ * run folder (runner.c), the run folder's files (runner_files.c), its
+ * checkpoints (runner_ckpt.c) and its figures (runner_plots.c).
+ *
+ * `strata run` and `strata plan` (bindings/cli/cmd_run.c), `strata sweep`
+ * (through `strata run` in a child process per run) and the Lua function
+ * strata.run (runner_lua.c) all call sl_run. */
+#ifndef SL_RUNNER_H
+#define SL_RUNNER_H
+
+#include <jansson.h>
+#include <lua.h>
+#include <stdio.h>
+
+#include "dataset.h"
+#include "model.h"
+#include "plan.h"
+#include "train.h"
+#include "trace.h"
+
+/* --- runner.c ------------------------------------------------------------ */
+typedef struct sl_run_opts {
+  const char *out;             /* run folder; NULL: <output.dir or runs>/<name>-<time> */
+  const char *resume;          /* continue this run folder from its checkpoint */
+  const char *name;            /* run name; NULL: the recipe file's base name */
+  const char *const *sets;     /* "a.b=value" recipe overrides */
+  int nsets;
+  int stop_at;                 /* > 0: stop after this step with a checkpoint */
+  int plan_only;               /* trace, run the policy, print the plan, stop */
+  int threads_fixed;           /* the caller chose the thread count: ignore
+                                  the recipe's `threads` */
+} sl_run_opts;
+
+/* Runs a recipe: resolve it (includes, o->sets, schema and defaults), load
+ * the model and data, trace, run the policy and apply its plan, train
+ * (schedule, on_step re-planning, eval cadence, checkpoints, resume) and
+ * write metrics.jsonl, summary.json and the figures. `recipe` is the stack
+ * index of a recipe path or an unchecked recipe table (0 with o->resume).
+ * Recipe scripts run sandboxed unless the registry's "strata.unsafe_lua" is
+ * true. Pushes the summary (summary.json as a table; with plan_only, the
+ * plan as plan.json would hold it) and returns ST_OK, or returns ST_ERR with
+ * st_err set and the stack as it was. Never raises. */
+int sl_run(lua_State *L, int recipe, const sl_run_opts *o);
+
+/* --- runner_plots.c ------------------------------------------------------ */
+/* per-layer figure of a run: trace.json's measure per latent space, the
+ * plan's gains when present, selected layers marked; writes <dir>/trace.svg */
+int sl_plot_trace(json_t *trace, json_t *plan, const char *dir, const char *title);
+/* training and eval loss of runs (metrics.jsonl paths) into one SVG */
+int sl_plot_losses(const char *svg, int n, const char *const *names,
+                   const char *const *metrics);
+
+/* --- runner_files.c ------------------------------------------------------ */
+/* the table at idx as YAML (maps with sorted keys, strings double-quoted,
+ * floats that read back exactly), written to path.tmp and renamed */
+int sl_write_yaml(lua_State *L, int idx, const char *path);
+/* json to path.tmp, renamed into place */
+int sl_write_json(json_t *j, const char *path);
+/* plan -> {"layers": [{"layer", "mode", "modules", "rank", "alpha"}],
+ * "embed", "final_norm", "head"}; the inverse for checkpoints */
+json_t *sl_plan_json(const st_plan *p, const st_model *m);
+int sl_plan_from_json(json_t *j, const st_model *m, st_plan *p);
+/* per-layer plan table: params, the trace measure of the layer's output
+ * space, the policy's gain (gains: table index or 0), mode and the layer's
+ * approximate share of full backprop; then the totals */
+void sl_print_plan(const st_plan *p, const st_model *m, const st_trace *tr,
+                    const char *measure, lua_State *L, int gains, int T);
+/* a one-line name of the trained set: "layers 2-4 + final_norm" */
+void sl_plan_summary(const st_plan *p, char *out, size_t n);
+
+/* pushes a JSON value as plain Lua values (objects and arrays as tables,
+ * arrays 1-based, null as nil) */
+void sl_push_json(lua_State *L, json_t *j);
+
+/* --- runner_ckpt.c ------------------------------------------------------- */
+typedef struct sl_run_state {
+  int step;                 /* steps done */
+  long epoch, index;        /* batcher position */
+  double wall_s;            /* training time so far */
+  double zs_loss, zs_acc;   /* zero-shot eval (NaN: not measured) */
+  unsigned char *touched;   /* [n_tab]: ever trained (weights differ) */
+} sl_run_state;
+
+/* DIR/checkpoint.safetensors: the weights of every tensor trained so far,
+ * AdamW m, v and step of the trainable ones, and in the metadata the step,
+ * batcher position, plan, zero-shot metrics and wall time */
+int sl_ckpt_save(const char *dir, st_trainer *t, const st_model *m,
+                  const sl_run_state *s);
+/* restores into a fresh trainer (created here with the saved plan) */
+int sl_ckpt_load(const char *dir, st_trainer **t, st_model *m, int B, int T,
+                  sl_run_state *s);
+/* keeps the metrics.jsonl lines with step <= step (a resumed run rewrites
+ * what came after its checkpoint) */
+int sl_metrics_truncate(const char *path, int step);
+
+#endif
