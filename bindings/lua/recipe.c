@@ -383,13 +383,14 @@ int st_recipe_load(lua_State *L, const char *path, int nsets,
 }
 
 typedef struct table_args {
-  int idx, nsets;
+  int nsets;
   const char *const *sets;
 } table_args;
 
+/* (table, args): a pcall'd function sees only its own arguments */
 static int check_table_protected(lua_State *L) {
-  table_args *a = lua_touserdata(L, 1);
-  st_deepcopy(L, a->idx); /* the caller's table stays as it was */
+  table_args *a = lua_touserdata(L, 2);
+  st_deepcopy(L, 1); /* the caller's table stays as it was */
   int t = lua_gettop(L);
   lua_createtable(L, a->nsets, 0);
   for (int i = 0; i < a->nsets; i++) {
@@ -404,10 +405,12 @@ static int check_table_protected(lua_State *L) {
 
 int st_recipe_check_table(lua_State *L, int idx, int nsets,
                           const char *const *sets) {
-  table_args a = {lua_absindex(L, idx), nsets, sets};
+  table_args a = {nsets, sets};
+  idx = lua_absindex(L, idx);
   lua_pushcfunction(L, check_table_protected);
+  lua_pushvalue(L, idx);
   lua_pushlightuserdata(L, &a);
-  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+  if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
     const char *msg = lua_tostring(L, -1);
     st_err("%s", msg ? msg : "error checking the recipe");
     lua_pop(L, 1);

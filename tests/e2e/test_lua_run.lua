@@ -1,0 +1,30 @@
+-- test_lua_run.lua - strata.run from Lua (run by test_lua_run.sh).
+-- args: recipe, out dir, then key=value overrides
+local strata = require "strata"
+local recipe, out = arg[1], arg[2]
+local sets = {table.unpack(arg, 3)}
+local function fail(msg) io.stderr:write("FAIL: ", msg, "\n"); os.exit(1) end
+
+-- a path, with overrides
+local s = strata.run(recipe, {out = out .. "/path", set = sets})
+if s.dir ~= out .. "/path" then fail("summary.dir is " .. tostring(s.dir)) end
+if s.steps ~= 6 or s.complete ~= true then fail("summary: steps " .. tostring(s.steps)) end
+if type(s.plan) ~= "table" or type(s.plan.layers) ~= "table" then fail("summary lacks the plan") end
+if not (s.final and s.final.loss) then fail("summary lacks the final eval") end
+
+-- a table: the same recipe, checked like a file; the caller's table is kept
+local t = strata.load_recipe(recipe, sets)
+local before = t.train.steps
+local s2 = strata.run(t, {out = out .. "/table", name = "from-table"})
+if t.train.steps ~= before then fail("strata.run changed the caller's table") end
+if s2.recipe ~= "from-table" then fail("name: " .. tostring(s2.recipe)) end
+
+-- errors raise with the reason, and nothing is left half-done
+local ok, err = pcall(strata.run, recipe, {out = out .. "/bad", set = {"train.lrr=1"}})
+if ok or not tostring(err):find("train.lrr", 1, true) then fail("bad key: " .. tostring(err)) end
+t.train.steps = "many"
+ok, err = pcall(strata.run, t, {out = out .. "/bad2"})
+if ok or not tostring(err):find("train.steps", 1, true) then fail("bad type: " .. tostring(err)) end
+ok, err = pcall(strata.run, recipe, {outt = "x"})
+if ok or not tostring(err):find("outt", 1, true) then fail("bad option: " .. tostring(err)) end
+print("ok")
