@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "hfconfig.h"
+#include "hf_config.h"
 #include "model.h"
 #include "safetensors.h"
 #include "test.h"

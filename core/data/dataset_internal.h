@@ -1,8 +1,8 @@
-/* ds_internal.h - what the dataset files share: the example builder that
+/* dataset_internal.h - what the dataset files share: the example builder that
  * every format feeds, the format readers and the token cache. Not a public
  * header. */
-#ifndef ST_DS_INTERNAL_H
-#define ST_DS_INTERNAL_H
+#ifndef ST_DATASET_INTERNAL_H
+#define ST_DATASET_INTERNAL_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -45,7 +45,7 @@ int ds_read_jsonl(ds_build *b, const ds_file *f, const st_data_opts *o);
 int ds_read_table(ds_build *b, const ds_file *f, const st_data_opts *o,
                   int csv);
 
-/* Classification rows (ds_table.c), shared by tables and jsonl: the
+/* Classification rows (dataset_table.c), shared by tables and jsonl: the
  * template and label column resolved against column names. */
 typedef struct ds_part { const char *lit; size_t len; int col; } ds_part;
 typedef struct ds_cls {
@@ -65,7 +65,7 @@ void ds_cls_free(ds_cls *c);
 int ds_cls_names(const st_data_opts *o, char ***names, int *n, int *named,
                  int *indexed);
 
-/* The token cache (tokcache.c). read: 1 = loaded, 0 = absent; a stale or
+/* The token cache (dataset_cache.c). read: 1 = loaded, 0 = absent; a stale or
  * corrupt file also returns 0 and describes itself in `why`. */
 int ds_cache_read(st_dataset *ds, const char *path, uint64_t key, char *why,
                   size_t whyn);

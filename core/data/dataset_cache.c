@@ -1,4 +1,4 @@
-/* tokcache.c - the token cache: a tokenized dataset in one binary file,
+/* dataset_cache.c - the token cache: a tokenized dataset in one binary file,
  * named by a key that hashes everything the tokens depend on (dataset.c).
  *
  * Layout (little-endian, as written by this machine):
@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "cache.h"
-#include "ds_internal.h"
+#include "dataset_internal.h"
 #include "error.h"
 
 #define MAGIC "STRATADS"

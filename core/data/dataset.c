@@ -1,6 +1,6 @@
 /* dataset.c - loading (through the token cache), splitting and batching.
- * The format readers are ds_text.c and ds_table.c, the row building
- * ds_build.c, the cache file tokcache.c. */
+ * The format readers are dataset_text.c and dataset_table.c, the row
+ * building dataset_build.c, the cache file dataset_cache.c. */
 #include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 
 #include "cache.h"
-#include "ds_internal.h"
+#include "dataset_internal.h"
 #include "error.h"
 #include "sampler.h"
 

@@ -9,6 +9,7 @@
 
 #include "assets.h"
 #include "error.h"
+#include "sha256.h"
 
 typedef struct {
   const char *rel, *sha256, *url; /* url NULL: no stable public origin */

@@ -1,9 +1,9 @@
-/* ds_build.c - turning tokenized documents and prompt examples into rows of
+/* dataset_build.c - turning tokenized documents and prompt examples into rows of
  * T positions (see dataset.h for the rules). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "ds_internal.h"
+#include "dataset_internal.h"
 #include "error.h"
 
 static int push_n(st_ivec *v, const int32_t *x, int n) {

@@ -1,10 +1,10 @@
-/* ds_text.c - plain text and JSONL readers. */
+/* dataset_text.c - plain text and JSONL readers. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "ds_internal.h"
+#include "dataset_internal.h"
 #include "error.h"
 
 int ds_read_text(ds_build *b, const ds_file *f, const char *separator) {

@@ -15,7 +15,8 @@
 #define ST_ASSETS_H
 
 #include <stddef.h>
-#include <stdint.h>
+
+#include "sha256.h" /* the hash that verifies them */
 
 /* Writes the verified path of asset `rel` into out. ST_ERR + message when
  * the name is unknown, the file cannot be found or fetched, or its hash
@@ -25,18 +26,5 @@ int st_asset(const char *rel, char *out, size_t outsz);
  * 1 = found and verified (path in out), 0 = not present locally,
  * ST_ERR = unknown name or a present copy with the wrong hash. */
 int st_asset_local(const char *rel, char *out, size_t outsz);
-
-/* SHA-256 (FIPS 180-4) */
-typedef struct st_sha256_ctx {
-  uint32_t h[8];
-  uint64_t len; /* bytes hashed so far */
-  uint8_t buf[64];
-  size_t nbuf;
-} st_sha256_ctx;
-void st_sha256_init(st_sha256_ctx *c);
-void st_sha256_update(st_sha256_ctx *c, const void *data, size_t n);
-void st_sha256_final(st_sha256_ctx *c, uint8_t out[32]);
-/* lowercase hex of a file's hash into hex[65] */
-int st_sha256_file(const char *path, char hex[65]);
 
 #endif

@@ -1,11 +1,11 @@
-/* ds_table.c - classification rows: TSV/CSV parsing, the prompt template
+/* dataset_table.c - classification rows: TSV/CSV parsing, the prompt template
  * and the label -> verbalizer lookup (also used for JSONL rows). */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "ds_internal.h"
+#include "dataset_internal.h"
 #include "error.h"
 
 static int is_index(const char *s, size_t n) {

@@ -1,6 +1,6 @@
-/* hfconfig.h - Hugging Face config.json <-> st_config. */
-#ifndef ST_HFCONFIG_H
-#define ST_HFCONFIG_H
+/* hf_config.h - Hugging Face config.json <-> st_config. */
+#ifndef ST_HF_CONFIG_H
+#define ST_HF_CONFIG_H
 
 #include "model.h"
 

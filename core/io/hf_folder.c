@@ -1,4 +1,4 @@
-/* hf.c - Hugging Face model folders: config.json plus model.safetensors
+/* hf_folder.c - Hugging Face model folders: config.json plus model.safetensors
  * or shards listed in model.safetensors.index.json.
  *
  * Every tensor in the files must map to a parameter of the table (or be a
@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 
 #include "error.h"
-#include "hfconfig.h"
+#include "hf_config.h"
 #include "model.h"
 #include "safetensors.h"
 

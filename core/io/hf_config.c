@@ -1,4 +1,4 @@
-/* hfconfig.c - Hugging Face config.json <-> st_config (see hfconfig.h).
+/* hf_config.c - Hugging Face config.json <-> st_config (see hf_config.h).
  *
  * Optional keys take the defaults of the transformers config classes, so a
  * config.json saved with only non-default values reads the same here as in
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "error.h"
-#include "hfconfig.h"
+#include "hf_config.h"
 
 typedef struct {
   const char *path;
