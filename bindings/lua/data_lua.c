@@ -192,3 +192,7 @@ done:
   }
   return rc;
 }
+
+int sl_default_seq_len(const st_model *m) {
+  return m->cfg.max_seq < 128 ? m->cfg.max_seq : 128;
+}

@@ -133,7 +133,7 @@ void st_lua_push_datasets(lua_State *L, int model, int data, int T,
 static int l_data(lua_State *L) {
   st_model *m = st_lua_check_model(L, 1);
   lua_settop(L, 3);
-  int dflt = m->cfg.max_seq < 128 ? m->cfg.max_seq : 128;
+  int dflt = sl_default_seq_len(m);
   int T = dflt;
   lua_Integer seed = 1;
   const char *tok = NULL;

@@ -39,7 +39,7 @@ int st_lua_model_eval(lua_State *L) {
   luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
   lua_Integer samples = 0, B = 8, seed = 1;
-  int T = m->cfg.max_seq < 128 ? m->cfg.max_seq : 128, classify = 1;
+  int T = sl_default_seq_len(m), classify = 1;
   if (lua_getfield(L, 2, "samples") != LUA_TNIL) samples = luaL_checkinteger(L, -1);
   if (lua_getfield(L, 2, "batch") != LUA_TNIL) B = luaL_checkinteger(L, -1);
   if (lua_getfield(L, 2, "seed") != LUA_TNIL) seed = luaL_checkinteger(L, -1);

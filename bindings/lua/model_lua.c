@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cost.h"
 #include "error.h"
 #include "tokenizer.h"
 #include "workbench_lua.h"
@@ -67,17 +68,14 @@ void st_lua_push_model_info(lua_State *L, const st_model *m, int T) {
     lua_rawseti(L, -2, i + 1);
   }
   lua_setfield(L, -2, "modules");
-  /* per-token FLOPs of each layer, as the trace and DESIGN.md count them */
-  static const int lin[] = {ST_QKV_W, ST_ATO_W, ST_FC_W, ST_PRJ_W};
-  double att_bwd = 8.0 * T * c->n_heads * c->head_dim;
+  /* per-token FLOPs of each layer, as the trace counts them (cost.h) */
   const char *keys[] = {"layer_params", "wgrad_flops", "dgrad_flops"};
   for (int k = 0; k < 3; k++) {
     lua_createtable(L, L_, 1);
     for (int l = 0; l < L_; l++) {
-      double mm = 0;
-      for (int i = 0; i < 4; i++) mm += 2.0 * st_slot_size(m, l, lin[i]);
+      st_layer_flops f = st_layer_cost_full(m, l, T);
       if (k == 0) lua_pushinteger(L, (lua_Integer)st_layer_params(m, l));
-      else lua_pushnumber(L, k == 1 ? mm : mm + att_bwd);
+      else lua_pushnumber(L, k == 1 ? f.wgrad : f.dgrad);
       lua_rawseti(L, -2, l);
     }
     lua_setfield(L, -2, keys[k]);

@@ -48,6 +48,54 @@ static int module_mask(lua_State *L, int t, const st_model *m, const char *who,
   return ST_OK;
 }
 
+int sl_lora_defaults(lua_State *L, int lora, const st_model *m,
+                     st_lora_spec *s) {
+  static const char *const keys[] = {"rank", "alpha", "dropout", "rslora"};
+  lora = lora && lua_istable(L, lora) ? lua_absindex(L, lora) : 0;
+  memset(s, 0, sizeof *s);
+  for (int i = 0; i < 4; i++) {
+    if (!lora || lua_getfield(L, lora, keys[i]) == LUA_TNIL) {
+      char k[32];
+      if (lora) lua_pop(L, 1);
+      snprintf(k, sizeof k, "lora.%s", keys[i]);
+      st_schema_push_default(L, k);
+    }
+  }
+  s->rank = (int)lua_tointeger(L, -4);
+  s->alpha = (float)lua_tonumber(L, -3);
+  s->dropout = (float)lua_tonumber(L, -2);
+  s->rslora = lua_toboolean(L, -1);
+  lua_pop(L, 4);
+  if (!lora || lua_getfield(L, lora, "modules") != LUA_TTABLE) {
+    if (lora) lua_pop(L, 1);
+    /* the computed default (schema: lora.modules): attention query and
+     * value, which GPT-2 computes in one matrix */
+    for (const char *const *q = (const char *const[]){"q", "v", "c_attn", NULL}; *q; q++)
+      if (st_module_index(m, *q) >= 0) s->modules |= 1u << st_module_index(m, *q);
+    return ST_OK;
+  }
+  for (int i = 1; i <= (int)lua_rawlen(L, -1); i++) {
+    lua_rawgeti(L, -1, i);
+    char name[64];
+    snprintf(name, sizeof name, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+    lua_pop(L, 1);
+    int k = st_module_index(m, name);
+    size_t n = strlen(name); /* HF names: q_proj -> q */
+    if (k < 0 && n > 5 && !strcmp(name + n - 5, "_proj")) {
+      name[n - 5] = 0;
+      k = st_module_index(m, name);
+    }
+    if (k < 0) {
+      lua_pop(L, 1);
+      return st_err("lora.modules[%d]: not a module of this model (see strata "
+                    "info)", i);
+    }
+    s->modules |= 1u << k;
+  }
+  lua_pop(L, 1);
+  return ST_OK;
+}
+
 static int layer_index(lua_State *L, int k, const st_model *m, const char *who,
                        int *out) {
   int L_ = m->cfg.n_layers;
@@ -102,8 +150,9 @@ static int layer_mode(lua_State *L, int v, int l, const st_model *m,
     lua_pop(L, 1);
   } else {
     p->mode[l] = ST_LORA;
-    st_lora_spec s = {8, 16, 0, 0, 0};
+    st_lora_spec s;
     if (ld) s = *ld;
+    else if (sl_lora_defaults(L, 0, m, &s)) return ST_ERR;
     if (lua_getfield(L, v, "rank") != LUA_TNIL) {
       if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1)
         rc = st_err("%s: layer %d: LoRA rank must be an integer >= 1", who, l);
@@ -127,9 +176,6 @@ static int layer_mode(lua_State *L, int v, int l, const st_model *m,
     if (lua_getfield(L, v, "modules") != LUA_TNIL)
       rc = module_mask(L, lua_gettop(L), m, who, where, &s.modules);
     lua_pop(L, 1);
-    if (!rc && !s.modules) /* no default: attention query and value */
-      for (const char *const *q = (const char *const[]){"q", "v", "c_attn", NULL}; *q; q++)
-        if (st_module_index(m, *q) >= 0) s.modules |= 1u << st_module_index(m, *q);
     p->lora[l] = s;
   }
   return rc;

@@ -439,5 +439,6 @@ static int l_check_recipe(lua_State *L) {
 const luaL_Reg st_lua_recipe_funcs[] = {
     {"load_recipe", l_load_recipe},
     {"check_recipe", l_check_recipe},
+    {"schema", st_lua_schema},
     {NULL, NULL},
 };

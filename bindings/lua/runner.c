@@ -121,18 +121,33 @@ static void set_default(run *r, const char *dotted) {
   lua_settop(L, v - 1);
 }
 
-static double num(run *r, const char *k, double def) {
-  get(r, k);
-  double v = lua_isnumber(r->L, -1) ? lua_tonumber(r->L, -1) : def;
+/* pushes recipe[k], else the schema's default for k (the checked recipe
+ * has it unless its section is absent) */
+static void get_or_default(run *r, const char *k) {
+  if (get(r, k) != LUA_TNIL) return;
   lua_pop(r->L, 1);
-  lua_pushnumber(r->L, v);
-  set_default(r, k);
+  st_schema_push_default(r->L, k);
+}
+
+static double num(run *r, const char *k) {
+  get_or_default(r, k);
+  double v = lua_tonumber(r->L, -1);
+  lua_pop(r->L, 1);
   return v;
 }
 
-static int integer(run *r, const char *k, int def) {
+static int integer(run *r, const char *k) {
+  get_or_default(r, k);
+  int v = (int)lua_tointeger(r->L, -1);
+  lua_pop(r->L, 1);
+  return v;
+}
+
+/* a key whose default the engine computes (schema: `computed`); the value
+ * used is written into the recipe, so recipe.resolved.yaml shows it */
+static int integer_or(run *r, const char *k, int computed) {
   get(r, k);
-  int v = lua_isinteger(r->L, -1) ? (int)lua_tointeger(r->L, -1) : def;
+  int v = lua_isinteger(r->L, -1) ? (int)lua_tointeger(r->L, -1) : computed;
   lua_pop(r->L, 1);
   lua_pushinteger(r->L, v);
   set_default(r, k);
@@ -163,16 +178,15 @@ static int read_config(run *r) {
   if (lua_isinteger(r->L, -1) && !r->o->threads_fixed)
     st_set_threads((int)lua_tointeger(r->L, -1));
   lua_pop(r->L, 1);
-  r->seed = (uint64_t)integer(r, "train.seed", 1);
-  r->steps = integer(r, "train.steps", 100);
-  r->B = integer(r, "train.batch_size", 16);
-  r->opt = st_optim_default();
-  r->opt.lr = (float)num(r, "train.lr", 1e-3);
-  r->opt.weight_decay = (float)num(r, "train.weight_decay", 0);
-  r->opt.grad_clip = (float)num(r, "train.grad_clip", 1.0);
-  r->opt.beta1 = (float)num(r, "train.beta1", 0.9);
-  r->opt.beta2 = (float)num(r, "train.beta2", 0.999);
-  r->opt.eps = (float)num(r, "train.eps", 1e-8);
+  r->seed = (uint64_t)integer(r, "train.seed");
+  r->steps = integer(r, "train.steps");
+  r->B = integer(r, "train.batch_size");
+  r->opt.lr = (float)num(r, "train.lr");
+  r->opt.weight_decay = (float)num(r, "train.weight_decay");
+  r->opt.grad_clip = (float)num(r, "train.grad_clip");
+  r->opt.beta1 = (float)num(r, "train.beta1");
+  r->opt.beta2 = (float)num(r, "train.beta2");
+  r->opt.eps = (float)num(r, "train.eps");
   get(r, "eval.every");
   r->eval_every = lua_isinteger(r->L, -1) ? (int)lua_tointeger(r->L, -1) : 0;
   lua_pop(r->L, 1);
@@ -188,9 +202,9 @@ static int read_config(run *r) {
     lua_pop(r->L, 1);
   }
   lua_pop(r->L, 1);
-  r->ckpt_every = integer(r, "output.checkpoint_every", 0);
-  r->trace_samples = integer(r, "trace.samples", 64);
-  r->trace_keep = integer(r, "trace.keep", 0);
+  r->ckpt_every = integer(r, "output.checkpoint_every");
+  r->trace_samples = integer(r, "trace.samples");
+  r->trace_keep = integer(r, "trace.keep");
   const char *ms = str(r, "trace.measure");
   if (ms && st_measure_index(ms) < 0)
     return st_err("trace.measure '%s': expected delta_norm, delta_rel, "
@@ -223,10 +237,10 @@ static int load_inputs(run *r) {
   }
   if (st_tokenizer_load(&r->tk, tok)) return ST_ERR;
   int maxT = r->m->cfg.max_seq;
-  r->T = integer(r, "train.seq_len", maxT < 128 ? maxT : 128);
+  r->T = integer_or(r, "train.seq_len", sl_default_seq_len(r->m));
   if (r->T > maxT)
     return st_err("train.seq_len %d exceeds the model's context of %d", r->T, maxT);
-  r->trace_T = integer(r, "trace.seq_len", r->T);
+  r->trace_T = integer_or(r, "trace.seq_len", r->T);
   if (r->trace_T > maxT)
     return st_err("trace.seq_len %d exceeds the model's context of %d",
                   r->trace_T, maxT);
@@ -256,16 +270,10 @@ static int load_inputs(run *r) {
 /* --- trace and policy ---------------------------------------------------- */
 
 static int lora_default(run *r, st_lora_spec *s) {
-  memset(s, 0, sizeof *s);
-  get(r, "lora.rank");
-  s->rank = lua_isinteger(r->L, -1) ? (int)lua_tointeger(r->L, -1) : 8;
-  get(r, "lora.alpha");
-  s->alpha = lua_isnumber(r->L, -1) ? (float)lua_tonumber(r->L, -1) : 16;
-  get(r, "lora.dropout");
-  s->dropout = (float)lua_tonumber(r->L, -1);
-  get(r, "lora.rslora");
-  s->rslora = lua_toboolean(r->L, -1);
-  lua_pop(r->L, 4);
+  get(r, "lora");
+  int rc = sl_lora_defaults(r->L, -1, r->m, s);
+  lua_pop(r->L, 1);
+  if (rc) return ST_ERR;
   if (get(r, "lora.init_from") == LUA_TSTRING)
     snprintf(r->lora_init, sizeof r->lora_init, "%s", lua_tostring(r->L, -1));
   lua_pop(r->L, 1);
@@ -277,26 +285,6 @@ static int lora_default(run *r, st_lora_spec *s) {
       return st_err("%s: not supported by strata run yet (give per-layer "
                     "rank/alpha in the policy's plan)", unsupported[i]);
   }
-  get(r, "lora.modules");
-  for (int i = 1; lua_istable(r->L, -1) && i <= (int)lua_rawlen(r->L, -1); i++) {
-    lua_rawgeti(r->L, -1, i);
-    char name[64];
-    snprintf(name, sizeof name, "%s", lua_tostring(r->L, -1) ? lua_tostring(r->L, -1) : "");
-    lua_pop(r->L, 1);
-    int k = st_module_index(r->m, name);
-    size_t n = strlen(name); /* HF names: q_proj -> q */
-    if (k < 0 && n > 5 && !strcmp(name + n - 5, "_proj")) {
-      name[n - 5] = 0;
-      k = st_module_index(r->m, name);
-    }
-    if (k < 0) {
-      lua_pop(r->L, 1);
-      return st_err("lora.modules[%d]: not a module of this model (see strata "
-                    "info)", i);
-    }
-    s->modules |= 1u << k;
-  }
-  lua_pop(r->L, 1);
   return ST_OK;
 }
 

@@ -38,6 +38,7 @@ typedef struct field {
   const struct field *sub; /* S_MAP: fields ({0} ends); S_LIST, S_DICT: item */
   const char *choices;     /* S_ENUM: "a|b|c" */
   const char *def;         /* default, as YAML text */
+  const char *computed;    /* a default the engine computes, described */
   int keys;                /* S_DICT: S_STR or S_STR_OR_INT */
 } field;
 
@@ -65,8 +66,8 @@ static const field data_fields[] = {
     {.key = "text_column", .type = S_STR},
     {.key = "label_column", .type = S_STR_OR_INT},
     {.key = "template", .type = S_STR},
-    {.key = "eval_template", .type = S_STR},
-    {.key = "eval_label_column", .type = S_STR_OR_INT},
+    {.key = "eval_template", .type = S_STR, .computed = "`template`"},
+    {.key = "eval_label_column", .type = S_STR_OR_INT, .computed = "`label_column`"},
     {.key = "verbalizers",
      .type = S_DICT,
      .sub = &str_item,
@@ -77,17 +78,21 @@ static const field data_fields[] = {
 
 static const field trace_fields[] = {
     {.key = "samples", .type = S_INT, .range = R_POS, .def = "64"},
-    {.key = "seq_len", .type = S_INT, .range = R_POS},
+    {.key = "seq_len", .type = S_INT, .range = R_POS, .computed = "`train.seq_len`"},
     {.key = "keep", .type = S_INT, .range = R_NONNEG, .def = "0"},
     {.key = "measure", .type = S_STR},
     {0}};
 
 static const field lora_fields[] = {
-    {.key = "rank", .type = S_INT, .range = R_POS},
-    {.key = "alpha", .type = S_NUM, .range = R_POS},
-    {.key = "modules", .type = S_LIST, .flags = F_NONEMPTY, .sub = &str_item},
-    {.key = "dropout", .type = S_NUM, .range = R_UNIT},
-    {.key = "rslora", .type = S_BOOL},
+    {.key = "rank", .type = S_INT, .range = R_POS, .def = "8"},
+    {.key = "alpha", .type = S_NUM, .range = R_POS, .def = "16"},
+    {.key = "modules",
+     .type = S_LIST,
+     .flags = F_NONEMPTY,
+     .sub = &str_item,
+     .computed = "attention query and value: q, v (c_attn on GPT-2)"},
+    {.key = "dropout", .type = S_NUM, .range = R_UNIT, .def = "0.0"},
+    {.key = "rslora", .type = S_BOOL, .def = "false"},
     {.key = "init_from", .type = S_STR},
     {.key = "rank_pattern",
      .type = S_DICT,
@@ -100,28 +105,34 @@ static const field lora_fields[] = {
     {0}};
 
 static const field train_fields[] = {
-    {.key = "steps", .type = S_INT, .range = R_NONNEG},
-    {.key = "batch_size", .type = S_INT, .range = R_POS},
-    {.key = "seq_len", .type = S_INT, .range = R_POS},
-    {.key = "lr", .type = S_NUM, .range = R_POS},
-    {.key = "weight_decay", .type = S_NUM, .range = R_NONNEG},
-    {.key = "grad_clip", .type = S_NUM, .range = R_NONNEG},
-    {.key = "seed", .type = S_INT},
-    {.key = "beta1", .type = S_NUM, .range = R_UNIT},
-    {.key = "beta2", .type = S_NUM, .range = R_UNIT},
-    {.key = "eps", .type = S_NUM, .range = R_POS},
-    {.key = "schedule", .type = S_MAP, .sub = script_fields},
+    {.key = "steps", .type = S_INT, .range = R_NONNEG, .def = "100"},
+    {.key = "batch_size", .type = S_INT, .range = R_POS, .def = "16"},
+    {.key = "seq_len",
+     .type = S_INT,
+     .range = R_POS,
+     .computed = "min(128, the model's context)"},
+    {.key = "lr", .type = S_NUM, .range = R_POS, .def = "1.0e-3"},
+    {.key = "weight_decay", .type = S_NUM, .range = R_NONNEG, .def = "0.0"},
+    {.key = "grad_clip", .type = S_NUM, .range = R_NONNEG, .def = "1.0"},
+    {.key = "seed", .type = S_INT, .def = "1"},
+    {.key = "beta1", .type = S_NUM, .range = R_UNIT, .def = "0.9"},
+    {.key = "beta2", .type = S_NUM, .range = R_UNIT, .def = "0.999"},
+    {.key = "eps", .type = S_NUM, .range = R_POS, .def = "1.0e-8"},
+    {.key = "schedule", .type = S_MAP, .sub = script_fields, .computed = "none: constant `lr`"},
     {0}};
 
 static const field eval_fields[] = {
-    {.key = "every", .type = S_INT, .range = R_POS},
-    {.key = "metrics", .type = S_LIST, .sub = &metric_item},
-    {.key = "samples", .type = S_INT, .range = R_POS},
+    {.key = "every", .type = S_INT, .range = R_POS, .computed = "never (zero-shot and final only)"},
+    {.key = "metrics",
+     .type = S_LIST,
+     .sub = &metric_item,
+     .computed = "loss and perplexity, with accuracy and f1 on classification data"},
+    {.key = "samples", .type = S_INT, .range = R_POS, .computed = "the whole eval set"},
     {0}};
 
 static const field output_fields[] = {
-    {.key = "dir", .type = S_STR},
-    {.key = "checkpoint_every", .type = S_INT, .range = R_NONNEG},
+    {.key = "dir", .type = S_STR, .def = "runs"},
+    {.key = "checkpoint_every", .type = S_INT, .range = R_NONNEG, .def = "0"},
     {0}};
 
 static const field recipe_fields[] = {
@@ -129,14 +140,17 @@ static const field recipe_fields[] = {
     {.key = "tokenizer", .type = S_STR},
     {.key = "device", .type = S_ENUM, .choices = "cpu|cuda", .def = "cpu"},
     {.key = "precision", .type = S_ENUM, .choices = "fp32|bf16", .def = "fp32"},
-    {.key = "threads", .type = S_INT, .range = R_POS},
+    {.key = "threads", .type = S_INT, .range = R_POS, .computed = "all cores"},
     {.key = "data", .type = S_MAP, .flags = F_REQUIRED, .sub = data_fields},
-    {.key = "policy", .type = S_MAP, .sub = script_fields},
+    {.key = "policy",
+     .type = S_MAP,
+     .sub = script_fields,
+     .computed = "none: every layer, the embeddings, final norm and head train"},
     {.key = "trace", .type = S_MAP, .flags = F_CREATE, .sub = trace_fields},
     {.key = "lora", .type = S_MAP, .sub = lora_fields},
-    {.key = "train", .type = S_MAP, .sub = train_fields},
+    {.key = "train", .type = S_MAP, .flags = F_CREATE, .sub = train_fields},
     {.key = "eval", .type = S_MAP, .sub = eval_fields},
-    {.key = "output", .type = S_MAP, .sub = output_fields},
+    {.key = "output", .type = S_MAP, .flags = F_CREATE, .sub = output_fields},
     {0}};
 
 /* --- collecting errors --------------------------------------------------- */
@@ -527,4 +541,64 @@ void st_schema_check(lua_State *L, int idx) {
   else
     lua_pushvalue(L, s.best);
   lua_error(L);
+}
+
+/* --- the schema as data -------------------------------------------------- */
+
+/* the field at a dotted key, or NULL */
+static const field *find_field(const char *dotted) {
+  const field *fs = recipe_fields;
+  char part[64];
+  for (const char *p = dotted;;) {
+    const char *dot = strchr(p, '.');
+    snprintf(part, sizeof part, "%.*s", dot ? (int)(dot - p) : (int)strlen(p), p);
+    const field *f = fs;
+    while (f->key && strcmp(f->key, part)) f++;
+    if (!f->key) return NULL;
+    if (!dot) return f;
+    if (f->type != S_MAP) return NULL;
+    fs = f->sub;
+    p = dot + 1;
+  }
+}
+
+void st_schema_push_default(lua_State *L, const char *dotted) {
+  const field *f = find_field(dotted);
+  if (f && f->def) st_yaml_load_string(L, f->def, strlen(f->def), "(default)", 1);
+  else lua_pushnil(L);
+}
+
+static void push_fields(lua_State *L, const field *fs, const char *prefix) {
+  for (const field *f = fs; f->key; f++) {
+    char key[256], desc[128];
+    snprintf(key, sizeof key, "%s%s%s", prefix, *prefix ? "." : "", f->key);
+    lua_createtable(L, 0, 5);
+    lua_pushstring(L, key);
+    lua_setfield(L, -2, "key");
+    lua_pushstring(L, type_name(f, desc, sizeof desc));
+    lua_setfield(L, -2, "type");
+    if (f->def) {
+      lua_pushstring(L, f->def);
+      lua_setfield(L, -2, "default");
+    }
+    if (f->computed) {
+      lua_pushstring(L, f->computed);
+      lua_setfield(L, -2, "computed");
+    }
+    lua_pushboolean(L, (f->flags & F_REQUIRED) != 0);
+    lua_setfield(L, -2, "required");
+    lua_pushboolean(L, (f->flags & F_CREATE) != 0);
+    lua_setfield(L, -2, "created");
+    lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+    if (f->type == S_MAP) push_fields(L, f->sub, key);
+  }
+}
+
+/* strata.schema() -> {{key = "train.lr", type =, default = YAML text,
+ * computed = description, required = bool, created = bool (a section
+ * that always exists)}, ...} in schema order */
+int st_lua_schema(lua_State *L) {
+  lua_newtable(L);
+  push_fields(L, recipe_fields, "");
+  return 1;
 }

@@ -96,6 +96,12 @@ void st_recipe_load_l(lua_State *L, const char *path, int ov);
 /* checks the recipe table at idx against the schema, fills defaults, raises
  * "file:line:col: key 'train.lr': expected number, got string \"abc\"" */
 void st_schema_check(lua_State *L, int idx);
+/* The schema is the one home of recipe defaults: pushes the default of a
+ * dotted key ("train.lr") as its value, or nil when it has none (or the
+ * engine computes it; strata.schema() describes those). */
+void st_schema_push_default(lua_State *L, const char *dotted);
+/* strata.schema(): every key with its type, default and description */
+int st_lua_schema(lua_State *L);
 
 /* --- sandbox (sandbox.c) ------------------------------------------------- */
 typedef struct st_sandbox_opts {

@@ -1,9 +1,10 @@
 /* trainer_lua.c - strata.trainer: the training loop of `strata run`, one
  * step at a time under a Lua script's control.
  *
- *   t = strata.trainer(m, plan, {batch_size = 16, seq_len = min(128, ctx),
- *                      lr = 1e-3, weight_decay = 0, grad_clip = 1,
- *                      beta1 = 0.9, beta2 = 0.999, eps = 1e-8, seed = 1})
+ *   t = strata.trainer(m, plan, {batch_size =, seq_len =, lr =, weight_decay =,
+ *                      grad_clip =, beta1 =, beta2 =, eps =, seed =})
+ *                   options missing take the recipe defaults of train.*
+ *                   (the schema, docs/recipes.md)
  *   t:step(ds)      one AdamW step on the next batch of dataset ds (a
  *                   strata.data dataset); returns loss, grad_norm
  *   t:loss()        the last step's loss (nil before the first)
@@ -21,7 +22,7 @@
  * weights in place (m:eval sees them) and keeps m and the dataset alive.
  * A plan is a table as policies return (plan_lua.c) or a st_plan_parse
  * string ("all", "top:2", "3,4"); a `layers` entry "lora" takes rank 8,
- * alpha 16 on q and v. Errors (an invalid plan, a non-finite loss) raise;
+ * alpha 16 on q and v (the schema's lora defaults). Errors (an invalid plan, a non-finite loss) raise;
  * a failed step leaves the weights as they were. */
 #include <math.h>
 #include <stdio.h>
@@ -65,12 +66,8 @@ static int t_gc(lua_State *L) {
 /* the plan table at idx -> *p (seeded like strata run's), or raises */
 static void to_plan(lua_State *L, trainer_ud *u, int idx, const char *who,
                     st_plan *p) {
-  st_lora_spec ld = {8, 16, 0, 0, 0};
-  const char *qv[] = {"q", "v", "c_attn"};
-  for (int i = 0; i < 3; i++) {
-    int k = st_module_index(u->m, qv[i]);
-    if (k >= 0) ld.modules |= 1u << k;
-  }
+  st_lora_spec ld; /* LoRA layers that give no settings: the schema's */
+  if (sl_lora_defaults(L, 0, u->m, &ld)) st_lua_errorf(L, "%s: %s", who, st_errmsg());
   if (lua_type(L, idx) == LUA_TSTRING) {
     if (st_plan_parse(p, u->m, lua_tostring(L, idx)))
       st_lua_errorf(L, "%s: %s", who, st_errmsg());
@@ -83,10 +80,19 @@ static void to_plan(lua_State *L, trainer_ud *u, int idx, const char *who,
   p->seed = u->seed;
 }
 
+/* opts[k], else the recipe default of train.<k> (the schema's), else d */
 static double opt_num(lua_State *L, int t, const char *k, double d) {
-  if (lua_isnil(L, t)) return d;
-  lua_getfield(L, t, k);
-  double v = lua_isnil(L, -1) ? d : luaL_checknumber(L, -1);
+  if (lua_isnil(L, t) || lua_getfield(L, t, k) == LUA_TNIL) {
+    char key[64];
+    if (!lua_isnil(L, t)) lua_pop(L, 1);
+    snprintf(key, sizeof key, "train.%s", k);
+    st_schema_push_default(L, key);
+    if (lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      return d;
+    }
+  }
+  double v = luaL_checknumber(L, -1);
   lua_pop(L, 1);
   return v;
 }
@@ -188,22 +194,22 @@ static int l_trainer(lua_State *L) {
   st_model *m = st_lua_check_model(L, 1);
   lua_settop(L, 3);
   if (!lua_isnil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
-  int dT = m->cfg.max_seq < 128 ? m->cfg.max_seq : 128;
-  double B = opt_num(L, 3, "batch_size", 16), T = opt_num(L, 3, "seq_len", dT);
-  double seed = opt_num(L, 3, "seed", 1);
+  double B = opt_num(L, 3, "batch_size", 0);
+  double T = opt_num(L, 3, "seq_len", sl_default_seq_len(m));
+  double seed = opt_num(L, 3, "seed", 0);
   if (B < 1 || B > 65536 || B != floor(B))
     return st_lua_errorf(L, "strata.trainer: batch_size %g: expected an "
                             "integer >= 1", B);
   if (T < 2 || T > m->cfg.max_seq || T != floor(T))
     return st_lua_errorf(L, "strata.trainer: seq_len %g: expected an integer "
                             "2..%d (the model's context)", T, m->cfg.max_seq);
-  st_optim o = st_optim_default();
-  o.lr = (float)opt_num(L, 3, "lr", o.lr);
-  o.weight_decay = (float)opt_num(L, 3, "weight_decay", o.weight_decay);
-  o.grad_clip = (float)opt_num(L, 3, "grad_clip", o.grad_clip);
-  o.beta1 = (float)opt_num(L, 3, "beta1", o.beta1);
-  o.beta2 = (float)opt_num(L, 3, "beta2", o.beta2);
-  o.eps = (float)opt_num(L, 3, "eps", o.eps);
+  st_optim o;
+  o.lr = (float)opt_num(L, 3, "lr", 0);
+  o.weight_decay = (float)opt_num(L, 3, "weight_decay", 0);
+  o.grad_clip = (float)opt_num(L, 3, "grad_clip", 0);
+  o.beta1 = (float)opt_num(L, 3, "beta1", 0);
+  o.beta2 = (float)opt_num(L, 3, "beta2", 0);
+  o.eps = (float)opt_num(L, 3, "eps", 0);
   if (!(o.lr >= 0 && isfinite(o.lr)))
     return st_lua_errorf(L, "strata.trainer: lr %g: expected a finite "
                             "number >= 0", o.lr);

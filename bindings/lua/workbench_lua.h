@@ -47,6 +47,14 @@ float *st_lua_push_tensor(lua_State *L, const float *x, int n);
 int st_lua_to_plan(lua_State *L, int idx, const st_model *m,
                    const st_lora_spec *lora_default, const char *who,
                    st_plan *out);
+/* LoRA settings for plan layers that give none: the recipe's lora section
+ * (table at index lora; 0 or a non-table: none) over the schema's defaults.
+ * ST_ERR + st_err naming lora.modules[i] when the model lacks a module. */
+int sl_lora_defaults(lua_State *L, int lora, const st_model *m,
+                     st_lora_spec *s);
+/* the default seq_len of training, data and eval: min(128, the model's
+ * context) (schema: train.seq_len) */
+int sl_default_seq_len(const st_model *m);
 /* pushes the plan as the table shape above (layers = {[0..L-1] = mode}) */
 void st_lua_push_plan(lua_State *L, const st_plan *p, const st_model *m);
 
