@@ -265,45 +265,49 @@ void st_layer_bwd(const st_model *m, int l, const st_acts *a, const float *x,
   int N = B * T, C = c->dim, QKVD = st_qkv_dim(c), AD = c->n_heads * c->head_dim;
   int FCD = st_fc_dim(c), H = c->hidden;
 
-  /* 5: down / mlp.c_proj. dres = dL/dout is also dL/dres1's residual part */
+  /* PRJ: down / mlp.c_proj. dres = dL/dout is also dL/dres1's residual part */
   linear_wgrad(be, g, ST_PRJ_W, dres, a->act, N, H, C);
-  if (below < 5) linear_dgrad(be, s->dact, dres, P(ST_PRJ_W), N, H, C);
-  lora_bwd(m, a, l, ST_PRJ_W, dres, a->act, below < 5 ? s->dact : NULL, s, N,
-           H, C);
-  if (below >= 5) return;
+  if (below < ST_OP_PRJ)
+    linear_dgrad(be, s->dact, dres, P(ST_PRJ_W), N, H, C);
+  lora_bwd(m, a, l, ST_PRJ_W, dres, a->act, below < ST_OP_PRJ ? s->dact : NULL,
+           s, N, H, C);
+  if (below >= ST_OP_PRJ) return;
   if (c->arch == ST_ARCH_LLAMA)
     be->swiglu_bwd(s->dfc, s->dact, a->fc, N, H);
   else
     be->gelu_bwd(s->dfc, a->fc, s->dact, (size_t)N * H);
-  /* 4: gate,up / c_fc */
+  /* FC: gate,up / c_fc */
   linear_wgrad(be, g, ST_FC_W, s->dfc, a->ln2, N, C, FCD);
-  if (below < 4) linear_dgrad(be, s->dln, s->dfc, P(ST_FC_W), N, C, FCD);
-  lora_bwd(m, a, l, ST_FC_W, s->dfc, a->ln2, below < 4 ? s->dln : NULL, s, N,
-           C, FCD);
-  if (below >= 4) return;
-  /* 3: post-attention norm; its input gradient joins the residual (dres
+  if (below < ST_OP_FC)
+    linear_dgrad(be, s->dln, s->dfc, P(ST_FC_W), N, C, FCD);
+  lora_bwd(m, a, l, ST_FC_W, s->dfc, a->ln2, below < ST_OP_FC ? s->dln : NULL,
+           s, N, C, FCD);
+  if (below >= ST_OP_FC) return;
+  /* LN2: post-attention norm; its input gradient joins the residual (dres
    * becomes dL/dres1 in place) */
   norm_bwd(m, dres, gview(g, ST_LN2_W), gview(g, ST_LN2_B), s->dln, a->res1,
            P(ST_LN2_W), a->ln2_mean, a->ln2_rstd, N);
-  if (below >= 3) return;
-  /* 2: o_proj / attn.c_proj */
+  if (below >= ST_OP_LN2) return;
+  /* ATO: o_proj / attn.c_proj */
   linear_wgrad(be, g, ST_ATO_W, dres, a->att, N, AD, C);
-  if (below < 2) linear_dgrad(be, s->datt, dres, P(ST_ATO_W), N, AD, C);
-  lora_bwd(m, a, l, ST_ATO_W, dres, a->att, below < 2 ? s->datt : NULL, s, N,
-           AD, C);
-  if (below >= 2) return;
+  if (below < ST_OP_ATO)
+    linear_dgrad(be, s->datt, dres, P(ST_ATO_W), N, AD, C);
+  lora_bwd(m, a, l, ST_ATO_W, dres, a->att, below < ST_OP_ATO ? s->datt : NULL,
+           s, N, AD, C);
+  if (below >= ST_OP_ATO) return;
   be->attn_bwd(s->dqkv, s->datt, a->qkv, a->att, a->lse, B, T, c->n_heads,
                c->n_kv_heads, c->head_dim);
   if (c->arch == ST_ARCH_LLAMA)
     be->rope(s->dqkv, B, T, c->n_heads, c->n_kv_heads, c->head_dim,
              c->rope_theta, 1);
-  /* 1: q,k,v / c_attn */
+  /* QKV: q,k,v / c_attn */
   linear_wgrad(be, g, ST_QKV_W, s->dqkv, a->ln1, N, C, QKVD);
-  if (below < 1) linear_dgrad(be, s->dln, s->dqkv, P(ST_QKV_W), N, C, QKVD);
-  lora_bwd(m, a, l, ST_QKV_W, s->dqkv, a->ln1, below < 1 ? s->dln : NULL, s,
-           N, C, QKVD);
-  if (below >= 1) return;
-  /* 0: input norm; dres becomes dL/dx (residual + norm path) */
+  if (below < ST_OP_QKV)
+    linear_dgrad(be, s->dln, s->dqkv, P(ST_QKV_W), N, C, QKVD);
+  lora_bwd(m, a, l, ST_QKV_W, s->dqkv, a->ln1,
+           below < ST_OP_QKV ? s->dln : NULL, s, N, C, QKVD);
+  if (below >= ST_OP_QKV) return;
+  /* LN1: input norm; dres becomes dL/dx (residual + norm path) */
   norm_bwd(m, dres, gview(g, ST_LN1_W), gview(g, ST_LN1_B), s->dln, x,
            P(ST_LN1_W), a->ln1_mean, a->ln1_rstd, N);
 #undef P

@@ -5,11 +5,11 @@
  * Backward runs the block's ops in reverse and does only the work the plan
  * needs: a weight gradient where the parameter trains (grad pointer set), and
  * the gradient into an op's input only while something trainable lies below
- * it. Op positions: 0 ln1, 1 qkv, 2 attn-out, 3 ln2, 4 fc, 5 proj (a
- * linear op with a training LoRA adapter is a trainable position). `below`
- * is the lowest position backward must reach: in the lowest trainable block
- * the position of its lowest trainable op, and 0 in every block above it
- * (whose input gradient is needed). */
+ * it. Op positions (st_op, model.h): ST_OP_LN1, QKV, ATO (attention out),
+ * LN2, FC, PRJ, bottom to top (a linear op with a training LoRA adapter is a
+ * trainable position). `below` is the lowest position backward must reach:
+ * in the lowest trainable block the position of its lowest trainable op, and
+ * ST_OP_LN1 in every block above it (whose input gradient is needed). */
 #ifndef ST_LAYER_H
 #define ST_LAYER_H
 
@@ -77,7 +77,8 @@ typedef struct st_bwd_scratch {
 int st_bwd_scratch_alloc(st_bwd_scratch *s, const st_model *m, int B, int T);
 void st_bwd_scratch_free(st_bwd_scratch *s, const st_backend *be);
 
-/* dres[N,C] holds dL/d(out) on entry and dL/dx on return when below == 0
+/* dres[N,C] holds dL/d(out) on entry and dL/dx on return when below ==
+ * ST_OP_LN1
  * (in place: the residual gradient flows down through the stack).
  * Adapters of the block (a->lora) that train accumulate dA and dB; the
  * gradient through every adapter joins its module's input gradient where

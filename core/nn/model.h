@@ -44,6 +44,38 @@ enum {
   ST_PRJ_W, ST_PRJ_B, /* down_proj | mlp.c_proj */
   ST_NSLOTS
 };
+/* The op positions of a block, bottom to top: each owns the weight and bias
+ * slots of the same name above. QKV, ATO, FC and PRJ are the linear maps,
+ * LN1 and LN2 the norms. Backward depth is a position (layer.h); ST_NOPS as a
+ * depth means nothing to reach. */
+typedef enum {
+  ST_OP_LN1, ST_OP_QKV, ST_OP_ATO, ST_OP_LN2, ST_OP_FC, ST_OP_PRJ, ST_NOPS
+} st_op;
+/* the op position a per-layer slot belongs to */
+static inline st_op st_slot_op(int slot) {
+  switch (slot) {
+  case ST_LN1_W: case ST_LN1_B: return ST_OP_LN1;
+  case ST_QKV_W: case ST_QKV_B: return ST_OP_QKV;
+  case ST_ATO_W: case ST_ATO_B: return ST_OP_ATO;
+  case ST_LN2_W: case ST_LN2_B: return ST_OP_LN2;
+  case ST_FC_W: case ST_FC_B: return ST_OP_FC;
+  case ST_PRJ_W: case ST_PRJ_B: return ST_OP_PRJ;
+  }
+  return ST_NOPS;
+}
+/* the weight slot of an op position */
+static inline int st_op_weight_slot(st_op op) {
+  static const int w[ST_NOPS] = {ST_LN1_W, ST_QKV_W, ST_ATO_W,
+                                 ST_LN2_W, ST_FC_W, ST_PRJ_W};
+  return w[op];
+}
+static inline int st_slot_is_weight(int slot) {
+  st_op op = st_slot_op(slot);
+  return op != ST_NOPS && slot == st_op_weight_slot(op);
+}
+static inline int st_op_is_linear(st_op op) {
+  return op != ST_OP_LN1 && op != ST_OP_LN2;
+}
 /* global slots */
 enum { ST_WTE, ST_WPE, ST_LNF_W, ST_LNF_B, ST_HEAD, ST_NGLOBAL };
 

@@ -1,10 +1,11 @@
-/* plan.c - per-layer training modes, their validation and FLOP accounting. */
+/* plan.c - per-layer training modes, their validation, and the plan's FLOP
+ * totals (the per-layer cost model is cost.c). */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cost.h"
 #include "error.h"
-#include "layer.h"
 #include "plan.h"
 
 static const char *llama_modules[] = {"q", "k", "v", "o", "gate", "up",
@@ -112,6 +113,19 @@ static int param_module(const st_model *m, const st_param *q) {
   return q->group == ST_G_LAYER ? st_module_index(m, q->module) : -1;
 }
 
+st_layer_plan st_plan_layer(const st_plan *p, int l) {
+  st_layer_plan lp = {p->mode[l], p->modules[l],
+                      p->mode[l] == ST_LORA ? &p->lora[l] : NULL};
+  return lp;
+}
+
+int st_layer_param_trainable(const st_model *m, const st_param *q,
+                             const st_layer_plan *lp) {
+  if (lp->mode != ST_FULL) return 0;
+  int i = param_module(m, q);
+  return i >= 0 && (lp->modules >> i & 1u);
+}
+
 int st_plan_param_trainable(const st_plan *p, const st_model *m,
                             const st_param *q) {
   switch (q->group) {
@@ -119,32 +133,37 @@ int st_plan_param_trainable(const st_plan *p, const st_model *m,
   case ST_G_FINAL_NORM: return p->final_norm;
   case ST_G_HEAD: return p->head;
   case ST_G_LAYER: {
-    if (p->mode[q->layer] != ST_FULL) return 0;
-    int i = param_module(m, q);
-    return i >= 0 && (p->modules[q->layer] >> i & 1u);
+    st_layer_plan lp = st_plan_layer(p, q->layer);
+    return st_layer_param_trainable(m, q, &lp);
   }
   }
   return 0;
 }
 
-/* lowest op position (layer.h) with trainable weights in layer l; 6: none */
-int st_plan_layer_below(const st_plan *p, const st_model *m, int l) {
-  int below = 6;
+int st_layer_lowest_op(const st_model *m, int l, const st_layer_plan *lp) {
+  int lowest = ST_NOPS;
   for (int i = 0; i < m->n_tab; i++) {
     const st_param *q = &m->tab[i];
     if (q->group != ST_G_LAYER || q->layer != l) continue;
-    int trains = st_plan_param_trainable(p, m, q) ||
-                 (p->mode[l] == ST_LORA && q->slot % 2 == 0 &&
-                  (p->lora[l].modules >> param_module(m, q) & 1u));
-    if (trains && q->slot / 2 < below) below = q->slot / 2;
+    int k = param_module(m, q);
+    int trains = st_layer_param_trainable(m, q, lp) ||
+                 (lp->mode == ST_LORA && st_slot_is_weight(q->slot) &&
+                  k >= 0 && (lp->lora->modules >> k & 1u));
+    int op = st_slot_op(q->slot);
+    if (trains && op < lowest) lowest = op;
   }
-  return below;
+  return lowest;
+}
+
+int st_plan_layer_below(const st_plan *p, const st_model *m, int l) {
+  st_layer_plan lp = st_plan_layer(p, l);
+  return st_layer_lowest_op(m, l, &lp);
 }
 
 int st_plan_lowest(const st_plan *p, const st_model *m) {
   if (p->embed || (m->cfg.tied && p->head)) return -1;
   for (int l = 0; l < p->n_layers; l++)
-    if (st_plan_layer_below(p, m, l) < 6) return l;
+    if (st_plan_layer_below(p, m, l) < ST_NOPS) return l;
   return m->cfg.n_layers;
 }
 
@@ -208,72 +227,34 @@ int st_plan_validate(const st_plan *p, const st_model *m) {
   return ST_OK;
 }
 
-/* FLOPs per token of each op position's weight matrix (2 * weights) */
-static double slot_mm(const st_model *m, int l, int slot) {
-  return 2.0 * (double)st_slot_size(m, l, slot);
-}
-
 /* backward FLOPs per token of layer l under the plan (0 below the lowest
  * trainable layer); *lora_fwd gets its adapters' extra forward FLOPs */
 double st_plan_layer_bwd(const st_plan *p, const st_model *m, int T, int l,
                          double *lora_fwd) {
-  const st_config *c = &m->cfg;
-  double att_bwd = 8.0 * T * c->n_heads * c->head_dim, bwd = 0;
   int lowest = st_plan_lowest(p, m);
   if (lora_fwd) *lora_fwd = 0;
   if (l < lowest) return 0;
-  int below = l > lowest ? 0 : st_plan_layer_below(p, m, l);
-  for (int pos = 5; pos >= below; pos--) {
-    int slot = 2 * pos;
-    if (pos == 0 || pos == 3) continue; /* norms: elementwise, not counted */
-    /* weight gradient of the trainable named tensors in this slot */
-    for (int i = 0; i < m->n_tab; i++) {
-      const st_param *q = &m->tab[i];
-      if (q->group == ST_G_LAYER && q->layer == l && q->slot == slot &&
-          st_plan_param_trainable(p, m, q))
-        bwd += 2.0 * q->rows * q->cols;
-    }
-    /* LoRA adapters of this slot, per token, for in x out with rank r:
-     * forward A x 2r.in and B (Ax) 2r.out (counted in lora_fwd: the full
-     * fine-tuning baseline has no adapters); backward dB += dy^T (Ax)
-     * 2r.out, d(Ax) = dy B 2r.out, dA += d(Ax)^T x 2r.in, and the input
-     * gradient d(Ax) A 2r.in only where the input gradient is needed.
-     * W's own input gradient is the 2P term below, as for any layer. */
-    if (p->mode[l] == ST_LORA) {
-      const st_lora_spec *s = &p->lora[l];
-      const char **names;
-      int nmod = st_plan_modules(m, &names);
-      for (int k = 0; k < nmod; k++) {
-        const st_param *q = s->modules >> k & 1u ? linear_weight(m, l, k) : NULL;
-        if (!q || q->slot != slot) continue;
-        double r = s->rank, in = q->cols, out = q->rows;
-        if (lora_fwd) *lora_fwd += 2 * r * (in + out);
-        bwd += 2 * r * out + 2 * r * out + 2 * r * in;
-        if (pos > below) bwd += 2 * r * in;
-      }
-    }
-    if (pos > below) bwd += slot_mm(m, l, slot);
-    if (pos == 2 && below <= 1) bwd += att_bwd;
-  }
-  return bwd;
+  st_layer_plan lp = st_plan_layer(p, l);
+  /* above the lowest trainable layer the input gradient is needed */
+  int below = l > lowest ? ST_OP_LN1 : st_layer_lowest_op(m, l, &lp);
+  st_layer_flops c = st_layer_cost(m, l, T, &lp, below);
+  if (lora_fwd) *lora_fwd = c.lora_fwd;
+  return c.dgrad + c.wgrad;
 }
 
 st_flops st_plan_flops(const st_plan *p, const st_model *m, int T) {
   const st_config *c = &m->cfg;
   int L = c->n_layers;
-  double att_fwd = 4.0 * T * c->n_heads * c->head_dim, att_bwd = 2 * att_fwd;
   double head = 2.0 * c->vocab * c->dim;
-  static const int lin[] = {ST_QKV_W, ST_ATO_W, ST_FC_W, ST_PRJ_W};
   st_flops f = {0};
+  /* full: input and weight gradients everywhere */
   for (int l = 0; l < L; l++) {
-    for (int i = 0; i < 4; i++) f.fwd += slot_mm(m, l, lin[i]);
-    f.fwd += att_fwd;
+    st_layer_flops full = st_layer_cost_full(m, l, T);
+    f.fwd += full.fwd;
+    f.full_bwd += full.dgrad + full.wgrad;
   }
   f.fwd += head;
-  /* full: input and weight gradients everywhere */
-  f.full_bwd = 2 * head + L * att_bwd;
-  for (int l = 0; l < L; l++)
-    for (int i = 0; i < 4; i++) f.full_bwd += 2 * slot_mm(m, l, lin[i]);
+  f.full_bwd += 2 * head;
 
   int lowest = st_plan_lowest(p, m);
   if (p->head || (c->tied && p->embed)) f.bwd += head;

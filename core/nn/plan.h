@@ -47,6 +47,21 @@ int st_plan_validate(const st_plan *p, const st_model *m);
 int st_plan_modules(const st_model *m, const char ***names);
 int st_module_index(const st_model *m, const char *name); /* -1 if unknown */
 
+/* One layer's entry of a plan. */
+typedef struct st_layer_plan {
+  st_mode mode;
+  st_modmask modules;       /* ST_FULL: its trainable modules */
+  const st_lora_spec *lora; /* ST_LORA: rank and adapted modules, else NULL */
+} st_layer_plan;
+st_layer_plan st_plan_layer(const st_plan *p, int l);
+/* does layer parameter q train (full-weight training; LoRA adapters are
+ * separate) under its layer's entry lp? */
+int st_layer_param_trainable(const st_model *m, const st_param *q,
+                             const st_layer_plan *lp);
+/* lowest op position (st_op, model.h) of layer l with trainable weights
+ * under lp, a linear op with a LoRA adapter counting; ST_NOPS: none */
+int st_layer_lowest_op(const st_model *m, int l, const st_layer_plan *lp);
+
 /* is this named parameter trainable under the plan (full-weight training,
  * LoRA adapters are separate)? */
 int st_plan_param_trainable(const st_plan *p, const st_model *m,
@@ -54,10 +69,12 @@ int st_plan_param_trainable(const st_plan *p, const st_model *m,
 /* -1 when embeddings train (full backward), else the lowest layer with
  * anything trainable, L when only final norm/head train */
 int st_plan_lowest(const st_plan *p, const st_model *m);
-/* lowest op position (layer.h) with trainable weights in layer l; 6: none */
+/* st_layer_lowest_op() of layer l under the plan: the backward depth of the
+ * lowest trainable layer (layer.h); ST_NOPS: nothing trains in layer l */
 int st_plan_layer_below(const st_plan *p, const st_model *m, int l);
 
-/* FLOP accounting per token (DESIGN.md): full fine-tuning and this plan */
+/* FLOP accounting per token (DESIGN.md): full fine-tuning and this plan,
+ * summed from the per-layer cost model (cost.h) plus the head */
 typedef struct st_flops {
   double fwd, bwd, full_bwd; /* per token */
   double lora_fwd;           /* the adapters' own forward (0 without LoRA) */

@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "cost.h"
 #include "error.h"
 #include "forward.h"
-#include "layer.h"
 #include "sampler.h"
 #include "trace.h"
 
@@ -196,15 +196,11 @@ int st_trace_collect(st_trace *tr, st_model *m, const int32_t *tok,
     st_trace_free(tr);
     return ST_ERR;
   }
-  double att_bwd = 8.0 * T * cf->n_heads * cf->head_dim;
-  static const int lin[] = {ST_QKV_W, ST_ATO_W, ST_FC_W, ST_PRJ_W};
   for (int l = 0; l < L; l++) {
+    st_layer_flops f = st_layer_cost_full(m, l, T);
     tr->params[l] = st_layer_params(m, l);
-    for (int i = 0; i < 4; i++) {
-      tr->wgrad_flops[l] += 2.0 * st_slot_size(m, l, lin[i]);
-      tr->dgrad_flops[l] += 2.0 * st_slot_size(m, l, lin[i]);
-    }
-    tr->dgrad_flops[l] += att_bwd;
+    tr->wgrad_flops[l] = f.wgrad;
+    tr->dgrad_flops[l] = f.dgrad;
   }
 
   /* which loss-bearing tokens to keep: a seeded partial shuffle */

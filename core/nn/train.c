@@ -166,7 +166,8 @@ static int set_plan(st_trainer *t, const st_plan *plan) {
   t->lowest = st_plan_lowest(&t->plan, m);
   t->k0 = t->lowest < 0 ? 0 : t->lowest;
   for (int l = 0; l < L; l++)
-    t->below[l] = l > t->lowest ? 0 : st_plan_layer_below(&t->plan, m, l);
+    t->below[l] =
+        l > t->lowest ? ST_OP_LN1 : st_plan_layer_below(&t->plan, m, l);
   build_views(t);
   return attach_lora(t);
 }
