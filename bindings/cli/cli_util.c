@@ -1,4 +1,6 @@
-/* cli_util.c - option parsing shared by the subcommands. */
+/* cli_util.c - the global --threads option, and the old flag scanner
+ * for a command not yet on cli_parse (cli_opts.h). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,28 +10,27 @@
 
 int cli_threads_given;
 
-/* --threads may appear anywhere; it is removed from argv. */
+/* --threads N (or --threads=N) may appear anywhere; it is removed from argv. */
 int cli_threads(int *argc, char **argv) {
   for (int i = 1; i < *argc; i++) {
-    if (strcmp(argv[i], "--threads")) continue;
+    int joined = !strncmp(argv[i], "--threads=", 10);
+    if (strcmp(argv[i], "--threads") && !joined) continue;
+    if (!joined && i + 1 >= *argc) return st_err("--threads needs a value (N)");
+    const char *v = joined ? argv[i] + 10 : argv[i + 1];
     char *end = NULL;
-    long n = i + 1 < *argc ? strtol(argv[i + 1], &end, 10) : 0;
-    if (i + 1 >= *argc || *end || n < 1 || n > 1024)
-      return st_err("--threads needs a positive integer");
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || errno) return st_err("--threads '%s': expected an integer", v);
+    if (n < 1 || n > 1024) return st_err("--threads %s: expected an integer in 1..1024", v);
     st_set_threads((int)n);
     cli_threads_given = 1;
-    memmove(argv + i, argv + i + 2, (size_t)(*argc - i - 2) * sizeof *argv);
-    *argc -= 2;
+    int drop = joined ? 1 : 2;
+    memmove(argv + i, argv + i + drop, (size_t)(*argc - i - drop + 1) * sizeof *argv);
+    *argc -= drop;
     return ST_OK;
   }
   st_set_threads(0);
   return ST_OK;
-}
-
-const char *cli_opt(int argc, char **argv, const char *flag) {
-  for (int i = 1; i + 1 < argc; i++)
-    if (!strcmp(argv[i], flag)) return argv[i + 1];
-  return NULL;
 }
 
 int cli_flag(int argc, char **argv, const char *flag) {

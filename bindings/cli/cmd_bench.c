@@ -31,11 +31,6 @@ static double peak_rss_mb(void) {
   return ru.ru_maxrss / 1024.0;
 }
 
-static int iopt(int argc, char **argv, const char *f, int def) {
-  const char *s = cli_opt(argc, argv, f);
-  return s ? atoi(s) : def;
-}
-
 /* Mean ms per step over `steps` timed steps after one warm-up. */
 static int time_plan(st_model *m, const st_plan *p, int B, int T, int steps,
                      const int32_t *tok, const int32_t *tgt, double *ms,
@@ -150,39 +145,80 @@ static void to_lora(st_plan *p, const st_lora_spec *s) {
   p->embed = p->final_norm = p->head = 0;
 }
 
+static const cli_opt opts[] = {
+    {"--trainable", CLI_STR, "all|top:K|3,5,7", "all",
+     .help = "the mask timed: every tensor, the K layers nearest the\n"
+     "output, or these layers (0-based)"},
+    {"--lora", CLI_STR, "SPEC",
+     .help = "the mask's layers get LoRA adapters instead of full\n"
+             "training; also times LoRA on all layers. SPEC:\n"
+             "r=8,alpha=16,modules=q,v[,dropout=0.1][,rslora=1]\n"
+             "(defaults r=8, alpha=16, modules q,v, or c_attn on GPT-2)"},
+    {"--precision", CLI_ENUM, "fp32|bf16", "fp32",
+     .help = "bf16: bf16 products with fp32 master weights and\n"
+     "optimiser state, where the backend has it (cuda); cpu\n"
+     "times fp32 and says so"},
+    {"--device", CLI_ENUM, "cpu|cuda", "cpu", .help = "backend"},
+    {"--batch-size", CLI_INT, "N", "4", .help = "sequences per step (recipe: train.batch_size)",
+     .range = "1..", .alias = "-B"},
+    {"--seq-len", CLI_INT, "T", "64", .help = "tokens per sequence (recipe: train.seq_len)", .range = "1..",
+     .alias = "-T"},
+    {"--steps", CLI_INT, "N", "3", .help = "timed steps per measurement, after one warm-up step",
+     .range = "1.."},
+    {"--no-trace", CLI_FLAG, .help = "skip timing the trace of the same tokens (and the\n"
+                                     "pseudo-inverse of the unembedding)"},
+    {"--json", CLI_FLAG, .help = "print one JSON object (a line) instead of the report"},
+    /* the random model: GPT-2-124M unless these say otherwise */
+    {"--arch", CLI_ENUM, "gpt2|llama", "gpt2", .help = "architecture of the random model"},
+    {"--layers", CLI_INT, "L", "12", .help = "transformer layers", .range = "1.."},
+    {"--dim", CLI_INT, "D", "768", .help = "model width (a multiple of --heads)", .range = "1.."},
+    {"--heads", CLI_INT, "H", "12", .help = "attention heads", .range = "1.."},
+    {"--kv-heads", CLI_INT, "H", .range = "1..",
+     .help = "key/value heads, dividing --heads (llama; default:\n--heads)"},
+    {"--hidden", CLI_INT, "F", .range = "1..", .help = "MLP width (default 4 x --dim)"},
+    {"--vocab", CLI_INT, "V", "50257", .help = "vocabulary size", .range = "1.."},
+    {0}};
+static const cli_spec spec = {
+    "bench", opts,
+    "Times one training step of a random-init model for the mask (--trainable,\n"
+    "--lora) and for full fine-tuning in the same process, against the sgemm rate\n"
+    "measured on the step's own GEMM shapes and the plan's ideal FLOP ratio.\n"
+    "Progress goes to stderr, the report (or --json) to stdout.",
+    NULL};
+
 int cmd_bench(int argc, char **argv) {
-  int B = iopt(argc, argv, "-B", 4), T = iopt(argc, argv, "-T", 64);
-  int steps = iopt(argc, argv, "--steps", 3);
-  const char *spec = cli_opt(argc, argv, "--trainable");
-  const char *dev = cli_opt(argc, argv, "--device");
-  int json = cli_flag(argc, argv, "--json");
-  if (!spec) spec = "all";
-  if (B < 1 || T < 1 || steps < 1) return st_err("bench: -B, -T and --steps must be >= 1");
-  st_config cfg = {.arch = ST_ARCH_GPT2,
-                   .n_layers = iopt(argc, argv, "--layers", 12),
-                   .dim = iopt(argc, argv, "--dim", 768),
-                   .n_heads = iopt(argc, argv, "--heads", 12),
-                   .vocab = iopt(argc, argv, "--vocab", 50257),
+  cli_args a;
+  int prc = cli_parse(&a, &spec, argc, argv);
+  if (prc) return prc == CLI_HELP ? 0 : ST_ERR;
+  int B = (int)cli_int(&a, "--batch-size"), T = (int)cli_int(&a, "--seq-len");
+  int steps = (int)cli_int(&a, "--steps");
+  const char *spec = cli_str(&a, "--trainable");
+  int json = cli_on(&a, "--json");
+  if ((long long)B * T > 1 << 30) return st_err("bench: --batch-size x --seq-len is too large");
+  st_config cfg = {.arch = cli_enum(&a, "--arch") == 1 ? ST_ARCH_LLAMA : ST_ARCH_GPT2,
+                   .n_layers = (int)cli_int(&a, "--layers"),
+                   .dim = (int)cli_int(&a, "--dim"),
+                   .n_heads = (int)cli_int(&a, "--heads"),
+                   .vocab = (int)cli_int(&a, "--vocab"),
                    .max_seq = 1024,
                    .norm_eps = 1e-5f,
                    .tied = 1};
-  const char *arch = cli_opt(argc, argv, "--arch");
-  if (arch && !strcmp(arch, "llama")) cfg.arch = ST_ARCH_LLAMA;
-  else if (arch && strcmp(arch, "gpt2")) return st_err("bench: --arch is gpt2 or llama");
-  cfg.n_kv_heads = iopt(argc, argv, "--kv-heads", cfg.n_heads);
-  cfg.head_dim = cfg.n_heads > 0 ? cfg.dim / cfg.n_heads : 0;
-  cfg.hidden = iopt(argc, argv, "--hidden", 4 * cfg.dim);
+  cfg.n_kv_heads = cli_given(&a, "--kv-heads") ? (int)cli_int(&a, "--kv-heads") : cfg.n_heads;
+  if (cfg.dim % cfg.n_heads)
+    return st_err("bench: --dim %d is not a multiple of --heads %d", cfg.dim, cfg.n_heads);
+  if (cfg.n_heads % cfg.n_kv_heads)
+    return st_err("bench: --kv-heads %d does not divide --heads %d", cfg.n_kv_heads,
+                  cfg.n_heads);
+  cfg.head_dim = cfg.dim / cfg.n_heads;
+  cfg.hidden = cli_given(&a, "--hidden") ? (int)cli_int(&a, "--hidden") : 4 * cfg.dim;
   cfg.rope_theta = 10000;
   if (T > cfg.max_seq) cfg.max_seq = T;
-  const st_backend *be = st_backend_get(dev ? dev : "cpu");
+  const st_backend *be = st_backend_get(cli_str(&a, "--device"));
   if (!be) return ST_ERR;
   /* --precision bf16: mixed precision (bf16 products, fp32 master weights
    * and optimiser state) where the backend has it; a backend without it
    * (cpu) runs fp32, and the JSON says which one ran */
-  const char *prec = cli_opt(argc, argv, "--precision");
-  if (!prec) prec = "fp32";
-  if (strcmp(prec, "fp32") && strcmp(prec, "bf16"))
-    return st_err("bench: --precision is fp32 or bf16");
+  const char *prec = cli_str(&a, "--precision");
   if (!be->set_bf16 && strcmp(prec, "fp32")) {
     fprintf(stderr, "bench: the %s backend has no bf16 mode: timing fp32\n", be->name);
     prec = "fp32";
@@ -195,7 +231,7 @@ int cmd_bench(int argc, char **argv) {
   if (st_plan_parse(&plan, m, spec)) { st_model_free(m); return ST_ERR; }
   if (st_plan_parse(&full, m, "all")) { st_plan_free(&plan); st_model_free(m); return ST_ERR; }
   /* --lora: the mask's layers get adapters; also timed: LoRA on all layers */
-  const char *lora_s = cli_opt(argc, argv, "--lora");
+  const char *lora_s = cli_str(&a, "--lora");
   st_lora_spec ls;
   st_plan lall = {0};
   if (lora_s && (parse_lora(lora_s, m, &ls) || st_plan_parse(&lall, m, "all"))) {
@@ -239,7 +275,7 @@ int cmd_bench(int argc, char **argv) {
    * pseudo-inverse of W_U is computed once per model (and cached on disk),
    * so it is timed on its own. */
   double pinv_ms = NAN, trace_ms = NAN;
-  if (!cli_flag(argc, argv, "--no-trace")) {
+  if (!cli_on(&a, "--no-trace")) {
     double t0 = now();
     float *pinv = NULL;
     if (st_unembed_pinv_t(m, &pinv)) goto done;

@@ -13,40 +13,60 @@
 #include "sampler.h"
 #include "tokenizer.h"
 
-static const char *help =
-    "usage: strata eval <model> --data FILE [options]\n"
-    "\n"
-    "Loss and perplexity over the loss-bearing tokens of FILE; with\n"
-    "verbalizers, zero/few-shot classification accuracy and macro-F1 (each\n"
-    "class scored by the log-likelihood of its verbalizer after the prompt).\n"
-    "\n"
-    "data:\n"
-    "  --data FILE            .txt (or a folder of them), .jsonl, .tsv, .csv\n"
-    "  --format F             text | jsonl | tsv | csv (default: by extension)\n"
-    "  --seq-len T            positions per example (default min(256, context))\n"
-    "  --separator S          text: split files into documents at S\n"
-    "  --max-samples N        evaluate the first N examples only\n"
-    "  --no-cache             do not read or write the token cache\n"
-    "classification:\n"
-    "  --task classification  (implied by --verbalizers); --task lm skips it\n"
-    "  --template T           prompt; {name} a header column, {0} {1} columns\n"
-    "                         by index; \\n \\t escapes. e.g.\n"
-    "                         'Review: {sentence}\\nSentiment:'\n"
-    "  --verbalizers V        LABEL=TEXT entries split by ',', text verbatim\n"
-    "                         (\\, for a comma): '0= negative,1= positive',\n"
-    "                         or a JSON object '{\"0\":\" negative\",...}'\n"
-    "  --label-col C          label column, name or index (default \"label\")\n"
-    "  --header yes|no        first line is a header (default: when a column\n"
-    "                         is referred to by name)\n"
-    "generation (prompt datasets):\n"
-    "  --generate N           print continuations of the first N prompts\n"
-    "  --max-tokens M         (default 32)  --temperature T (default 0: greedy)\n"
-    "  --seed S               sampling seed (default 1)\n"
-    "other:\n"
-    "  --batch B              rows per forward pass (default 8)\n"
-    "  --tokenizer F          default: beside a llama2.c model, or its folder\n"
-    "  --device cpu|cuda      (default cpu)\n"
-    "  --json OUT             also write the metrics as JSON\n";
+static const cli_opt opts[] = {
+    {"model", CLI_ARG, .help = "llama2.c .bin, or a Hugging Face folder"},
+    /* data */
+    {"--data", CLI_STR, "FILE", .required = 1,
+     .help = ".txt (or a folder of them), .jsonl, .tsv or .csv"},
+    {"--format", CLI_ENUM, "auto|text|jsonl|tsv|csv", "auto", .help = "how to read FILE (auto: by its extension)"},
+    {"--seq-len", CLI_INT, "T", .range = "1..",
+     .help = "positions per example (default min(256, context): longer\n"
+             "than trace's and train.seq_len's 128, so fewer examples\n"
+             "are cut short)"},
+    {"--separator", CLI_STR, "S", .help = "text: split files into documents at S"},
+    {"--max-samples", CLI_INT, "N", .range = "1..",
+     .help = "evaluate the first N examples only (default: all;\n"
+             "recipe: data.max_samples)"},
+    {"--no-cache", CLI_FLAG, .help = "do not read or write the token cache"},
+    /* classification */
+    {"--task", CLI_ENUM, "classification|lm",
+     .help = "classification is implied by --verbalizers; lm skips it"},
+    {"--template", CLI_STR, "T",
+     .help = "prompt; {name} a header column, {0} {1} columns by\n"
+             "index; \\n \\t escapes. e.g. 'Review: {sentence}\\nSentiment:'\n"
+             "(recipe: data.template)"},
+    {"--verbalizers", CLI_STR, "V",
+     .help = "LABEL=TEXT entries split by ',', text verbatim (\\, for a\n"
+             "comma): '0= negative,1= positive', or a JSON object\n"
+             "'{\"0\":\" negative\",...}' (recipe: data.verbalizers)"},
+    {"--label-column", CLI_STR, "C", .alias = "--label-col",
+     .help = "label column, name or index (default \"label\";\n"
+             "recipe: data.label_column)"},
+    {"--header", CLI_ENUM, "yes|no",
+     .help = "the first line is a header (default: when a column is\n"
+             "referred to by name)"},
+    /* generation */
+    {"--generate", CLI_INT, "N", "0", .help = "print continuations of the first N prompts (prompt\n"
+                                      "datasets)", .range = "0.."},
+    {"--max-tokens", CLI_INT, "M", "32", .help = "new tokens per continuation (generate's default is\n"
+                                         "64: here they are printed beside references)",
+     .range = "0.."},
+    {"--temperature", CLI_NUM, "T", "0", .help = "0: greedy, so the continuations are reproducible\n"
+                                         "(generate's default is 1: it samples)", .range = "0.."},
+    {"--seed", CLI_INT, "S", "1", .help = "sampling seed", .range = "0.."},
+    /* other */
+    {"--batch", CLI_INT, "B", "8", .help = "rows per forward pass", .range = "1.."},
+    {"--tokenizer", CLI_STR, "F", .help = "tokenizer file or folder (default: beside a\n"
+                                          "llama2.c model, or the model's folder)"},
+    {"--device", CLI_ENUM, "cpu|cuda", "cpu", .help = "backend"},
+    {"--json", CLI_STR, "OUT", .help = "also write the metrics as JSON to OUT"},
+    {0}};
+static const cli_spec spec = {
+    "eval", opts,
+    "Loss and perplexity over the loss-bearing tokens of FILE; with --verbalizers,\n"
+    "zero/few-shot classification accuracy and macro-F1 (each class scored by the\n"
+    "log-likelihood of its verbalizer after the prompt).",
+    NULL};
 
 /* \n \t \\ in command-line templates */
 static char *unescape(const char *s) {
@@ -62,15 +82,6 @@ static char *unescape(const char *s) {
   }
   *d = 0;
   return o;
-}
-
-static int parse_int(const char *s, const char *flag, int lo, int *out) {
-  char *end = NULL;
-  long v = strtol(s, &end, 10);
-  if (!*s || *end || v < lo || v > 1 << 30)
-    return st_err("eval: %s needs an integer >= %d, got \"%s\"", flag, lo, s);
-  *out = (int)v;
-  return ST_OK;
 }
 
 static int write_json(json_t *j, const char *path) {
@@ -121,72 +132,42 @@ static int print_generations(st_model *m, st_tokenizer *tk,
 }
 
 int cmd_eval(int argc, char **argv) {
-  if (cli_flag(argc, argv, "--help") || cli_flag(argc, argv, "-h")) {
-    fputs(help, stdout);
-    return 0;
-  }
-  if (argc < 2 || argv[1][0] == '-')
-    return st_err("usage: strata eval <model> --data FILE [options] (see "
-                  "strata eval --help)");
-  const char *model = argv[1];
-  const char *data = cli_opt(argc, argv, "--data");
-  const char *fmt_s = cli_opt(argc, argv, "--format");
-  const char *task = cli_opt(argc, argv, "--task");
-  const char *templ_s = cli_opt(argc, argv, "--template");
-  const char *verb_s = cli_opt(argc, argv, "--verbalizers");
-  const char *header_s = cli_opt(argc, argv, "--header");
-  const char *tokpath = cli_opt(argc, argv, "--tokenizer");
-  const char *dev = cli_opt(argc, argv, "--device");
-  const char *json_out = cli_opt(argc, argv, "--json");
-  const char *s;
-  if (!data) return st_err("eval: --data FILE is required");
+  cli_args a;
+  int prc = cli_parse(&a, &spec, argc, argv);
+  if (prc) return prc == CLI_HELP ? 0 : ST_ERR;
+  const char *model = cli_str(&a, "model");
+  const char *data = cli_str(&a, "--data");
+  const char *task = cli_str(&a, "--task");
+  const char *templ_s = cli_str(&a, "--template");
+  const char *verb_s = cli_str(&a, "--verbalizers");
+  const char *tokpath = cli_str(&a, "--tokenizer");
+  const char *json_out = cli_str(&a, "--json");
 
   st_data_opts o = st_data_opts_default();
   o.path = data;
-  o.separator = cli_opt(argc, argv, "--separator");
-  o.label_col = cli_opt(argc, argv, "--label-col");
-  o.no_cache = cli_flag(argc, argv, "--no-cache");
-  int B = 8, max_samples = 0, seq_len = 0, gen = 0, max_new = 32;
-  float temp = 0;
-  uint64_t seed = 1;
-  if (fmt_s) {
-    static const char *names[] = {"auto", "text", "jsonl", "tsv", "csv"};
-    o.format = (st_ds_format)-1;
-    for (int i = 0; i < 5; i++)
-      if (!strcmp(fmt_s, names[i])) o.format = (st_ds_format)i;
-    if ((int)o.format < 0)
-      return st_err("eval: --format %s: expected text, jsonl, tsv or csv", fmt_s);
-  }
-  if (header_s) {
-    if (!strcmp(header_s, "yes")) o.header = 1;
-    else if (!strcmp(header_s, "no")) o.header = 0;
-    else return st_err("eval: --header %s: expected yes or no", header_s);
-  }
-  if (task && strcmp(task, "classification") && strcmp(task, "lm"))
-    return st_err("eval: --task %s: expected classification or lm", task);
+  o.format = (st_ds_format)cli_enum(&a, "--format"); /* the order of st_ds_format */
+  o.separator = cli_str(&a, "--separator");
+  o.label_col = cli_str(&a, "--label-column");
+  o.no_cache = cli_on(&a, "--no-cache");
+  if (cli_given(&a, "--header")) o.header = cli_enum(&a, "--header") == 0;
+  int B = (int)cli_int(&a, "--batch"), max_samples = (int)cli_int(&a, "--max-samples");
+  int seq_len = (int)cli_int(&a, "--seq-len"), gen = (int)cli_int(&a, "--generate");
+  int max_new = (int)cli_int(&a, "--max-tokens");
+  float temp = (float)cli_num(&a, "--temperature");
+  uint64_t seed = (uint64_t)cli_int(&a, "--seed");
   if (task && !strcmp(task, "classification") && !verb_s)
     return st_err("eval: --task classification needs --verbalizers");
   if (verb_s && !templ_s)
     return st_err("eval: --verbalizers needs a --template");
-  if (((s = cli_opt(argc, argv, "--batch")) && parse_int(s, "--batch", 1, &B)) ||
-      ((s = cli_opt(argc, argv, "--max-samples")) &&
-       parse_int(s, "--max-samples", 1, &max_samples)) ||
-      ((s = cli_opt(argc, argv, "--seq-len")) &&
-       parse_int(s, "--seq-len", 1, &seq_len)) ||
-      ((s = cli_opt(argc, argv, "--generate")) &&
-       parse_int(s, "--generate", 0, &gen)) ||
-      ((s = cli_opt(argc, argv, "--max-tokens")) &&
-       parse_int(s, "--max-tokens", 0, &max_new)))
-    return ST_ERR;
-  if ((s = cli_opt(argc, argv, "--temperature"))) temp = strtof(s, NULL);
-  if ((s = cli_opt(argc, argv, "--seed"))) seed = strtoull(s, NULL, 10);
+  if (templ_s && !verb_s)
+    return st_err("eval: --template needs --verbalizers");
 
   char tp[600];
   if (!tokpath) {
     if (st_tokenizer_find(model, tp, sizeof tp)) return ST_ERR;
     tokpath = tp;
   }
-  const st_backend *be = st_backend_get(dev ? dev : "cpu");
+  const st_backend *be = st_backend_get(cli_str(&a, "--device"));
   if (!be) return ST_ERR;
 
   st_model *m = NULL;

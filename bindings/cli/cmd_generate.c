@@ -10,25 +10,35 @@
 #include "sampler.h"
 #include "tokenizer.h"
 
+static const cli_opt opts[] = {
+    {"model", CLI_ARG, .help = "llama2.c .bin, or a Hugging Face folder"},
+    {"--prompt", CLI_STR, "TEXT", .help = "the text to continue", .required = 1},
+    {"--temperature", CLI_NUM, "T", "1", .help = "sampling temperature; 0: greedy (argmax)",
+     .range = "0.."},
+    {"--max-tokens", CLI_INT, "N", "64", .help = "new tokens at most (fewer at an end-of-text\n"
+                                         "token or the model's context)", .range = "0.."},
+    {"--seed", CLI_INT, "S", "1", .help = "sampling seed", .range = "0.."},
+    {"--tokenizer", CLI_STR, "F", .help = "tokenizer file or folder (default: beside a\n"
+                                          "llama2.c model, or the model's folder)"},
+    {"--device", CLI_ENUM, "cpu|cuda", "cpu", .help = "backend"},
+    {0}};
+static const cli_spec spec = {"generate", opts, NULL, NULL};
+
 int cmd_generate(int argc, char **argv) {
-  if (argc < 2 || argv[1][0] == '-')
-    return st_err("usage: strata generate <model> --prompt TEXT [--temperature T] "
-                  "[--max-tokens N] [--seed S] [--tokenizer F]");
-  const char *prompt = cli_opt(argc, argv, "--prompt");
-  const char *tokpath = cli_opt(argc, argv, "--tokenizer");
-  const char *temp_s = cli_opt(argc, argv, "--temperature");
-  const char *max_s = cli_opt(argc, argv, "--max-tokens");
-  const char *seed_s = cli_opt(argc, argv, "--seed");
-  if (!prompt) return st_err("generate: --prompt is required");
-  float temp = temp_s ? strtof(temp_s, NULL) : 1.0f;
-  int max_new = max_s ? atoi(max_s) : 64;
-  if (max_new < 0) return st_err("generate: --max-tokens must be >= 0");
+  cli_args a;
+  int prc = cli_parse(&a, &spec, argc, argv);
+  if (prc) return prc == CLI_HELP ? 0 : ST_ERR;
+  const char *model = cli_str(&a, "model");
+  const char *prompt = cli_str(&a, "--prompt");
+  const char *tokpath = cli_str(&a, "--tokenizer");
+  float temp = (float)cli_num(&a, "--temperature");
+  long long max_new = cli_int(&a, "--max-tokens");
   st_rng rng;
-  st_rng_seed(&rng, seed_s ? strtoull(seed_s, NULL, 10) : 1);
+  st_rng_seed(&rng, (uint64_t)cli_int(&a, "--seed"));
 
   char tp[600];
   if (!tokpath) {
-    if (st_tokenizer_find(argv[1], tp, sizeof tp)) return ST_ERR;
+    if (st_tokenizer_find(model, tp, sizeof tp)) return ST_ERR;
     tokpath = tp;
   }
   st_model *m = NULL;
@@ -36,15 +46,14 @@ int cmd_generate(int argc, char **argv) {
   int32_t *ids = NULL;
   char *text = NULL;
   int rc = ST_ERR, n = 0;
-  const char *dev = cli_opt(argc, argv, "--device");
-  const st_backend *be = st_backend_get(dev ? dev : "cpu");
+  const st_backend *be = st_backend_get(cli_str(&a, "--device"));
   if (!be) return ST_ERR;
-  if (st_model_load(&m, argv[1], be) ||
+  if (st_model_load(&m, model, be) ||
       st_tokenizer_load(&tok, tokpath) ||
       st_tokenizer_encode(tok, prompt, strlen(prompt), 1, &ids, &n))
     goto done;
-  int V = m->cfg.vocab, cap = n + max_new;
-  if (cap > m->cfg.max_seq) cap = m->cfg.max_seq;
+  int V = m->cfg.vocab;
+  int cap = n + max_new > m->cfg.max_seq ? m->cfg.max_seq : (int)(n + max_new);
   int32_t *seq = realloc(ids, (size_t)(cap > n ? cap : n) * sizeof *seq);
   float *logits = NULL;
   if (!seq) { st_err("out of memory"); goto done; }

@@ -13,14 +13,22 @@ static size_t slots(const st_model *m, int layer, const int *s, int n) {
   return t;
 }
 
+static const cli_opt opts[] = {
+    {"model", CLI_ARG, .help = "llama2.c .bin, or a Hugging Face folder"},
+    {0}};
+static const cli_spec spec = {"info", opts, NULL, NULL};
+
 int cmd_info(int argc, char **argv) {
-  if (argc != 2) return st_err("usage: strata info <model>");
+  cli_args a;
+  int prc = cli_parse(&a, &spec, argc, argv);
+  if (prc) return prc == CLI_HELP ? 0 : ST_ERR;
+  const char *path = cli_str(&a, "model");
   const st_backend *be = st_backend_get("cpu");
   st_model *m;
-  if (!be || st_model_load(&m, argv[1], be) != ST_OK) return 1;
+  if (!be || st_model_load(&m, path, be) != ST_OK) return 1;
   const st_config *c = &m->cfg;
   int gpt2 = c->arch == ST_ARCH_GPT2;
-  printf("model       %s\n", argv[1]);
+  printf("model       %s\n", path);
   printf("arch        %s%s\n", gpt2 ? "gpt2" : "llama",
          c->qkv_bias ? " (q/k/v bias)" : "");
   printf("layers %d  dim %d  hidden %d  heads %d  kv_heads %d  head_dim %d\n",

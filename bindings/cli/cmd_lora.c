@@ -24,12 +24,38 @@
 #include "model.h"
 #include "safetensors.h"
 
-static const char *usage_merge =
-    "usage: strata merge <run-folder | adapter.safetensors | peft-folder> "
-    "<out-folder> [--model M]";
-static const char *usage_export =
-    "usage: strata export-adapter <run-folder | adapter.safetensors | "
-    "peft-folder> <out-folder> [--model M] [--base-name NAME]";
+#define SOURCE_HELP                                                       \
+  "a run folder (with lora.safetensors), a strata adapter\n"               \
+  "file (*.safetensors) or a PEFT adapter folder"
+#define MODEL_HELP                                                        \
+  "the base model (default for a run folder: the model its\n"             \
+  "summary.json names; required for the other sources)"
+#define LOGITS_HELP                                                       \
+  "verification: a safetensors file with \"tokens\" [B,T]; strata's\n"    \
+  "logits of the adapted, unmerged model for them go to\n"                 \
+  "--logits-out as \"logits\" [B,T,V] (scripts/check_peft_adapter.py)"
+
+static const cli_opt merge_opts[] = {
+    {"source", CLI_ARG, .help = SOURCE_HELP},
+    {"out-folder", CLI_ARG, .help = "written: an HF folder (config.json, model.safetensors)"},
+    {"--model", CLI_STR, "M", .help = MODEL_HELP},
+    {"--logits", CLI_STR, "TOKENS", .help = LOGITS_HELP},
+    {"--logits-out", CLI_STR, "FILE", .help = "where --logits writes (the two go together)"},
+    {0}};
+static const cli_opt export_opts[] = {
+    {"source", CLI_ARG, .help = SOURCE_HELP},
+    {"out-folder", CLI_ARG, .help = "written: adapter_config.json and\n"
+                                    "adapter_model.safetensors (PEFT); a run's tensors\n"
+                                    "trained in full go in as modules_to_save"},
+    {"--model", CLI_STR, "M", .help = MODEL_HELP},
+    {"--base-name", CLI_STR, "NAME",
+     .help = "base_model_name_or_path in adapter_config.json\n"
+             "(default: the base model's path)"},
+    {"--logits", CLI_STR, "TOKENS", .help = LOGITS_HELP},
+    {"--logits-out", CLI_STR, "FILE", .help = "where --logits writes (the two go together)"},
+    {0}};
+static const cli_spec merge_spec = {"merge", merge_opts, NULL, NULL};
+static const cli_spec export_spec = {"export-adapter", export_opts, NULL, NULL};
 
 static int is_file(const char *p) {
   struct stat s;
@@ -174,40 +200,34 @@ done:
 }
 
 static int run_cmd(int argc, char **argv, int merge) {
-  const char *usage = merge ? usage_merge : usage_export;
-  if (argc < 3 || argv[1][0] == '-' || argv[2][0] == '-') return st_err("%s", usage);
-  for (int i = 3; i < argc; i += 2) {
-    const char *a = argv[i];
-    int ok = i + 1 < argc && (!strcmp(a, "--model") || !strcmp(a, "--logits") ||
-                              !strcmp(a, "--logits-out") ||
-                              (!merge && !strcmp(a, "--base-name")));
-    if (!ok) return st_err("%s: unexpected argument '%s' (%s)", argv[0], a, usage);
-  }
-  const char *lin = cli_opt(argc, argv, "--logits"),
-             *lout = cli_opt(argc, argv, "--logits-out");
-  if (!lin != !lout) return st_err("--logits and --logits-out go together");
+  cli_args a;
+  int prc = cli_parse(&a, merge ? &merge_spec : &export_spec, argc, argv);
+  if (prc) return prc == CLI_HELP ? 0 : ST_ERR;
+  const char *src = cli_str(&a, "source"), *dst = cli_str(&a, "out-folder");
+  const char *lin = cli_str(&a, "--logits"), *lout = cli_str(&a, "--logits-out");
+  if (!lin != !lout) return st_err("%s: --logits and --logits-out go together", argv[0]);
   st_model *m;
   st_lora *lo;
   char model_path[1024];
   int nfull = 0;
   unsigned char *full = NULL;
-  if (load_source(argv[1], cli_opt(argc, argv, "--model"), &m, &lo, model_path,
-                  sizeof model_path, &nfull, &full))
+  if (load_source(src, cli_str(&a, "--model"), &m, &lo, model_path, sizeof model_path,
+                  &nfull, &full))
     return 1;
   int rc = lin ? write_logits(m, lo, lin, lout) : ST_OK;
   if (rc == ST_OK && merge) {
     rc = st_lora_merge(m, lo);
-    if (rc == ST_OK) rc = st_save_hf(m, argv[2]);
+    if (rc == ST_OK) rc = st_save_hf(m, dst);
     if (rc == ST_OK)
       printf("merged %d adapters; wrote %s/config.json and %s/model.safetensors\n",
-             lo->n, argv[2], argv[2]);
+             lo->n, dst, dst);
   } else if (rc == ST_OK) {
-    const char *name = cli_opt(argc, argv, "--base-name");
-    rc = st_lora_save_peft_full(m, lo, full, argv[2], name ? name : model_path);
+    const char *name = cli_str(&a, "--base-name");
+    rc = st_lora_save_peft_full(m, lo, full, dst, name ? name : model_path);
     if (rc == ST_OK)
       printf("wrote %s/adapter_config.json and %s/adapter_model.safetensors "
              "(load with peft.PeftModel.from_pretrained on the base model)\n",
-             argv[2], argv[2]);
+             dst, dst);
     if (rc == ST_OK && nfull)
       printf("the %d tensors trained in full are in it as modules_to_save\n", nfull);
   }

@@ -24,10 +24,21 @@
 #include "strata_lua.h"
 #include "svg.h"
 
-static const char *usage =
-    "usage: strata sweep <sweep.yaml> [--out DIR] [--jobs N] [--threads N]\n"
-    "  --jobs N: N runs at a time (each run keeps its recipe's threads); wall\n"
-    "           times then include the other runs' load\n"
+static const cli_opt opts[] = {
+    {"sweep.yaml", CLI_ARG, .help = "the sweep: a base recipe, variants and seeds (below)"},
+    {"--out", CLI_STR, "DIR", .help = "the sweep folder (default: the file's out, else\n"
+                                      "runs/<sweep file name>)"},
+    {"--jobs", CLI_INT, "N", "1", .range = "1..16",
+     .help = "runs at a time (each keeps its recipe's threads unless\n"
+             "--threads is given); wall times then include the other\n"
+             "runs' load"},
+    {0}};
+static const cli_spec spec = {
+    "sweep", opts,
+    "Each variant x seed is a `strata run` in its own process and run folder\n"
+    "(<out>/runs/<variant>-seed<S>, logs in <out>/logs); a re-run skips finished\n"
+    "runs and resumes interrupted ones. --threads N is passed on to every run.\n"
+    "\n"
     "sweep.yaml:\n"
     "  recipe: recipes/sst2_semantic.yaml   # the base recipe\n"
     "  seeds: [1, 2, 3]                     # train.seed of each run\n"
@@ -38,7 +49,8 @@ static const char *usage =
     "    - {name: full, set: {policy.script: scripts/policies/all.lua}}\n"
     "    - {name: semantic, set: {policy.params.mode: contiguous}}\n"
     "    - {name: random, seeds: [1, 2, 3, 4, 5],   # a variant's own seeds\n"
-    "       set: {policy.script: random, policy.params.seed: $seed}}";
+    "       set: {policy.script: random, policy.params.seed: $seed}}",
+    NULL};
 
 #define MAXV 64
 #define MAXSET 64
@@ -734,7 +746,9 @@ static int reap(const sweep *s, job *jobs, int njobs, row *rows, int total, time
 }
 
 int cmd_sweep(int argc, char **argv) {
-  if (argc < 2 || argv[1][0] == '-') return st_err("%s", usage);
+  cli_args a;
+  int prc = cli_parse(&a, &spec, argc, argv);
+  if (prc) return prc == CLI_HELP ? 0 : ST_ERR;
   lua_State *L = luaL_newstate();
   if (!L) return st_err("out of memory");
   sweep *s = calloc(1, sizeof *s);
@@ -746,13 +760,13 @@ int cmd_sweep(int argc, char **argv) {
   lua_pushcfunction(L, st_lua_traceback);
   lua_pushcfunction(L, l_load);
   lua_pushlightuserdata(L, s);
-  lua_pushstring(L, argv[1]);
+  lua_pushstring(L, cli_str(&a, "sweep.yaml"));
   if (lua_pcall(L, 2, 1, 1)) {
     st_err("%s", lua_tostring(L, -1));
     goto done;
   }
   if (!lua_toboolean(L, -1)) goto done; /* st_err set by load_sweep */
-  const char *out = cli_opt(argc, argv, "--out");
+  const char *out = cli_str(&a, "--out");
   if (out) snprintf(s->out, sizeof s->out, "%s", out);
   if (mkdir_p(s->out)) goto done;
   char p[1100];
@@ -760,12 +774,7 @@ int cmd_sweep(int argc, char **argv) {
   if (mkdir_p(p)) goto done;
   int total = 0, k = 0, failed = 0;
   for (int i = 0; i < s->nv; i++) total += s->v[i].nseeds;
-  const char *js = cli_opt(argc, argv, "--jobs");
-  int njobs = js ? atoi(js) : 1;
-  if (njobs < 1 || njobs > 16) {
-    st_err("sweep: --jobs takes 1..16");
-    goto done;
-  }
+  int njobs = (int)cli_int(&a, "--jobs");
   time_t t0 = time(NULL);
   row *rows = calloc(s->nv, sizeof *rows);
   if (!rows) {

@@ -16,11 +16,35 @@
 #include "svg.h"
 #include "trace.h"
 
-static const char *usage =
-    "usage: strata trace <model> --data FILE [--samples M (64)] [--seq-len T (128)]\n"
-    "       [--keep K] [--measure delta_norm|delta_rel|cos_prev|lens_loss|basis_dev]\n"
-    "       [--template T --verbalizers '0= negative,1= positive' [--label-col C]]\n"
-    "       [--format text|jsonl|tsv|csv] [--tokenizer F] [--device cpu|cuda] [--json OUT]";
+/* the names and defaults of the recipe's trace.* keys (strata run) */
+static const cli_opt opts[] = {
+    {"model", CLI_ARG, .help = "llama2.c .bin, or a Hugging Face folder"},
+    {"--data", CLI_STR, "FILE", .required = 1,
+     .help = ".txt (or a folder of them), .jsonl, .tsv or .csv; the first\n"
+             "M examples are traced"},
+    {"--samples", CLI_INT, "M", "64", .help = "sequences traced (recipe: trace.samples)", .range = "1.."},
+    {"--seq-len", CLI_INT, "T", "128", .help = "positions per sequence, at most the model's context\n"
+                                       "(recipe: trace.seq_len)", .range = "2.."},
+    {"--keep", CLI_INT, "K", "0", .help = "sampled hidden vectors kept per layer in the JSON\n"
+                                  "(recipe: trace.keep)", .range = "0.."},
+    {"--measure", CLI_ENUM, "delta_norm|delta_rel|cos_prev|lens_loss|basis_dev", "delta_norm",
+     .help = "the measure the bar chart shows (recipe: trace.measure)"},
+    {"--format", CLI_ENUM, "auto|text|jsonl|tsv|csv", "auto", .help = "how to read --data (auto: by its extension)"},
+    {"--template", CLI_STR, "T", .help = "classification prompt; {name} a header column,\n"
+                                         "{0} {1} columns by index (with --verbalizers)"},
+    {"--verbalizers", CLI_STR, "V", .help = "LABEL=TEXT entries split by ',', e.g.\n"
+                                            "'0= negative,1= positive'; traces the prompts\n"
+                                            "with their verbalizers"},
+    {"--label-column", CLI_STR, "C", .alias = "--label-col",
+     .help = "label column, name or index (default \"label\";\n"
+             "recipe: data.label_column)"},
+    {"--tokenizer", CLI_STR, "F", .help = "tokenizer file or folder (default: beside a\n"
+                                          "llama2.c model, or the model's folder)"},
+    {"--device", CLI_ENUM, "cpu|cuda", "cpu", .help = "backend"},
+    {"--json", CLI_STR, "OUT", .help = "also write the trace as JSON to OUT (the run\n"
+                                       "folder's trace.json format)"},
+    {0}};
+static const cli_spec spec = {"trace", opts, NULL, NULL};
 
 static void bar(double v, double max, int width) {
   int n = max > 0 ? (int)(v / max * width + 0.5) : 0;
@@ -49,26 +73,25 @@ void cli_print_trace(const st_trace *tr, int measure) {
 }
 
 int cmd_trace(int argc, char **argv) {
-  if (argc < 2 || argv[1][0] == '-') return st_err("%s", usage);
-  const char *data = cli_opt(argc, argv, "--data");
-  if (!data) return st_err("trace: --data is required\n%s", usage);
-  const char *s;
-  int M = (s = cli_opt(argc, argv, "--samples")) ? atoi(s) : 64;
-  int T = (s = cli_opt(argc, argv, "--seq-len")) ? atoi(s) : 128;
-  int keep = (s = cli_opt(argc, argv, "--keep")) ? atoi(s) : 0;
-  const char *ms = cli_opt(argc, argv, "--measure");
-  int measure = st_measure_index(ms ? ms : "delta_norm");
-  if (measure < 0) return st_err("trace: unknown measure '%s'", ms);
-  if (M < 1 || T < 2 || keep < 0)
-    return st_err("trace: --samples >= 1, --seq-len >= 2 and --keep >= 0 are required");
-  const char *dev = cli_opt(argc, argv, "--device");
-  const st_backend *be = st_backend_get(dev ? dev : "cpu");
+  cli_args a;
+  int prc = cli_parse(&a, &spec, argc, argv);
+  if (prc) return prc == CLI_HELP ? 0 : ST_ERR;
+  const char *model = cli_str(&a, "model"), *data = cli_str(&a, "--data");
+  long long M = cli_int(&a, "--samples"), T = cli_int(&a, "--seq-len");
+  int keep = (int)cli_int(&a, "--keep");
+  int measure = st_measure_index(cli_str(&a, "--measure"));
+  if (measure < 0) return st_err("trace: unknown measure '%s'", cli_str(&a, "--measure"));
+  if (cli_given(&a, "--verbalizers") != cli_given(&a, "--template"))
+    return st_err("trace: --template and --verbalizers go together");
+  if (cli_given(&a, "--label-column") && !cli_given(&a, "--verbalizers"))
+    return st_err("trace: --label-column needs --template and --verbalizers");
+  const st_backend *be = st_backend_get(cli_str(&a, "--device"));
   if (!be) return ST_ERR;
 
   char tp[600];
-  const char *tokpath = cli_opt(argc, argv, "--tokenizer");
+  const char *tokpath = cli_str(&a, "--tokenizer");
   if (!tokpath) {
-    if (st_tokenizer_find(argv[1], tp, sizeof tp)) return ST_ERR;
+    if (st_tokenizer_find(model, tp, sizeof tp)) return ST_ERR;
     tokpath = tp;
   }
   st_model *m = NULL;
@@ -77,38 +100,31 @@ int cmd_trace(int argc, char **argv) {
   st_trace tr = {0};
   int K = 0, rc = ST_ERR;
   char **labels = NULL, **verb = NULL;
-  if (st_model_load(&m, argv[1], be) || st_tokenizer_load(&tok, tokpath)) goto done;
+  if (st_model_load(&m, model, be) || st_tokenizer_load(&tok, tokpath)) goto done;
   if (T > m->cfg.max_seq) T = m->cfg.max_seq;
   st_data_opts o = st_data_opts_default();
   o.path = data;
-  o.seq_len = T;
-  const char *fmt = cli_opt(argc, argv, "--format");
-  if (fmt) {
-    static const char *names[] = {"auto", "text", "jsonl", "tsv", "csv"};
-    o.format = -1;
-    for (int i = 0; i < 5; i++)
-      if (!strcmp(fmt, names[i])) o.format = (st_ds_format)i;
-    if ((int)o.format < 0) { st_err("trace: unknown --format '%s'", fmt); goto done; }
-  }
-  const char *vs = cli_opt(argc, argv, "--verbalizers");
+  o.seq_len = (int)T;
+  o.format = (st_ds_format)cli_enum(&a, "--format"); /* the order of st_ds_format */
+  const char *vs = cli_str(&a, "--verbalizers");
   if (vs) {
     if (st_verbalizers_parse(vs, &K, &labels, &verb)) goto done;
     o.n_classes = K;
     o.labels = (const char *const *)labels;
     o.verbalizers = (const char *const *)verb;
-    o.templ = cli_opt(argc, argv, "--template");
-    o.label_col = cli_opt(argc, argv, "--label-col");
+    o.templ = cli_str(&a, "--template");
+    o.label_col = cli_str(&a, "--label-column");
   }
   if (st_dataset_load(&ds, tok, &o)) goto done;
   /* the first M examples: the trace is a snapshot of the task's data */
   if (M > ds.n) M = ds.n;
-  int *idx = malloc(M * sizeof *idx);
+  int *idx = malloc((size_t)M * sizeof *idx);
   if (!idx) {
     st_err("out of memory");
     goto done;
   }
   for (int i = 0; i < M; i++) idx[i] = i;
-  int sr = st_dataset_subset(&sub, &ds, idx, M);
+  int sr = st_dataset_subset(&sub, &ds, idx, (int)M);
   free(idx);
   if (sr) goto done;
   struct timespec t0, t1;
@@ -119,7 +135,7 @@ int cmd_trace(int argc, char **argv) {
          sub.n, sub.T, tr.n_tokens,
          (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
   cli_print_trace(&tr, measure);
-  const char *js = cli_opt(argc, argv, "--json");
+  const char *js = cli_str(&a, "--json");
   if (js && st_trace_write_json(&tr, js)) goto done;
   rc = ST_OK;
 done:

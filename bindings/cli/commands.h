@@ -6,15 +6,22 @@
 
 #include <stddef.h>
 
+/* Each command declares its options in one table and reads its argv with
+ * cli_parse (cli_opts.h), which also prints its --help. */
+#include "cli_opts.h"
+
 typedef struct st_command {
-  const char *name, *usage;
+  const char *name, *summary;        /* summary: one line for strata --help */
   int (*run)(int argc, char **argv); /* argv[0] is the command name */
 } st_command;
+
+/* main.c: the one-line summary of a command (NULL if there is none) */
+const char *cli_summary(const char *cmd);
 
 /* shared option helpers (cli_util.c) */
 int cli_threads(int *argc, char **argv);       /* strips --threads N */
 extern int cli_threads_given;                  /* --threads was on the line */
-const char *cli_opt(int argc, char **argv, const char *flag); /* value or NULL */
+/* the old scanner, for a command not yet on cli_parse: flag on the line */
 int cli_flag(int argc, char **argv, const char *flag);
 
 /* per-layer figure of a run (cmd_trace.c): trace.json's measure per latent

@@ -1,4 +1,6 @@
-/* main.c - the strata command line: dispatch to a subcommand. */
+/* main.c - the strata command line: dispatch to a subcommand. Each command
+ * parses its own arguments from its option table (cli_opts.h); `strata
+ * <command> --help` prints that table. */
 #include <stdio.h>
 #include <string.h>
 
@@ -7,24 +9,36 @@
 #include "error.h"
 
 static const st_command commands[] = {
-    {"info", "info <model>                      architecture and parameter counts", cmd_info},
-    {"generate", "generate <model> --prompt TEXT [--temperature T] [--max-tokens N] [--seed S] [--tokenizer F] [--device cpu|cuda]", cmd_generate},
-    {"convert", "convert <llama2c.bin> <out-folder>  write an HF Llama folder", cmd_convert},
-    {"bench", "bench [--json] [--trainable all|top:K|3,5,7] [--lora r=8,modules=q,v] [--precision fp32|bf16] [--device cpu|cuda] [-B N] [-T N] [--no-trace]", cmd_bench},
-    {"trace", "trace <model> --data FILE [--samples M] [--seq-len T] [--keep K] [--json F]  per-layer transition trace", cmd_trace},
-    {"sweep", "sweep <sweep.yaml> [--out DIR]    run variants x seeds, tables and figures", cmd_sweep},
-    {"lua", "lua [--unsafe-lua] <script.lua> [args]  run a Lua script with the strata module", cmd_lua},
-    {"eval", "eval <model> --data FILE [--template T --verbalizers '0= no,1= yes'] [--json F]  loss, accuracy, macro-F1 (--help)", cmd_eval},
-    {"run", "run <recipe.yaml> [--set k=v]... [--out DIR] [--resume DIR] [--unsafe-lua]  fine-tune as the recipe says", cmd_run},
-    {"plan", "plan <recipe.yaml> [--set k=v]...   trace, run the policy and print the plan", cmd_plan},
-    {"merge", "merge <run-dir | adapter> <out-folder> [--model M]  fold LoRA adapters into the weights (HF folder)", cmd_merge},
-    {"export-adapter", "export-adapter <run-dir | adapter> <out-folder> [--model M]  write a PEFT LoRA adapter folder", cmd_export_adapter},
+    {"info", "architecture, dimensions and parameter counts of a model", cmd_info},
+    {"generate", "print a prompt and the model's continuation", cmd_generate},
+    {"convert", "write a model (e.g. a llama2.c .bin) as a Hugging Face folder", cmd_convert},
+    {"trace", "per-layer transition trace of a model on a data file", cmd_trace},
+    {"eval", "loss, perplexity, accuracy and macro-F1 of a model on a data file", cmd_eval},
+    {"bench", "time a training step of a random model, masked vs full fine-tuning", cmd_bench},
+    {"run", "fine-tune as a recipe says, into a run folder", cmd_run},
+    {"plan", "trace, run a recipe's policy and print its plan; trains nothing", cmd_plan},
+    {"sweep", "run variants x seeds of a recipe; tables and figures", cmd_sweep},
+    {"merge", "fold LoRA adapters into the weights (HF folder)", cmd_merge},
+    {"export-adapter", "write LoRA adapters as a PEFT adapter folder", cmd_export_adapter},
+    {"lua", "run a Lua script with the strata module", cmd_lua},
 };
 #define NCMD ((int)(sizeof commands / sizeof commands[0]))
 
+const char *cli_summary(const char *cmd) {
+  for (int i = 0; i < NCMD; i++)
+    if (!strcmp(commands[i].name, cmd)) return commands[i].summary;
+  return NULL;
+}
+
 static void usage(FILE *f) {
-  fprintf(f, "usage: strata [--threads N] <command> [args]\n\ncommands:\n");
-  for (int i = 0; i < NCMD; i++) fprintf(f, "  %s\n", commands[i].usage);
+  fprintf(f, "usage: strata [--threads N] <command> [args]\n"
+             "       strata <command> --help    the command's arguments and options\n\n"
+             "commands:\n");
+  for (int i = 0; i < NCMD; i++) fprintf(f, "  %-16s %s\n", commands[i].name, commands[i].summary);
+  fprintf(f, "\nglobal options:\n"
+             "  --threads N      CPU threads, any command, anywhere on the line\n"
+             "                   [integer in 1..1024; default: all cores]\n"
+             "  -h, --help       print this list and exit\n");
 }
 
 int main(int argc, char **argv) {
@@ -42,7 +56,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "strata: error: %s\n", st_errmsg());
     return 2;
   }
-  fprintf(stderr, "strata: error: unknown command '%s'\n", argv[1]);
+  if (argv[1][0] == '-')
+    fprintf(stderr, "strata: error: unknown option '%s' (the command comes first: "
+                    "strata <command> [options])\n", argv[1]);
+  else
+    fprintf(stderr, "strata: error: unknown command '%s'\n", argv[1]);
   usage(stderr);
   return 2;
 }
