@@ -1,5 +1,4 @@
-/* cli_util.c - the global --threads option, and the old flag scanner
- * for a command not yet on cli_parse (cli_opts.h). */
+/* cli_util.c - the global --threads option, read before dispatch. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,10 +30,4 @@ int cli_threads(int *argc, char **argv) {
   }
   st_set_threads(0);
   return ST_OK;
-}
-
-int cli_flag(int argc, char **argv, const char *flag) {
-  for (int i = 1; i < argc; i++)
-    if (!strcmp(argv[i], flag)) return 1;
-  return 0;
 }

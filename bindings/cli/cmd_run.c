@@ -1,90 +1,91 @@
 /* cmd_run.c - strata run <recipe.yaml> and strata plan <recipe.yaml>: the
  * command line in front of the runner (bindings/lua/runner.c), which does
- * the work. */
+ * the work; strata.run calls the same runner from Lua. */
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_opts.h"
 #include "commands.h"
 #include "error.h"
 #include "runner.h"
 
-static const char *usage =
-    "usage: strata run <recipe.yaml> [--set key=value]... [--out DIR]\n"
-    "                  [--device cpu|cuda] [--unsafe-lua] [--stop-at N] [--threads N]\n"
-    "       strata run --resume DIR [--set key=value]... [--stop-at N]\n"
-    "       strata plan <recipe.yaml> [--set key=value]...\n"
-    "  --set a.b=v    override a recipe key (v is YAML: 1e-3, [q, v], \"s\")\n"
-    "  --device D     cpu or cuda (as --set device=D); precision: bf16 in a recipe\n"
-    "                 (or --set precision=bf16) trains in bf16 on cuda\n"
-    "  --out DIR      the run folder (default <output.dir or runs>/<recipe>-<time>)\n"
-    "  --resume DIR   continue DIR's run from its checkpoint\n"
-    "  --stop-at N    stop after step N with a checkpoint, as an interruption would\n"
-    "  --unsafe-lua   run policy and schedule scripts without the sandbox";
+/* --device is a string, not an enum: the recipe schema checks it and names
+ * the key (device: expected one of cpu|cuda), as for any --set */
+#define RUN_COMMON                                                           \
+  {"--set", CLI_LIST, "KEY=VALUE",                                           \
+   .help = "override a recipe key (VALUE is YAML: 1e-3, [q, v], \"s\")"},    \
+      {"--device", CLI_STR, "cpu|cuda",                                      \
+       .help = "backend, as --set device=D (precision: bf16 in a recipe\n"   \
+               "trains in bf16 on cuda)"},                                   \
+      {"--unsafe-lua", CLI_FLAG,                                             \
+       .help = "run policy and schedule scripts without the sandbox"}
 
-typedef struct args {
-  const char *recipe;
-  const char **sets;
+static const cli_opt run_opts[] = {
+    {"recipe.yaml", CLI_ARG_OPT, .help = "the recipe (not with --resume)"},
+    RUN_COMMON,
+    {"--out", CLI_STR, "DIR",
+     .help = "the run folder (default <output.dir or runs>/<recipe>-<time>)"},
+    {"--resume", CLI_STR, "DIR", .help = "continue DIR's run from its checkpoint"},
+    {"--stop-at", CLI_INT, "N", .range = "1..",
+     .help = "stop after step N with a checkpoint, as an interruption would"},
+    {0}};
+static const cli_opt plan_opts[] = {
+    {"recipe.yaml", CLI_ARG, .help = "the recipe"}, RUN_COMMON, {0}};
+static const cli_spec run_spec = {
+    "run", run_opts, NULL,
+    "strata run <recipe.yaml> [--set key=value]... [options]\n"
+    "strata run --resume DIR [--set key=value]... [--stop-at N]"};
+static const cli_spec plan_spec = {"plan", plan_opts, NULL, NULL};
+
+static int run_cmd(int argc, char **argv, const cli_spec *spec) {
+  cli_args a;
+  int rc = cli_parse(&a, spec, argc, argv);
+  if (rc) return rc == CLI_HELP ? 0 : ST_ERR;
+  sl_run_opts o = {0};
+  int plan_only = spec == &plan_spec;
+  const char *recipe = cli_str(&a, "recipe.yaml");
+  if (!plan_only) {
+    o.out = cli_str(&a, "--out");
+    o.resume = cli_str(&a, "--resume");
+    o.stop_at = (int)cli_int(&a, "--stop-at");
+  }
+  if (o.resume && recipe)
+    return st_err("--resume takes its recipe from the run folder; drop %s", recipe);
+  if (o.resume && o.out) return st_err("--resume and --out cannot be combined");
+  if (!recipe && !o.resume) return st_err("run: a recipe or --resume DIR is needed (see --help)");
+  o.plan_only = plan_only;
+  o.threads_fixed = cli_threads_given;
+  /* the sets, then --device as one more (sugar for --set device=D) */
+  int n = cli_count(&a, "--set");
+  const char **sets = calloc((size_t)n + 1, sizeof *sets);
   char device[80];
-  int unsafe;
-  sl_run_opts o;
-} args;
-
-static int parse_args(args *a, int argc, char **argv, int plan_only) {
-  sl_run_opts *o = &a->o;
-  if (!(a->sets = calloc((size_t)argc, sizeof *a->sets))) return st_err("out of memory");
-  o->sets = a->sets;
-  o->plan_only = plan_only;
-  o->threads_fixed = cli_threads_given;
-  for (int i = 1; i < argc; i++) {
-    const char *s = argv[i];
-    int more = i + 1 < argc;
-    if (!strcmp(s, "--set") && more) a->sets[o->nsets++] = argv[++i];
-    else if (!strcmp(s, "--device") && more) { /* sugar for --set device=X */
-      snprintf(a->device, sizeof a->device, "device=%s", argv[++i]);
-      a->sets[o->nsets++] = a->device;
-    }
-    else if (!strcmp(s, "--out") && more && !plan_only) o->out = argv[++i];
-    else if (!strcmp(s, "--resume") && more && !plan_only) o->resume = argv[++i];
-    else if (!strcmp(s, "--stop-at") && more && !plan_only) {
-      char *end;
-      long v = strtol(argv[++i], &end, 10);
-      if (*end || v < 1) return st_err("--stop-at needs a step >= 1");
-      o->stop_at = (int)v;
-    } else if (!strcmp(s, "--unsafe-lua")) a->unsafe = 1;
-    else if (s[0] != '-' && !a->recipe) a->recipe = s;
-    else return st_err("%s: unexpected argument '%s'\n%s", argv[0], s, usage);
+  if (!sets) return st_err("out of memory");
+  for (int i = 0; i < n; i++) sets[i] = cli_item(&a, "--set", i);
+  if (cli_str(&a, "--device")) {
+    snprintf(device, sizeof device, "device=%s", cli_str(&a, "--device"));
+    sets[n++] = device;
   }
-  if (o->resume && a->recipe)
-    return st_err("--resume takes its recipe from the run folder; drop %s", a->recipe);
-  if (o->resume && o->out) return st_err("--resume and --out cannot be combined");
-  if (!a->recipe && !o->resume) return st_err("%s", usage);
-  return ST_OK;
-}
+  o.sets = sets;
+  o.nsets = n;
 
-static int run_cmd(int argc, char **argv, int plan_only) {
-  if (cli_flag(argc, argv, "--help") || cli_flag(argc, argv, "-h")) {
-    puts(usage);
-    return 0;
-  }
   setvbuf(stdout, NULL, _IOLBF, 0); /* progress and errors interleave right */
-  args a = {0};
-  int rc = parse_args(&a, argc, argv, plan_only);
-  lua_State *L = rc ? NULL : luaL_newstate();
-  if (rc == ST_OK && !L) rc = st_err("out of memory");
-  if (rc == ST_OK) {
-    luaL_openlibs(L);
-    lua_pushboolean(L, a.unsafe);
-    lua_setfield(L, LUA_REGISTRYINDEX, "strata.unsafe_lua");
-    if (a.recipe) lua_pushstring(L, a.recipe);
-    rc = sl_run(L, a.recipe ? -1 : 0, &a.o);
+  lua_State *L = luaL_newstate();
+  if (!L) {
+    free(sets);
+    return st_err("out of memory");
   }
-  if (L) lua_close(L);
-  free(a.sets);
+  luaL_openlibs(L);
+  lua_pushboolean(L, cli_on(&a, "--unsafe-lua"));
+  lua_setfield(L, LUA_REGISTRYINDEX, "strata.unsafe_lua");
+  if (recipe) lua_pushstring(L, recipe);
+  rc = sl_run(L, recipe ? -1 : 0, &o);
+  lua_close(L);
+  free(sets);
   return rc;
 }
 
-int cmd_run(int argc, char **argv) { return run_cmd(argc, argv, 0); }
-int cmd_plan(int argc, char **argv) { return run_cmd(argc, argv, 1); }
+int cmd_run(int argc, char **argv) { return run_cmd(argc, argv, &run_spec); }
+int cmd_plan(int argc, char **argv) { return run_cmd(argc, argv, &plan_spec); }

@@ -21,6 +21,7 @@
 #include "backend.h"
 #include "commands.h"
 #include "error.h"
+#include "runner.h"
 #include "strata_lua.h"
 #include "svg.h"
 
@@ -587,59 +588,6 @@ static int write_tables(const sweep *s, row *rows) {
   return ST_OK;
 }
 
-/* Training and eval loss curves of runs (their metrics.jsonl) in one
- * figure; run i's two series share colour i + 1, eval dashed. */
-int cli_plot_losses(const char *svg, int n, const char *const *names,
-                    const char *const *metrics) {
-  st_series *ser = calloc(2 * (size_t)(n > 0 ? n : 1), sizeof *ser);
-  char (*label)[96] = calloc(2 * (size_t)(n > 0 ? n : 1), sizeof *label);
-  if (!ser || !label) {
-    free(ser);
-    free(label);
-    return st_err("out of memory");
-  }
-  int ns = 0;
-  for (int i = 0; i < n; i++) {
-    FILE *f = fopen(metrics[i], "r");
-    if (!f) continue;
-    int cap = 256, nt = 0, ne = 0;
-    double *xy = malloc(4 * cap * sizeof *xy); /* train x, y, eval x, y */
-    char line[4096];
-    while (xy && fgets(line, sizeof line, f)) {
-      json_t *j = json_loads(line, 0, NULL);
-      if (!j) continue;
-      if (nt == cap || ne == cap) {
-        double *g = realloc(xy, 8 * cap * sizeof *xy);
-        if (!g) break;
-        /* spread the four columns over the doubled buffer */
-        memmove(g + 6 * cap, g + 3 * cap, cap * sizeof *g);
-        memmove(g + 4 * cap, g + 2 * cap, cap * sizeof *g);
-        memmove(g + 2 * cap, g + cap, cap * sizeof *g);
-        xy = g;
-        cap *= 2;
-      }
-      double st = json_number_value(json_object_get(j, "step"));
-      json_t *l = json_object_get(j, "loss"), *el = json_object_get(j, "eval_loss");
-      if (json_is_number(l)) xy[nt] = st, xy[cap + nt++] = json_number_value(l);
-      if (json_is_number(el)) xy[2 * cap + ne] = st, xy[3 * cap + ne++] = json_number_value(el);
-      json_decref(j);
-    }
-    fclose(f);
-    if (!xy) continue;
-    snprintf(label[ns], sizeof label[ns], "%s (train)", names[i]);
-    ser[ns] = (st_series){label[ns], nt, xy, xy + cap, NULL, i + 1, 0};
-    ns++;
-    snprintf(label[ns], sizeof label[ns], "%s (eval)", names[i]);
-    ser[ns] = (st_series){label[ns], ne, xy + 2 * cap, xy + 3 * cap, NULL, i + 1, 1};
-    ns++;
-  }
-  int rc = st_svg_lines(svg, "training and eval loss", "step", "loss", ns, ser);
-  for (int k = 0; k < ns; k += 2) free((void *)ser[k].x); /* one buffer per run */
-  free(ser);
-  free(label);
-  return rc;
-}
-
 /* each variant's first finished seed */
 static int plot_losses(const sweep *s, row *rows) {
   const char *names[MAXV];
@@ -659,7 +607,7 @@ static int plot_losses(const sweep *s, row *rows) {
   }
   char p[1100];
   snprintf(p, sizeof p, "%s/loss_curves.svg", s->out);
-  return cli_plot_losses(p, n, names, mp);
+  return sl_plot_losses(p, n, names, mp);
 }
 
 static int plot_cost(const sweep *s, row *rows) {
@@ -696,7 +644,7 @@ static int plot_trace(const sweep *s, row *rows) {
       if (tr) pl = json_load_file(p, 0, NULL);
     }
     if (!tr) continue;
-    int rc = cli_plot_trace(tr, pl, s->out, s->v[i].name);
+    int rc = sl_plot_trace(tr, pl, s->out, s->v[i].name);
     json_decref(tr);
     json_decref(pl);
     return rc;

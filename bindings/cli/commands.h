@@ -22,18 +22,6 @@ const char *cli_summary(const char *cmd);
 int cli_threads(int *argc, char **argv);       /* strips --threads N */
 extern int cli_threads_given;                  /* --threads was on the line */
 /* the old scanner, for a command not yet on cli_parse: flag on the line */
-int cli_flag(int argc, char **argv, const char *flag);
-
-/* per-layer figure of a run (cmd_trace.c): trace.json's measure per latent
- * space, the plan's gains when present, selected layers marked; writes
- * <dir>/trace.svg */
-typedef struct json_t json_t;
-int cli_plot_trace(json_t *trace, json_t *plan, const char *dir, const char *title);
-/* training and eval loss of runs (metrics.jsonl paths) into one SVG
- * (cmd_sweep.c) */
-int cli_plot_losses(const char *svg, int n, const char *const *names,
-                    const char *const *metrics);
-
 #define ST_CMD(n) int cmd_##n(int argc, char **argv)
 ST_CMD(info);
 ST_CMD(generate);
