@@ -230,7 +230,7 @@ static int field_str(lua_State *L, int t, const char *k, char *out, size_t n, co
 static int load_sweep(lua_State *L, const char *path, sweep *s) {
   memset(s, 0, sizeof *s);
   snprintf(s->file, sizeof s->file, "%s", path);
-  st_yaml_load_file(L, path); /* raises on a syntax error: runs under pcall */
+  sl_yaml_load_file(L, path); /* raises on a syntax error: runs under pcall */
   int t = lua_gettop(L);
   if (!lua_istable(L, t)) return st_err("%s: expected a map", path);
   static const char *known[] = {"recipe", "seeds", "metric", "out", "set", "variants", NULL};
@@ -242,7 +242,7 @@ static int load_sweep(lua_State *L, const char *path, sweep *s) {
     if (!ok) {
       char where[128] = "";
       lua_pushvalue(L, -2);
-      st_where(L, t, lua_gettop(L), ST_WHERE_KEY);
+      sl_where(L, t, lua_gettop(L), SL_WHERE_KEY);
       if (lua_isstring(L, -1)) snprintf(where, sizeof where, "%s", lua_tostring(L, -1));
       const char *key = lua_tostring(L, -4);
       return st_err("%s: unknown key '%s' (known: recipe, seeds, metric, out, set, variants)",
@@ -705,7 +705,7 @@ int cmd_sweep(int argc, char **argv) {
     return st_err("out of memory");
   }
   int rc = ST_ERR;
-  lua_pushcfunction(L, st_lua_traceback);
+  lua_pushcfunction(L, sl_traceback);
   lua_pushcfunction(L, l_load);
   lua_pushlightuserdata(L, s);
   lua_pushstring(L, cli_str(&a, "sweep.yaml"));

@@ -114,7 +114,7 @@ static int read_spec(lua_State *L, int t, int seq_len, data_spec *d) {
   return ST_OK;
 }
 
-int st_dataset_head(st_dataset *out, const st_dataset *ds, int n) {
+int sl_dataset_head(st_dataset *out, const st_dataset *ds, int n) {
   if (n > ds->n) n = ds->n;
   int *idx = st_malloc((size_t)(n > 0 ? n : 1) * sizeof *idx);
   if (!idx) return ST_ERR;
@@ -124,7 +124,7 @@ int st_dataset_head(st_dataset *out, const st_dataset *ds, int n) {
   return rc;
 }
 
-int st_lua_load_data(lua_State *L, int idx, const st_tokenizer *tk,
+int sl_load_data(lua_State *L, int idx, const st_tokenizer *tk,
                      int seq_len, uint64_t seed, st_dataset *train,
                      st_dataset *eval) {
   int t = lua_absindex(L, idx);
@@ -177,7 +177,7 @@ int st_lua_load_data(lua_State *L, int idx, const st_tokenizer *tk,
     memset(&full, 0, sizeof full);
   }
   if (max && max < rest.n) {
-    if (st_dataset_head(train, &rest, max)) goto done;
+    if (sl_dataset_head(train, &rest, max)) goto done;
   } else {
     *train = rest;
     memset(&rest, 0, sizeof rest);

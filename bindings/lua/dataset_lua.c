@@ -3,7 +3,7 @@
  *
  *   train, eval = strata.data(model, data [, {seq_len=, seed=, tokenizer=}])
  *
- * `data` is a recipe `data` table (read by st_lua_load_data, so the eval set
+ * `data` is a recipe `data` table (read by sl_load_data, so the eval set
  * is data.eval, a data.eval_fraction split, or nil) or a file path (every
  * example trains, no eval set). seq_len defaults to min(128, the model's
  * context), as train.seq_len does; seed (1) drives the eval split. The
@@ -18,27 +18,27 @@
 
 #define DATASET_MT "strata.dataset"
 
-st_dataset *st_lua_check_dataset(lua_State *L, int idx) {
+st_dataset *sl_check_dataset(lua_State *L, int idx) {
   return luaL_checkudata(L, idx, DATASET_MT);
 }
 
 static int ds_gc(lua_State *L) {
-  st_dataset_free(st_lua_check_dataset(L, 1));
+  st_dataset_free(sl_check_dataset(L, 1));
   return 0;
 }
 
 static int ds_head(lua_State *L) {
-  st_dataset *ds = st_lua_check_dataset(L, 1);
+  st_dataset *ds = sl_check_dataset(L, 1);
   lua_Integer n = luaL_checkinteger(L, 2);
   if (n < 1) return luaL_error(L, "dataset:head(n): n must be >= 1");
-  st_dataset *out = st_lua_push_dataset(L);
-  if (st_dataset_head(out, ds, n > ds->n ? ds->n : (int)n))
-    return st_lua_errorf(L, "%s", st_errmsg());
+  st_dataset *out = sl_push_dataset(L);
+  if (sl_dataset_head(out, ds, n > ds->n ? ds->n : (int)n))
+    return sl_errorf(L, "%s", st_errmsg());
   return 1;
 }
 
 static int ds_index(lua_State *L) {
-  st_dataset *ds = st_lua_check_dataset(L, 1);
+  st_dataset *ds = sl_check_dataset(L, 1);
   const char *k = luaL_checkstring(L, 2);
   if (!strcmp(k, "n")) lua_pushinteger(L, ds->n);
   else if (!strcmp(k, "T")) lua_pushinteger(L, ds->T);
@@ -50,18 +50,18 @@ static int ds_index(lua_State *L) {
 }
 
 static int ds_len(lua_State *L) {
-  lua_pushinteger(L, st_lua_check_dataset(L, 1)->n);
+  lua_pushinteger(L, sl_check_dataset(L, 1)->n);
   return 1;
 }
 
 static int ds_tostring(lua_State *L) {
-  st_dataset *ds = st_lua_check_dataset(L, 1);
+  st_dataset *ds = sl_check_dataset(L, 1);
   lua_pushfstring(L, "dataset(%s, %d x %d%s)", ds->path, ds->n, ds->T,
                   ds->n_classes ? ", classification" : "");
   return 1;
 }
 
-st_dataset *st_lua_push_dataset(lua_State *L) {
+st_dataset *sl_push_dataset(lua_State *L) {
   st_dataset *ds = lua_newuserdatauv(L, sizeof *ds, 0);
   memset(ds, 0, sizeof *ds);
   if (luaL_newmetatable(L, DATASET_MT)) {
@@ -83,23 +83,23 @@ static int tok_gc(lua_State *L) {
   return 0;
 }
 
-void st_lua_push_datasets(lua_State *L, int model, int data, int T,
+void sl_push_datasets(lua_State *L, int model, int data, int T,
                           uint64_t seed, const char *tokenizer) {
   model = lua_absindex(L, model);
   data = lua_absindex(L, data);
-  st_model *m = st_lua_check_model(L, model);
+  st_model *m = sl_check_model(L, model);
   int dt = lua_type(L, data);
   if (dt != LUA_TSTRING && dt != LUA_TTABLE)
     luaL_error(L, "data must be a file path or a recipe data table, not %s",
                luaL_typename(L, data));
   if (T < 2 || T > m->cfg.max_seq)
-    st_lua_errorf(L, "seq_len %d: expected 2..%d (the model's context)", T,
+    sl_errorf(L, "seq_len %d: expected 2..%d (the model's context)", T,
                   m->cfg.max_seq);
   char tp[600];
   if (!tokenizer) {
     lua_getfield(L, model, "path");
     if (st_tokenizer_find(lua_tostring(L, -1), tp, sizeof tp))
-      st_lua_errorf(L, "%s", st_errmsg());
+      sl_errorf(L, "%s", st_errmsg());
     lua_pop(L, 1);
     tokenizer = tp;
   }
@@ -109,9 +109,9 @@ void st_lua_push_datasets(lua_State *L, int model, int data, int T,
   lua_pushcfunction(L, tok_gc);
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
-  if (st_tokenizer_load(tk, tokenizer)) st_lua_errorf(L, "%s", st_errmsg());
-  st_dataset *train = st_lua_push_dataset(L);
-  st_dataset *eval = st_lua_push_dataset(L);
+  if (st_tokenizer_load(tk, tokenizer)) sl_errorf(L, "%s", st_errmsg());
+  st_dataset *train = sl_push_dataset(L);
+  st_dataset *eval = sl_push_dataset(L);
   int rc;
   if (dt == LUA_TSTRING) {
     st_data_opts o = st_data_opts_default();
@@ -119,9 +119,9 @@ void st_lua_push_datasets(lua_State *L, int model, int data, int T,
     o.seq_len = T;
     rc = st_dataset_load(train, *tk, &o);
   } else {
-    rc = st_lua_load_data(L, data, *tk, T, seed, train, eval);
+    rc = sl_load_data(L, data, *tk, T, seed, train, eval);
   }
-  if (rc) st_lua_errorf(L, "%s", st_errmsg());
+  if (rc) sl_errorf(L, "%s", st_errmsg());
   if (!eval->n) {
     lua_pop(L, 1);
     lua_pushnil(L);
@@ -131,7 +131,7 @@ void st_lua_push_datasets(lua_State *L, int model, int data, int T,
 
 /* strata.data(model, data [, opts]) -> train, eval|nil */
 static int l_data(lua_State *L) {
-  st_model *m = st_lua_check_model(L, 1);
+  st_model *m = sl_check_model(L, 1);
   lua_settop(L, 3);
   int dflt = sl_default_seq_len(m);
   int T = dflt;
@@ -145,11 +145,11 @@ static int l_data(lua_State *L) {
     if (lua_getfield(L, 3, "tokenizer") != LUA_TNIL) tok = luaL_checkstring(L, -1);
     lua_pop(L, 3); /* opts keeps the string alive */
   }
-  st_lua_push_datasets(L, 1, 2, T, (uint64_t)seed, tok);
+  sl_push_datasets(L, 1, 2, T, (uint64_t)seed, tok);
   return 2;
 }
 
-const luaL_Reg st_lua_dataset_funcs[] = {
+const luaL_Reg sl_dataset_funcs[] = {
     {"data", l_data},
     {NULL, NULL},
 };

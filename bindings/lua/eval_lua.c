@@ -34,8 +34,8 @@ static int res_gc(lua_State *L) {
   return 0;
 }
 
-int st_lua_model_eval(lua_State *L) {
-  st_model *m = st_lua_check_model(L, 1);
+int sl_model_eval(lua_State *L) {
+  st_model *m = sl_check_model(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
   lua_Integer samples = 0, B = 8, seed = 1;
@@ -53,22 +53,22 @@ int st_lua_model_eval(lua_State *L) {
 
   const st_dataset *ds;
   if (lua_getfield(L, 2, "data") == LUA_TUSERDATA) {
-    ds = st_lua_check_dataset(L, 3);
+    ds = sl_check_dataset(L, 3);
   } else if (lua_isnil(L, 3)) {
     return luaL_error(L, "eval: data is required (a dataset, a recipe data "
                          "table or a file path)");
   } else {
-    st_lua_push_datasets(L, 1, 3, T, (uint64_t)seed, tok); /* train, eval */
-    ds = st_lua_check_dataset(L, lua_isnil(L, -1) ? -2 : -1);
+    sl_push_datasets(L, 1, 3, T, (uint64_t)seed, tok); /* train, eval */
+    ds = sl_check_dataset(L, lua_isnil(L, -1) ? -2 : -1);
   }
   if (samples && samples < ds->n) {
-    st_dataset *sub = st_lua_push_dataset(L);
-    if (st_dataset_head(sub, ds, (int)samples))
-      return st_lua_errorf(L, "%s", st_errmsg());
+    st_dataset *sub = sl_push_dataset(L);
+    if (sl_dataset_head(sub, ds, (int)samples))
+      return sl_errorf(L, "%s", st_errmsg());
     ds = sub;
   }
   if (ds->T > m->cfg.max_seq)
-    return st_lua_errorf(L, "eval: the dataset has %d positions, more than "
+    return sl_errorf(L, "eval: the dataset has %d positions, more than "
                             "the model's context of %d", ds->T, m->cfg.max_seq);
 
   st_eval_result *r = lua_newuserdatauv(L, sizeof *r, 0);
@@ -78,10 +78,10 @@ int st_lua_model_eval(lua_State *L) {
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
   if (st_eval_loss(m, ds, (int)B, r))
-    return st_lua_errorf(L, "eval: %s", st_errmsg());
+    return sl_errorf(L, "eval: %s", st_errmsg());
   int K = ds->n_classes;
   if (K && classify && st_eval_classify(m, ds, (int)B, r, NULL, NULL))
-    return st_lua_errorf(L, "eval: %s", st_errmsg());
+    return sl_errorf(L, "eval: %s", st_errmsg());
 
   lua_createtable(L, 0, 10);
   set_num(L, "loss", r->loss);

@@ -25,7 +25,7 @@ typedef struct model_ud {
   st_model *m;
 } model_ud;
 
-st_model *st_lua_check_model(lua_State *L, int idx) {
+st_model *sl_check_model(lua_State *L, int idx) {
   model_ud *u = luaL_checkudata(L, idx, MODEL_MT);
   if (!u->m) luaL_error(L, "model is closed");
   return u->m;
@@ -40,7 +40,7 @@ static void set_int(lua_State *L, const char *k, lua_Integer v) {
   lua_setfield(L, -2, k);
 }
 
-void st_lua_push_model_info(lua_State *L, const st_model *m, int T) {
+void sl_push_model_info(lua_State *L, const st_model *m, int T) {
   const st_config *c = &m->cfg;
   int L_ = c->n_layers;
   lua_createtable(L, 0, 20);
@@ -93,11 +93,11 @@ void st_lua_push_model_info(lua_State *L, const st_model *m, int T) {
 static int l_model(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   const st_backend *be = st_backend_get(luaL_optstring(L, 2, "cpu"));
-  if (!be) return st_lua_errorf(L, "%s", st_errmsg());
+  if (!be) return sl_errorf(L, "%s", st_errmsg());
   model_ud *u = lua_newuserdatauv(L, sizeof *u, 1);
   u->m = NULL;
   luaL_setmetatable(L, MODEL_MT);
-  if (st_model_load(&u->m, path, be)) return st_lua_errorf(L, "%s", st_errmsg());
+  if (st_model_load(&u->m, path, be)) return sl_errorf(L, "%s", st_errmsg());
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 1);
   return 1;
@@ -111,17 +111,17 @@ static int m_gc(lua_State *L) {
 }
 
 static int m_layer_params(lua_State *L) {
-  st_model *m = st_lua_check_model(L, 1);
+  st_model *m = sl_check_model(L, 1);
   lua_Integer l = luaL_checkinteger(L, 2);
   if (l < 0 || l >= m->cfg.n_layers)
-    return st_lua_errorf(L, "layer %lld: the model has %d layers (0..%d)",
+    return sl_errorf(L, "layer %lld: the model has %d layers (0..%d)",
                          (long long)l, m->cfg.n_layers, m->cfg.n_layers - 1);
   lua_pushinteger(L, (lua_Integer)st_layer_params(m, (int)l));
   return 1;
 }
 
 static int m_modules(lua_State *L) {
-  st_model *m = st_lua_check_model(L, 1);
+  st_model *m = sl_check_model(L, 1);
   const char **names;
   int n = st_plan_modules(m, &names);
   lua_createtable(L, n, 0);
@@ -133,9 +133,9 @@ static int m_modules(lua_State *L) {
 }
 
 static int m_info(lua_State *L) {
-  st_model *m = st_lua_check_model(L, 1);
+  st_model *m = sl_check_model(L, 1);
   int T = (int)luaL_optinteger(L, 2, m->cfg.max_seq < 128 ? m->cfg.max_seq : 128);
-  st_lua_push_model_info(L, m, T);
+  sl_push_model_info(L, m, T);
   return 1;
 }
 
@@ -169,7 +169,7 @@ static int job_gc(lua_State *L) {
 }
 
 static int m_trace(lua_State *L) {
-  st_model *m = st_lua_check_model(L, 1);
+  st_model *m = sl_check_model(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
   int samples = (int)opt_int(L, 2, "samples", 64);
   int T = (int)opt_int(L, 2, "seq_len", 128);
@@ -191,49 +191,49 @@ static int m_trace(lua_State *L) {
   if (!tokpath) {
     lua_getiuservalue(L, 1, 1);
     if (st_tokenizer_find(lua_tostring(L, -1), tp, sizeof tp))
-      return st_lua_errorf(L, "%s", st_errmsg());
+      return sl_errorf(L, "%s", st_errmsg());
     tokpath = tp;
   }
-  if (st_tokenizer_load(&j->tk, tokpath)) return st_lua_errorf(L, "%s", st_errmsg());
+  if (st_tokenizer_load(&j->tk, tokpath)) return sl_errorf(L, "%s", st_errmsg());
   int dt = lua_getfield(L, 2, "data");
   if (dt == LUA_TSTRING) {
     st_data_opts o = st_data_opts_default();
     o.path = lua_tostring(L, -1);
     o.seq_len = T;
-    if (st_dataset_load(&j->ds, j->tk, &o)) return st_lua_errorf(L, "%s", st_errmsg());
+    if (st_dataset_load(&j->ds, j->tk, &o)) return sl_errorf(L, "%s", st_errmsg());
   } else if (dt == LUA_TTABLE) {
-    if (st_lua_load_data(L, -1, j->tk, T, seed, &j->ds, &j->eval))
-      return st_lua_errorf(L, "%s", st_errmsg());
+    if (sl_load_data(L, -1, j->tk, T, seed, &j->ds, &j->eval))
+      return sl_errorf(L, "%s", st_errmsg());
   } else {
     return luaL_error(L, "trace: data must be a file path or a recipe data table");
   }
-  if (st_dataset_head(&j->sub, &j->ds, samples) ||
+  if (sl_dataset_head(&j->sub, &j->ds, samples) ||
       st_trace_collect(&j->tr, m, j->sub.tok, j->sub.tgt, j->sub.n, j->sub.T,
                        keep, seed))
-    return st_lua_errorf(L, "%s", st_errmsg());
-  st_lua_push_trace(L, &j->tr);
+    return sl_errorf(L, "%s", st_errmsg());
+  sl_push_trace(L, &j->tr);
   job_free(j);
   return 1;
 }
 
 /* m:param(name) -> tensor: a copy of the named weight (checkpoint layout) */
 static int m_param(lua_State *L) {
-  st_model *m = st_lua_check_model(L, 1);
+  st_model *m = sl_check_model(L, 1);
   const char *name = luaL_checkstring(L, 2);
   const st_param *p = st_model_find(m, name);
   if (!p)
-    return st_lua_errorf(L, "%s: no parameter '%s' (m:params() lists them)",
+    return sl_errorf(L, "%s: no parameter '%s' (m:params() lists them)",
                          m->path, name);
   size_t n = (size_t)p->rows * p->cols;
-  float *x = st_lua_push_tensor(L, NULL, (int)n);
+  float *x = sl_push_tensor(L, NULL, (int)n);
   if (st_model_get(m, p, x, n))
-    return st_lua_errorf(L, "%s", st_errmsg());
+    return sl_errorf(L, "%s", st_errmsg());
   return 1;
 }
 
 /* m:params() -> {names} in checkpoint order */
 static int m_params(lua_State *L) {
-  st_model *m = st_lua_check_model(L, 1);
+  st_model *m = sl_check_model(L, 1);
   lua_createtable(L, m->n_tab, 0);
   for (int i = 0; i < m->n_tab; i++) {
     lua_pushstring(L, m->tab[i].name);
@@ -244,11 +244,11 @@ static int m_params(lua_State *L) {
 
 static const luaL_Reg model_methods[] = {
     {"layer_params", m_layer_params}, {"modules", m_modules},
-    {"info", m_info}, {"trace", m_trace}, {"eval", st_lua_model_eval},
+    {"info", m_info}, {"trace", m_trace}, {"eval", sl_model_eval},
     {"param", m_param}, {"params", m_params}, {NULL, NULL}};
 
 static int m_index(lua_State *L) {
-  st_model *m = st_lua_check_model(L, 1);
+  st_model *m = sl_check_model(L, 1);
   const char *k = luaL_checkstring(L, 2);
   const st_config *c = &m->cfg;
   struct { const char *k; lua_Integer v; } ints[] = {
@@ -282,7 +282,7 @@ static int m_index(lua_State *L) {
 }
 
 static int m_tostring(lua_State *L) {
-  st_model *m = st_lua_check_model(L, 1);
+  st_model *m = sl_check_model(L, 1);
   lua_pushfstring(L, "model(%s, %d layers, dim %d)", m->path, m->cfg.n_layers,
                   m->cfg.dim);
   return 1;
@@ -302,7 +302,7 @@ static int l_model_open(lua_State *L) {
   return l_model(L);
 }
 
-const luaL_Reg st_lua_model_funcs[] = {
+const luaL_Reg sl_model_funcs[] = {
     {"model", l_model_open},
     {NULL, NULL},
 };

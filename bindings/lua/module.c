@@ -7,16 +7,17 @@
 #include "workbench_lua.h"
 
 static const luaL_Reg *const parts[] = {
-    st_lua_yaml_funcs,
-    st_lua_recipe_funcs,
-    st_lua_sandbox_funcs,
-    st_lua_model_funcs,
-    st_lua_trace_funcs,
-    st_lua_plan_funcs,
-    st_lua_train_funcs,
-    st_lua_dataset_funcs,
-    st_lua_trainer_funcs,
-    st_lua_runner_funcs,
+    sl_yaml_funcs,
+    sl_recipe_funcs,
+    sl_schema_funcs,
+    sl_sandbox_funcs,
+    sl_model_funcs,
+    sl_trace_funcs,
+    sl_plan_funcs,
+    sl_train_funcs,
+    sl_dataset_funcs,
+    sl_trainer_funcs,
+    sl_runner_funcs,
 };
 
 int luaopen_strata(lua_State *L) {

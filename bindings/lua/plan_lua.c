@@ -58,7 +58,7 @@ int sl_lora_defaults(lua_State *L, int lora, const st_model *m,
       char k[32];
       if (lora) lua_pop(L, 1);
       snprintf(k, sizeof k, "lora.%s", keys[i]);
-      st_schema_push_default(L, k);
+      sl_schema_push_default(L, k);
     }
   }
   s->rank = (int)lua_tointeger(L, -4);
@@ -283,7 +283,7 @@ static int convert(lua_State *L, int t, const st_model *m,
   return ST_OK;
 }
 
-int st_lua_to_plan(lua_State *L, int idx, const st_model *m,
+int sl_to_plan(lua_State *L, int idx, const st_model *m,
                    const st_lora_spec *lora_default, const char *who,
                    st_plan *out) {
   int t = lua_absindex(L, idx);
@@ -311,7 +311,7 @@ static void push_modules(lua_State *L, const st_model *m, st_modmask mask) {
     }
 }
 
-void st_lua_push_plan(lua_State *L, const st_plan *p, const st_model *m) {
+void sl_push_plan(lua_State *L, const st_plan *p, const st_model *m) {
   luaL_checkstack(L, 8, "plan table");
   lua_createtable(L, 0, 4);
   lua_createtable(L, p->n_layers, 1);
@@ -356,13 +356,13 @@ void st_lua_push_plan(lua_State *L, const st_plan *p, const st_model *m) {
  * (layers keyed 0..L-1) with ideal_ratio (FLOPs vs full fine-tuning at
  * context T), or raises the reason it is invalid */
 static int l_check_plan(lua_State *L) {
-  st_model *m = st_lua_check_model(L, 1);
+  st_model *m = sl_check_model(L, 1);
   const char *who = luaL_optstring(L, 3, "plan");
   int T = (int)luaL_optinteger(L, 4, 128);
   st_plan p;
-  if (st_lua_to_plan(L, 2, m, NULL, who, &p))
-    return st_lua_errorf(L, "%s", st_errmsg());
-  st_lua_push_plan(L, &p, m);
+  if (sl_to_plan(L, 2, m, NULL, who, &p))
+    return sl_errorf(L, "%s", st_errmsg());
+  sl_push_plan(L, &p, m);
   st_flops f = st_plan_flops(&p, m, T);
   st_plan_free(&p);
   lua_pushnumber(L, f.ideal_ratio);
@@ -370,7 +370,7 @@ static int l_check_plan(lua_State *L) {
   return 1;
 }
 
-const luaL_Reg st_lua_plan_funcs[] = {
+const luaL_Reg sl_plan_funcs[] = {
     {"check_plan", l_check_plan},
     {NULL, NULL},
 };

@@ -36,7 +36,7 @@ static const char *where_str(lua_State *L, int t, const char *key,
                              const char *fallback) {
   t = lua_absindex(L, t);
   lua_pushstring(L, key);
-  st_where(L, t, -1, ST_WHERE_VALUE);
+  sl_where(L, t, -1, SL_WHERE_VALUE);
   lua_remove(L, -2);
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
@@ -50,7 +50,7 @@ static void remove_key(lua_State *L, int t, const char *key) {
   t = lua_absindex(L, t);
   lua_pushnil(L);
   lua_setfield(L, t, key);
-  st_meta_push(L, t, 1);
+  sl_meta_push(L, t, 1);
   for (int i = 0; i < 2; i++) {
     if (lua_getfield(L, -1, i ? "k" : "v") == LUA_TTABLE) {
       lua_pushnil(L);
@@ -71,19 +71,19 @@ static void merge(lua_State *L, int dst, int src) {
     int key = lua_gettop(L) - 1, val = key + 1;
     lua_pushvalue(L, key);
     lua_rawget(L, dst);
-    if (lua_istable(L, val) && st_table_kind(L, val) != ST_KIND_LIST &&
-        lua_istable(L, -1) && st_table_kind(L, -1) != ST_KIND_LIST) {
+    if (lua_istable(L, val) && sl_table_kind(L, val) != SL_KIND_LIST &&
+        lua_istable(L, -1) && sl_table_kind(L, -1) != SL_KIND_LIST) {
       merge(L, -1, val);
     } else {
       lua_pushvalue(L, key);
       lua_pushvalue(L, val);
       lua_rawset(L, dst);
     }
-    st_meta_copy(L, dst, key, src, key);
+    sl_meta_copy(L, dst, key, src, key);
     lua_settop(L, key);
   }
   /* explicit nulls: recorded positions without a value */
-  st_meta_push(L, src, 0);
+  sl_meta_push(L, src, 0);
   if (!lua_isnil(L, -1) && lua_getfield(L, -1, "v") == LUA_TTABLE) {
     lua_pushnil(L);
     while (lua_next(L, -2)) {
@@ -94,7 +94,7 @@ static void merge(lua_State *L, int dst, int src) {
         lua_pushvalue(L, key);
         lua_pushnil(L);
         lua_rawset(L, dst);
-        st_meta_copy(L, dst, key, src, key);
+        sl_meta_copy(L, dst, key, src, key);
       }
       lua_settop(L, key);
     }
@@ -128,7 +128,7 @@ static void load_base(lua_State *L, const char *path, const char *name,
   char file[PATH_MAX], real[PATH_MAX];
   resolve(file, sizeof file, path, name);
   if (!realpath(file, real))
-    st_lua_errorf(L, "%s: include '%s': cannot open '%s': %s", pos, name, file,
+    sl_errorf(L, "%s: include '%s': cannot open '%s': %s", pos, name, file,
                   strerror(errno));
   lua_Integer n = (lua_Integer)lua_rawlen(L, chain);
   for (lua_Integer i = 1; i < n; i += 2) {
@@ -145,10 +145,10 @@ static void load_base(lua_State *L, const char *path, const char *name,
     }
     luaL_addstring(&b, file);
     luaL_pushresult(&b);
-    st_lua_errorf(L, "%s: include cycle: %s", pos, lua_tostring(L, -1));
+    sl_errorf(L, "%s: include cycle: %s", pos, lua_tostring(L, -1));
   }
   if (depth >= MAX_INCLUDE_DEPTH)
-    st_lua_errorf(L, "%s: includes nested deeper than %d", pos,
+    sl_errorf(L, "%s: includes nested deeper than %d", pos,
                   MAX_INCLUDE_DEPTH);
   chain_push(L, chain, real, file);
   load_file(L, file, chain, depth + 1);
@@ -157,18 +157,18 @@ static void load_base(lua_State *L, const char *path, const char *name,
 
 /* pushes the recipe at `path` with its includes merged in */
 static void load_file(lua_State *L, const char *path, int chain, int depth) {
-  st_yaml_load_file(L, path);
+  sl_yaml_load_file(L, path);
   int t = lua_gettop(L);
-  if (lua_isnil(L, t)) st_lua_errorf(L, "%s: empty recipe", path);
-  if (!lua_istable(L, t) || st_table_kind(L, t) == ST_KIND_LIST)
-    st_lua_errorf(L, "%s:1:1: a recipe is a map of keys, not a %s", path,
+  if (lua_isnil(L, t)) sl_errorf(L, "%s: empty recipe", path);
+  if (!lua_istable(L, t) || sl_table_kind(L, t) == SL_KIND_LIST)
+    sl_errorf(L, "%s:1:1: a recipe is a map of keys, not a %s", path,
                   lua_istable(L, t) ? "list" : luaL_typename(L, t));
   const char *key = NULL;
   for (int i = 0; i < 2; i++) {
     const char *k = i ? "extends" : "include";
     if (lua_getfield(L, t, k) != LUA_TNIL) {
       if (key)
-        st_lua_errorf(L, "%s: use either 'include' or 'extends', not both",
+        sl_errorf(L, "%s: use either 'include' or 'extends', not both",
                       where_str(L, t, k, path));
       key = k;
     }
@@ -179,7 +179,7 @@ static void load_file(lua_State *L, const char *path, int chain, int depth) {
   int names = lua_gettop(L);
   const char *pos = where_str(L, t, key, path);
   int n = lua_type(L, names) == LUA_TSTRING;
-  if (lua_istable(L, names) && st_table_kind(L, names) == ST_KIND_LIST) {
+  if (lua_istable(L, names) && sl_table_kind(L, names) == SL_KIND_LIST) {
     n = (int)lua_rawlen(L, names);
     for (int i = 1; i <= n; i++) {
       if (lua_rawgeti(L, names, i) != LUA_TSTRING) n = 0;
@@ -187,7 +187,7 @@ static void load_file(lua_State *L, const char *path, int chain, int depth) {
     }
   }
   if (!n)
-    st_lua_errorf(L, "%s: key '%s': expected a file name or a list of them",
+    sl_errorf(L, "%s: key '%s': expected a file name or a list of them",
                   pos, key);
   remove_key(L, t, key);
   /* later bases override earlier ones; the child overrides them all */
@@ -204,8 +204,8 @@ static void load_file(lua_State *L, const char *path, int chain, int depth) {
     }
   }
   merge(L, -1, t);
-  st_meta_push(L, -1, 1); /* the top-level table reads as the child's */
-  st_where(L, t, 0, ST_WHERE_VALUE);
+  sl_meta_push(L, -1, 1); /* the top-level table reads as the child's */
+  sl_where(L, t, 0, SL_WHERE_VALUE);
   lua_setfield(L, -2, "pos");
   lua_pop(L, 1);
   lua_replace(L, t);
@@ -225,7 +225,7 @@ static void push_segment(lua_State *L, int t, const char *s, size_t n) {
     errno = 0;
     lua_Integer i = strtoll(buf, &end, 10);
     if (!*end && !errno) {
-      int use = st_table_kind(L, t) == ST_KIND_LIST;
+      int use = sl_table_kind(L, t) == SL_KIND_LIST;
       if (!use) {
         lua_pushinteger(L, i);
         use = lua_rawget(L, t) != LUA_TNIL;
@@ -252,25 +252,25 @@ static void set_path(lua_State *L, int recipe, const char *dotted, size_t len,
     const char *dot = memchr(s, '.', (size_t)(end - s));
     const char *seg_end = dot ? dot : end;
     if (seg_end == s)
-      st_lua_errorf(L, "%s: empty key in '%.*s'", who, (int)len, dotted);
+      sl_errorf(L, "%s: empty key in '%.*s'", who, (int)len, dotted);
     push_segment(L, cur, s, (size_t)(seg_end - s));
     int key = cur + 1;
-    int list = st_table_kind(L, cur) == ST_KIND_LIST;
+    int list = sl_table_kind(L, cur) == SL_KIND_LIST;
     if (list) {
       lua_Integer n = (lua_Integer)lua_rawlen(L, cur);
       if (!lua_isinteger(L, key) || lua_tointeger(L, key) < 1 ||
           lua_tointeger(L, key) > n + (dot ? 0 : 1))
-        st_lua_errorf(L, "%s: '%.*s' is a list of %d item(s); no item '%.*s'",
+        sl_errorf(L, "%s: '%.*s' is a list of %d item(s); no item '%.*s'",
                       who, (int)(s > dotted ? s - dotted - 1 : 0), dotted,
                       (int)n, (int)(seg_end - s), s);
     }
     if (!dot) {
       if (list && lua_isnil(L, val))
-        st_lua_errorf(L, "%s: a list item cannot be set to null", who);
+        sl_errorf(L, "%s: a list item cannot be set to null", who);
       lua_pushvalue(L, key);
       lua_pushvalue(L, val);
       lua_rawset(L, cur);
-      st_meta_set(L, cur, key, who, who);
+      sl_meta_set(L, cur, key, who, who);
       break;
     }
     lua_pushvalue(L, key);
@@ -278,16 +278,16 @@ static void set_path(lua_State *L, int recipe, const char *dotted, size_t len,
     if (ty == LUA_TNIL) { /* a new section: the schema will judge it */
       lua_pop(L, 1);
       lua_newtable(L);
-      st_meta_push(L, -1, 1);
+      sl_meta_push(L, -1, 1);
       lua_pushstring(L, who);
       lua_setfield(L, -2, "pos");
       lua_pop(L, 1);
       lua_pushvalue(L, key);
       lua_pushvalue(L, -2);
       lua_rawset(L, cur);
-      st_meta_set(L, cur, key, who, who);
+      sl_meta_set(L, cur, key, who, who);
     } else if (ty != LUA_TTABLE) {
-      st_lua_errorf(L, "%s: '%.*s' is a %s, not a map", who,
+      sl_errorf(L, "%s: '%.*s' is a %s, not a map", who,
                     (int)(seg_end - dotted), dotted, luaL_typename(L, -1));
     }
     lua_remove(L, key);
@@ -301,8 +301,8 @@ static void set_path(lua_State *L, int recipe, const char *dotted, size_t len,
 static void apply_set(lua_State *L, int recipe, const char *spec) {
   const char *eq = strchr(spec, '=');
   const char *who = lua_pushfstring(L, "--set %s", spec);
-  if (!eq || eq == spec) st_lua_errorf(L, "%s: expected key=value", who);
-  st_yaml_load_string(L, eq + 1, strlen(eq + 1), who, 1);
+  if (!eq || eq == spec) sl_errorf(L, "%s: expected key=value", who);
+  sl_yaml_load_string(L, eq + 1, strlen(eq + 1), who, 1);
   set_path(L, recipe, spec, (size_t)(eq - spec), -1, who);
   lua_pop(L, 2);
 }
@@ -311,7 +311,7 @@ static void apply_overrides(lua_State *L, int recipe, int ov) {
   lua_Integer n = (lua_Integer)lua_rawlen(L, ov);
   for (lua_Integer i = 1; i <= n; i++) {
     if (lua_rawgeti(L, ov, i) != LUA_TSTRING)
-      st_lua_errorf(L, "overrides[%d]: expected a \"key=value\" string, got %s",
+      sl_errorf(L, "overrides[%d]: expected a \"key=value\" string, got %s",
                     (int)i, luaL_typename(L, -1));
     apply_set(L, recipe, lua_tostring(L, -1));
     lua_pop(L, 1);
@@ -324,13 +324,13 @@ static void apply_overrides(lua_State *L, int recipe, int ov) {
       continue;
     }
     if (lua_type(L, -2) != LUA_TSTRING)
-      st_lua_errorf(
+      sl_errorf(
           L, "overrides: keys are dotted names like \"train.lr\", got %s",
           luaL_typename(L, -2));
     size_t len;
     const char *key = lua_tolstring(L, -2, &len);
     const char *who = lua_pushfstring(L, "override %s", key);
-    st_deepcopy(L, -2);
+    sl_deepcopy(L, -2);
     set_path(L, recipe, key, len, -1, who);
     lua_pop(L, 3);
   }
@@ -338,7 +338,7 @@ static void apply_overrides(lua_State *L, int recipe, int ov) {
 
 /* --- entry points -------------------------------------------------------- */
 
-void st_recipe_load_l(lua_State *L, const char *path, int ov) {
+void sl_recipe_load_l(lua_State *L, const char *path, int ov) {
   ov = ov ? lua_absindex(L, ov) : 0;
   if (ov) luaL_checktype(L, ov, LUA_TTABLE);
   lua_newtable(L);
@@ -348,7 +348,7 @@ void st_recipe_load_l(lua_State *L, const char *path, int ov) {
   load_file(L, path, chain, 0);
   lua_remove(L, chain);
   if (ov) apply_overrides(L, lua_gettop(L), ov);
-  st_schema_check(L, -1);
+  sl_schema_check(L, -1);
 }
 
 typedef struct load_args {
@@ -364,11 +364,11 @@ static int load_protected(lua_State *L) {
     lua_pushstring(L, a->sets[i]);
     lua_rawseti(L, -2, i + 1);
   }
-  st_recipe_load_l(L, a->path, lua_gettop(L));
+  sl_recipe_load_l(L, a->path, lua_gettop(L));
   return 1;
 }
 
-int st_recipe_load(lua_State *L, const char *path, int nsets,
+int sl_recipe_load(lua_State *L, const char *path, int nsets,
                    const char *const *sets) {
   load_args a = {path, nsets, sets};
   lua_pushcfunction(L, load_protected);
@@ -390,7 +390,7 @@ typedef struct table_args {
 /* (table, args): a pcall'd function sees only its own arguments */
 static int check_table_protected(lua_State *L) {
   table_args *a = lua_touserdata(L, 2);
-  st_deepcopy(L, 1); /* the caller's table stays as it was */
+  sl_deepcopy(L, 1); /* the caller's table stays as it was */
   int t = lua_gettop(L);
   lua_createtable(L, a->nsets, 0);
   for (int i = 0; i < a->nsets; i++) {
@@ -399,11 +399,11 @@ static int check_table_protected(lua_State *L) {
   }
   apply_overrides(L, t, t + 1);
   lua_settop(L, t);
-  st_schema_check(L, t);
+  sl_schema_check(L, t);
   return 1;
 }
 
-int st_recipe_check_table(lua_State *L, int idx, int nsets,
+int sl_recipe_check_table(lua_State *L, int idx, int nsets,
                           const char *const *sets) {
   table_args a = {nsets, sets};
   idx = lua_absindex(L, idx);
@@ -424,7 +424,7 @@ int st_recipe_check_table(lua_State *L, int idx, int nsets,
 static int l_load_recipe(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
-  st_recipe_load_l(L, path, lua_isnoneornil(L, 2) ? 0 : 2);
+  sl_recipe_load_l(L, path, lua_isnoneornil(L, 2) ? 0 : 2);
   return 1;
 }
 
@@ -432,13 +432,12 @@ static int l_load_recipe(lua_State *L) {
 static int l_check_recipe(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
-  st_schema_check(L, 1);
+  sl_schema_check(L, 1);
   return 1;
 }
 
-const luaL_Reg st_lua_recipe_funcs[] = {
+const luaL_Reg sl_recipe_funcs[] = {
     {"load_recipe", l_load_recipe},
     {"check_recipe", l_check_recipe},
-    {"schema", st_lua_schema},
     {NULL, NULL},
 };

@@ -126,7 +126,7 @@ static void set_default(run *r, const char *dotted) {
 static void get_or_default(run *r, const char *k) {
   if (get(r, k) != LUA_TNIL) return;
   lua_pop(r->L, 1);
-  st_schema_push_default(r->L, k);
+  sl_schema_push_default(r->L, k);
 }
 
 static double num(run *r, const char *k) {
@@ -211,9 +211,9 @@ static int read_config(run *r) {
                   "cos_prev, lens_loss or basis_dev", ms);
   snprintf(r->measure, sizeof r->measure, "%s", ms ? ms : "");
   const char *pol = str(r, "policy.script");
-  if (pol) st_script_path(pol, "policies", r->policy, sizeof r->policy);
+  if (pol) sl_script_path(pol, "policies", r->policy, sizeof r->policy);
   const char *sch = str(r, "train.schedule.script");
-  if (sch) st_script_path(sch, "schedules", r->schedule, sizeof r->schedule);
+  if (sch) sl_script_path(sch, "schedules", r->schedule, sizeof r->schedule);
   return ST_OK;
 }
 
@@ -245,23 +245,23 @@ static int load_inputs(run *r) {
     return st_err("trace.seq_len %d exceeds the model's context of %d",
                   r->trace_T, maxT);
   get(r, "data");
-  int rc = st_lua_load_data(r->L, -1, r->tk, r->T, r->seed, &r->train, &r->eval);
+  int rc = sl_load_data(r->L, -1, r->tk, r->T, r->seed, &r->train, &r->eval);
   lua_pop(r->L, 1);
   if (rc) return ST_ERR;
   if (r->eval_samples && r->eval_samples < r->eval.n) {
     st_dataset cut;
-    if (st_dataset_head(&cut, &r->eval, r->eval_samples)) return ST_ERR;
+    if (sl_dataset_head(&cut, &r->eval, r->eval_samples)) return ST_ERR;
     st_dataset_free(&r->eval);
     r->eval = cut;
   }
   /* the trace reads the first trace.samples training examples */
   if (r->trace_T == r->T)
-    return st_dataset_head(&r->trace_ds, &r->train, r->trace_samples);
+    return sl_dataset_head(&r->trace_ds, &r->train, r->trace_samples);
   st_dataset tt, te;
   get(r, "data");
-  rc = st_lua_load_data(r->L, -1, r->tk, r->trace_T, r->seed, &tt, &te);
+  rc = sl_load_data(r->L, -1, r->tk, r->trace_T, r->seed, &tt, &te);
   lua_pop(r->L, 1);
-  if (rc == ST_OK) rc = st_dataset_head(&r->trace_ds, &tt, r->trace_samples);
+  if (rc == ST_OK) rc = sl_dataset_head(&r->trace_ds, &tt, r->trace_samples);
   st_dataset_free(&tt);
   st_dataset_free(&te);
   return rc;
@@ -292,10 +292,10 @@ static int lora_default(run *r, st_lora_spec *s) {
 static int load_policy(run *r) {
   lua_State *L = r->L;
   r->params_ref = ref_of(r, "policy.params");
-  st_lua_push_model_info(L, r->m, r->T);
+  sl_push_model_info(L, r->m, r->T);
   r->info_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   if (!r->policy[0]) return ST_OK;
-  if (st_lua_load_script(L, r->policy, r->plan_only ? NULL : r->dir)) return ST_ERR;
+  if (sl_load_script(L, r->policy, r->plan_only ? NULL : r->dir)) return ST_ERR;
   if (!lua_istable(L, -1) || lua_getfield(L, -1, "plan") != LUA_TFUNCTION) {
     lua_settop(L, r->R);
     return st_err("%s: a policy must return {plan = function(ctx) ... end}",
@@ -312,7 +312,7 @@ static int load_policy(run *r) {
 
 static int convert_plan(run *r, int idx, const char *who, st_plan *p) {
   st_lora_spec ld;
-  if (lora_default(r, &ld) || st_lua_to_plan(r->L, idx, r->m, &ld, who, p))
+  if (lora_default(r, &ld) || sl_to_plan(r->L, idx, r->m, &ld, who, p))
     return ST_ERR;
   p->seed = r->seed; /* LoRA: initial A and the dropout stream */
   return ST_OK;
@@ -340,7 +340,7 @@ static int choose_plan(run *r, st_plan *p) {
     lua_createtable(L, 0, 5);
     lua_rawgeti(L, LUA_REGISTRYINDEX, r->info_ref);
     lua_setfield(L, -2, "model");
-    st_lua_push_trace(L, &r->tr);
+    sl_push_trace(L, &r->tr);
     lua_setfield(L, -2, "trace");
     lua_rawgeti(L, LUA_REGISTRYINDEX, r->params_ref);
     lua_setfield(L, -2, "params");
@@ -350,7 +350,7 @@ static int choose_plan(run *r, st_plan *p) {
       lua_pushstring(L, r->measure);
       lua_setfield(L, -2, "measure");
     }
-    if (st_lua_pcall(L, 1, 1)) {
+    if (sl_pcall(L, 1, 1)) {
       lua_settop(L, r->R);
       return st_err_prefix("%s: ", who);
     }
@@ -516,7 +516,7 @@ static double lr_at(run *r, int step) {
   lua_pushinteger(L, r->steps);
   lua_pushnumber(L, r->opt.lr);
   lua_rawgeti(L, LUA_REGISTRYINDEX, r->sched_params_ref);
-  if (st_lua_pcall(L, 4, 1)) return NAN;
+  if (sl_pcall(L, 4, 1)) return NAN;
   double v = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : NAN;
   lua_pop(L, 1);
   if (!isfinite(v) || v < 0) st_err("%s returned lr %g at step %d", r->schedule, v, step);
@@ -529,8 +529,8 @@ static int l_retrace(lua_State *L) {
   st_trace tr = {0};
   if (st_trace_collect(&tr, r->m, r->trace_ds.tok, r->trace_ds.tgt,
                        r->trace_ds.n, r->trace_ds.T, r->trace_keep, r->seed))
-    return st_lua_errorf(L, "retrace: %s", st_errmsg());
-  st_lua_push_trace(L, &tr);
+    return sl_errorf(L, "retrace: %s", st_errmsg());
+  sl_push_trace(L, &tr);
   st_trace_free(&tr);
   return 1;
 }
@@ -565,14 +565,14 @@ static int on_step(run *r, int step, float loss, double lr, float gn) {
   lua_setfield(L, -2, "model");
   lua_rawgeti(L, LUA_REGISTRYINDEX, r->params_ref);
   lua_setfield(L, -2, "params");
-  st_lua_push_plan(L, st_trainer_plan(r->t), r->m);
+  sl_push_plan(L, st_trainer_plan(r->t), r->m);
   lua_setfield(L, -2, "plan");
   lua_pushlightuserdata(L, r);
   lua_pushcclosure(L, l_retrace, 1);
   lua_setfield(L, -2, "retrace");
   char who[1200];
   snprintf(who, sizeof who, "policy %s on_step at step %d", r->policy, step);
-  if (st_lua_pcall(L, 1, 1)) return st_err_prefix("%s: ", who);
+  if (sl_pcall(L, 1, 1)) return st_err_prefix("%s: ", who);
   int rc = ST_OK;
   if (!lua_isnil(L, -1)) {
     st_plan p = {0};
@@ -789,13 +789,13 @@ static int load_recipe(run *r, int recipe) {
   } else if (recipe && lua_istable(L, recipe)) {
     snprintf(r->recipe, sizeof r->recipe, "(table)");
     snprintf(r->name, sizeof r->name, "run");
-    if (st_recipe_check_table(L, recipe, o->nsets, o->sets)) return ST_ERR;
+    if (sl_recipe_check_table(L, recipe, o->nsets, o->sets)) return ST_ERR;
     goto loaded;
   } else {
     return st_err("a recipe is a path or a table, not %s",
                   recipe ? luaL_typename(L, recipe) : "nothing");
   }
-  if (st_recipe_load(L, r->recipe, o->nsets, o->sets)) return ST_ERR;
+  if (sl_recipe_load(L, r->recipe, o->nsets, o->sets)) return ST_ERR;
 loaded:
   if (o->name) snprintf(r->name, sizeof r->name, "%s", o->name);
   r->R = lua_gettop(L);
@@ -811,7 +811,7 @@ static int run_main(run *r, int recipe) {
   if (!r->plan_only && make_dir(r)) return ST_ERR;
   if (load_policy(r)) return ST_ERR;
   if (r->schedule[0]) {
-    if (st_lua_load_script(L, r->schedule, r->plan_only ? NULL : r->dir)) return ST_ERR;
+    if (sl_load_script(L, r->schedule, r->plan_only ? NULL : r->dir)) return ST_ERR;
     if (!lua_isfunction(L, -1))
       return st_err("%s: a schedule must return function(step, total, "
                     "base_lr, params) -> lr", r->schedule);

@@ -134,15 +134,15 @@ static void yaml_value(lua_State *L, int v, FILE *f, int indent, int top) {
     fputc('\n', f);
     return;
   }
-  int kind = st_table_kind(L, v);
-  if (kind == ST_KIND_EMPTY) {
+  int kind = sl_table_kind(L, v);
+  if (kind == SL_KIND_EMPTY) {
     fputs(" {}\n", f);
-  } else if (kind == ST_KIND_LIST) {
+  } else if (kind == SL_KIND_LIST) {
     fputc('\n', f);
     for (lua_Integer i = 1; i <= (lua_Integer)lua_rawlen(L, v); i++) {
       fprintf(f, "%*s-", indent + 2, "");
       lua_rawgeti(L, v, i);
-      if (lua_istable(L, -1) && st_table_kind(L, -1) == ST_KIND_MAP) {
+      if (lua_istable(L, -1) && sl_table_kind(L, -1) == SL_KIND_MAP) {
         fputc('\n', f);
         yaml_map(L, lua_gettop(L), f, indent + 4, 0);
       } else {

@@ -23,7 +23,7 @@ static const char *opt_str(lua_State *L, int t, const char *k) {
   lua_getfield(L, t, k);
   const char *s = lua_isnil(L, -1) ? NULL : lua_tostring(L, -1);
   if (!s && !lua_isnil(L, -1))
-    st_lua_errorf(L, "strata.run: opts.%s: expected a string, got %s", k,
+    sl_errorf(L, "strata.run: opts.%s: expected a string, got %s", k,
                   luaL_typename(L, -1));
   lua_pop(L, 1); /* the opts table keeps the string alive */
   return s;
@@ -35,7 +35,7 @@ static lua_Integer opt_int(lua_State *L, int t, const char *k, lua_Integer lo,
   int isint = 0;
   lua_Integer v = lua_isnil(L, -1) ? 0 : lua_tointegerx(L, -1, &isint);
   if (!lua_isnil(L, -1) && (!isint || v < lo || v > hi))
-    st_lua_errorf(L, "strata.run: opts.%s: expected an integer in %lld..%lld",
+    sl_errorf(L, "strata.run: opts.%s: expected an integer in %lld..%lld",
                   k, (long long)lo, (long long)hi);
   lua_pop(L, 1);
   return v;
@@ -56,7 +56,7 @@ static int l_run(lua_State *L) {
     for (int i = 0; known[i] && lua_type(L, -2) == LUA_TSTRING; i++)
       ok |= !strcmp(lua_tostring(L, -2), known[i]);
     if (!ok)
-      return st_lua_errorf(L, "strata.run: unknown option '%s' (out, name, set, "
+      return sl_errorf(L, "strata.run: unknown option '%s' (out, name, set, "
                               "stop_at, resume, threads)", luaL_tolstring(L, -2, NULL));
     lua_pop(L, 1);
   }
@@ -77,7 +77,7 @@ static int l_run(lua_State *L) {
     for (int i = 1; i <= n; i++) {
       lua_rawgeti(L, -2, i);
       if (lua_type(L, -1) != LUA_TSTRING)
-        return st_lua_errorf(L, "strata.run: opts.set[%d]: expected a \"key=value\" string", i);
+        return sl_errorf(L, "strata.run: opts.set[%d]: expected a \"key=value\" string", i);
       sets[i - 1] = lua_tostring(L, -1); /* kept alive by opts.set */
       lua_pop(L, 1);
     }
@@ -85,11 +85,11 @@ static int l_run(lua_State *L) {
     o.nsets = n;
   }
   int recipe = lua_isnil(L, 1) ? 0 : 1;
-  if (sl_run(L, recipe, &o)) return st_lua_errorf(L, "%s", st_errmsg());
+  if (sl_run(L, recipe, &o)) return sl_errorf(L, "%s", st_errmsg());
   return 1;
 }
 
-const luaL_Reg st_lua_runner_funcs[] = {
+const luaL_Reg sl_runner_funcs[] = {
     {"run", l_run},
     {NULL, NULL},
 };

@@ -10,7 +10,7 @@
  * never C modules. Everything else that reaches the system (os.execute,
  * io.popen, package.loadlib, debug.*, os.exit, ...) is either absent or a
  * stub that raises "<name> is not allowed in the recipe sandbox ...".
- * --unsafe-lua (opts.unsafe, or st_lua_run_file's flag) gives the full
+ * --unsafe-lua (opts.unsafe, or sl_run_file's flag) gives the full
  * standard library instead.
  *
  * Every wrapper is a C closure whose first upvalue is the sandbox's `box`:
@@ -30,7 +30,7 @@
 #define STRATA_SOURCE_DIR "."
 #endif
 
-const char *st_scripts_dir(void) {
+const char *sl_scripts_dir(void) {
   static char buf[PATH_MAX];
   const char *src = getenv("STRATA_SRC");
   snprintf(buf, sizeof buf, "%s/scripts",
@@ -38,7 +38,7 @@ const char *st_scripts_dir(void) {
   return buf;
 }
 
-int st_path_inside(const char *path, const char *dir) {
+int sl_path_inside(const char *path, const char *dir) {
   char rd[PATH_MAX], rp[PATH_MAX];
   if (!realpath(dir, rd)) return 0;
   if (!realpath(path, rp)) {
@@ -71,7 +71,7 @@ int st_path_inside(const char *path, const char *dir) {
 static const char *const unsafe_hint = "run with --unsafe-lua to allow it";
 
 static int forbidden(lua_State *L) {
-  return st_lua_errorf(L, "%s is not allowed in the recipe sandbox (%s)",
+  return sl_errorf(L, "%s is not allowed in the recipe sandbox (%s)",
                        lua_tostring(L, lua_upvalueindex(1)), unsafe_hint);
 }
 
@@ -128,12 +128,12 @@ static const char *box_string(lua_State *L, const char *field) {
 static void check_write(lua_State *L, const char *what, const char *path) {
   const char *run = box_string(L, "run_dir");
   if (!run)
-    st_lua_errorf(L,
+    sl_errorf(L,
                   "%s: cannot write '%s': recipe scripts may write only "
                   "inside the run folder, and there is none (%s)",
                   what, path, unsafe_hint);
-  if (!st_path_inside(path, run))
-    st_lua_errorf(L,
+  if (!sl_path_inside(path, run))
+    sl_errorf(L,
                   "%s: cannot write '%s': it is outside the run folder '%s' "
                   "(%s)",
                   what, path, run, unsafe_hint);
@@ -144,7 +144,7 @@ static void check_load(lua_State *L, const char *what, const char *path) {
   lua_getfield(L, BOX, "dirs");
   for (lua_Integer i = 1; i <= (lua_Integer)lua_rawlen(L, -1); i++) {
     lua_rawgeti(L, -1, i);
-    int ok = st_path_inside(path, lua_tostring(L, -1));
+    int ok = sl_path_inside(path, lua_tostring(L, -1));
     lua_pop(L, 1);
     if (ok) {
       lua_pop(L, 1);
@@ -160,7 +160,7 @@ static void check_load(lua_State *L, const char *what, const char *path) {
     luaL_addvalue(&b);
   }
   luaL_pushresult(&b);
-  st_lua_errorf(L,
+  sl_errorf(L,
                 "%s: '%s' is outside the directories recipe scripts may "
                 "load from (%s)",
                 what, path, lua_tostring(L, -1));
@@ -220,7 +220,7 @@ static int sb_load(lua_State *L) {
   const char *s =
       lua_type(L, 1) == LUA_TSTRING ? lua_tolstring(L, 1, &n) : NULL;
   if (strchr(mode, 'b') || (s && n && s[0] == LUA_SIGNATURE[0]))
-    st_lua_errorf(L,
+    sl_errorf(L,
                   "load: binary chunks are not allowed in the recipe "
                   "sandbox (%s)",
                   unsafe_hint);
@@ -243,7 +243,7 @@ static int sb_loadfile(lua_State *L) {
   const char *mode = luaL_optstring(L, 2, "t");
   int env = !lua_isnone(L, 3) ? 3 : 0; /* an explicit nil counts, as in Lua */
   if (strchr(mode, 'b'))
-    st_lua_errorf(L,
+    sl_errorf(L,
                   "loadfile: binary chunks are not allowed in the recipe "
                   "sandbox (%s)",
                   unsafe_hint);
@@ -288,7 +288,7 @@ static int sb_require(lua_State *L) {
          (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
     rel[i] = c == '.' ? '/' : c;
   }
-  if (!ok) return st_lua_errorf(L, "require: bad module name '%s'", name);
+  if (!ok) return sl_errorf(L, "require: bad module name '%s'", name);
   rel[n] = 0;
   lua_getfield(L, BOX, "path"); /* 3 */
   const char *found = NULL;
@@ -306,7 +306,7 @@ static int sb_require(lua_State *L) {
   if (!found) {
     lua_getfield(L, BOX, "dirs");
     lua_rawgeti(L, -1, 1);
-    return st_lua_errorf(L,
+    return sl_errorf(L,
                          "require: module '%s' not found: recipe scripts "
                          "may require only Lua files from %s and the recipe's "
                          "directory; C modules are not allowed (%s)",
@@ -374,7 +374,7 @@ static void push_safe_env(lua_State *L, const char *run_dir,
     lua_setfield(L, box, "run_dir");
   }
   /* where dofile/loadfile/require may read Lua from */
-  const char *scripts = st_scripts_dir();
+  const char *scripts = sl_scripts_dir();
   lua_newtable(L);
   lua_pushstring(L, scripts);
   lua_rawseti(L, -2, 1);
@@ -516,7 +516,7 @@ static void push_safe_env(lua_State *L, const char *run_dir,
   lua_settop(L, env);
 }
 
-int st_sandbox_push(lua_State *L, const st_sandbox_opts *o) {
+int sl_sandbox_push(lua_State *L, const sl_sandbox_opts *o) {
   lua_getfield(L, LUA_REGISTRYINDEX, "strata.unsafe_lua");
   int unsafe = o->unsafe || lua_toboolean(L, -1);
   lua_pop(L, 1);
@@ -531,7 +531,7 @@ int st_sandbox_push(lua_State *L, const st_sandbox_opts *o) {
   return ST_OK;
 }
 
-int st_sandbox_dofile(lua_State *L, const char *path, int env) {
+int sl_sandbox_dofile(lua_State *L, const char *path, int env) {
   env = env ? lua_absindex(L, env) : 0;
   if (luaL_loadfilex(L, path, "t") != LUA_OK) {
     st_err("%s", lua_tostring(L, -1));
@@ -542,14 +542,14 @@ int st_sandbox_dofile(lua_State *L, const char *path, int env) {
     lua_pushvalue(L, env);
     lua_setupvalue(L, -2, 1);
   }
-  return st_lua_pcall(L, 0, 1);
+  return sl_pcall(L, 0, 1);
 }
 
 /* --- Lua functions ------------------------------------------------------- */
 
 /* strata.sandbox([run_dir [, {dirs = {...}, unsafe = bool}]]) -> env */
 static int l_sandbox(lua_State *L) {
-  st_sandbox_opts o = {luaL_optstring(L, 1, NULL), NULL, 0};
+  sl_sandbox_opts o = {luaL_optstring(L, 1, NULL), NULL, 0};
   const char *dirs[33] = {0};
   if (!lua_isnoneornil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
@@ -566,7 +566,7 @@ static int l_sandbox(lua_State *L) {
       o.dirs = dirs;
     }
   }
-  if (st_sandbox_push(L, &o) != ST_OK) return luaL_error(L, "%s", st_errmsg());
+  if (sl_sandbox_push(L, &o) != ST_OK) return luaL_error(L, "%s", st_errmsg());
   return 1;
 }
 
@@ -581,13 +581,13 @@ static int l_run_script(lua_State *L) {
   lua_setupvalue(L, -2, 1);
   lua_insert(L, 3);
   int base = 2;
-  lua_pushcfunction(L, st_lua_traceback);
+  lua_pushcfunction(L, sl_traceback);
   lua_insert(L, 3);
   if (lua_pcall(L, nargs, LUA_MULTRET, 3) != LUA_OK) return lua_error(L);
   return lua_gettop(L) - base - 1;
 }
 
-const luaL_Reg st_lua_sandbox_funcs[] = {
+const luaL_Reg sl_sandbox_funcs[] = {
     {"sandbox", l_sandbox},
     {"run_script", l_run_script},
     {NULL, NULL},

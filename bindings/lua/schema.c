@@ -224,10 +224,10 @@ static void describe(lua_State *L, int v, char *buf, size_t n) {
     snprintf(buf, n, "bool %s", lua_toboolean(L, v) ? "true" : "false");
     break;
   case LUA_TTABLE: {
-    int k = st_table_kind(L, v);
+    int k = sl_table_kind(L, v);
     snprintf(buf, n, "%s",
-             k == ST_KIND_LIST  ? "list"
-             : k == ST_KIND_MAP ? "map"
+             k == SL_KIND_LIST  ? "list"
+             : k == SL_KIND_MAP ? "map"
                                 : "empty table");
     break;
   }
@@ -313,10 +313,10 @@ static void suggest(const field *fs, const char *key, char *out, size_t n) {
 /* pushes where t[key] (stack index) was written, else `fallback` */
 static const char *push_where(lua_State *L, int t, int key, int which,
                               const char *fallback) {
-  st_where(L, t, key, which);
-  if (which == ST_WHERE_KEY && lua_isnil(L, -1)) {
+  sl_where(L, t, key, which);
+  if (which == SL_WHERE_KEY && lua_isnil(L, -1)) {
     lua_pop(L, 1);
-    st_where(L, t, key, ST_WHERE_VALUE);
+    sl_where(L, t, key, SL_WHERE_VALUE);
   }
   if (!lua_isstring(L, -1)) {
     lua_pop(L, 1);
@@ -381,7 +381,7 @@ static void check_value(sctx *s, const field *f, int t, int key,
   lua_pushvalue(L, key);
   lua_rawget(L, t);
   int v = top + 1, ty = lua_type(L, v);
-  const char *pos = push_where(L, t, key, ST_WHERE_VALUE, tpos);
+  const char *pos = push_where(L, t, key, SL_WHERE_VALUE, tpos);
   size_t plen = path_push(s, L, key);
   char got[96], want[96];
   describe(L, v, got, sizeof got);
@@ -401,7 +401,7 @@ static void check_value(sctx *s, const field *f, int t, int key,
     ok = ty == LUA_TSTRING && in_choices(f->choices, lua_tostring(L, v));
     break;
   case S_LIST: {
-    ok = ty == LUA_TTABLE && st_table_kind(L, v) != ST_KIND_MAP &&
+    ok = ty == LUA_TTABLE && sl_table_kind(L, v) != SL_KIND_MAP &&
          (!(f->flags & F_NONEMPTY) || lua_rawlen(L, v) > 0);
     if (!ok) break;
     for (lua_Integer i = 1; i <= (lua_Integer)lua_rawlen(L, v); i++) {
@@ -414,7 +414,7 @@ static void check_value(sctx *s, const field *f, int t, int key,
   case S_MAP:
   case S_ANY_MAP:
   case S_DICT: {
-    ok = ty == LUA_TTABLE && st_table_kind(L, v) != ST_KIND_LIST;
+    ok = ty == LUA_TTABLE && sl_table_kind(L, v) != SL_KIND_LIST;
     if (!ok) break;
     if (f->type == S_MAP) {
       check_map(s, f->sub, v, push_where(L, v, 0, 0, pos));
@@ -428,7 +428,7 @@ static void check_value(sctx *s, const field *f, int t, int key,
             !(f->keys == S_STR_OR_INT && lua_isinteger(L, k))) {
           char kd[96];
           describe(L, k, kd, sizeof kd);
-          report(s, push_where(L, v, k, ST_WHERE_KEY, pos),
+          report(s, push_where(L, v, k, SL_WHERE_KEY, pos),
                  "key '%s': keys must be %s, got %s", s->path,
                  f->keys == S_STR ? "strings" : "strings or ints", kd);
           lua_pop(L, 1);
@@ -454,16 +454,16 @@ static void fill_default(sctx *s, const field *f, int t) {
   int key = lua_gettop(L);
   lua_pushvalue(L, key);
   if (f->def) {
-    st_yaml_load_string(L, f->def, strlen(f->def), "(default)", 1);
+    sl_yaml_load_string(L, f->def, strlen(f->def), "(default)", 1);
   } else {
     lua_newtable(L);
-    st_meta_push(L, -1, 1);
+    sl_meta_push(L, -1, 1);
     lua_pushliteral(L, "(default)");
     lua_setfield(L, -2, "pos");
     lua_pop(L, 1);
   }
   lua_rawset(L, t);
-  st_meta_set(L, t, key, "(default)", "(default)");
+  sl_meta_set(L, t, key, "(default)", "(default)");
   if (f->type == S_MAP) {
     size_t plen = path_push(s, L, key);
     lua_pushvalue(L, key);
@@ -496,7 +496,7 @@ static void check_map(sctx *s, const field *fs, int t, const char *tpos) {
     char hint[300];
     suggest(fs, strrchr(s->path, '.') ? strrchr(s->path, '.') + 1 : s->path,
             hint, sizeof hint);
-    report(s, push_where(L, t, k, ST_WHERE_KEY, tpos), "unknown key '%s'%s",
+    report(s, push_where(L, t, k, SL_WHERE_KEY, tpos), "unknown key '%s'%s",
            s->path, hint);
     lua_pop(L, 1);
     s->path[plen] = 0;
@@ -521,10 +521,10 @@ static void check_map(sctx *s, const field *fs, int t, const char *tpos) {
   }
 }
 
-void st_schema_check(lua_State *L, int idx) {
+void sl_schema_check(lua_State *L, int idx) {
   idx = lua_absindex(L, idx);
-  if (!lua_istable(L, idx) || st_table_kind(L, idx) == ST_KIND_LIST)
-    st_lua_errorf(L, "a recipe is a map of keys, not a %s",
+  if (!lua_istable(L, idx) || sl_table_kind(L, idx) == SL_KIND_LIST)
+    sl_errorf(L, "a recipe is a map of keys, not a %s",
                   lua_istable(L, idx) ? "list" : luaL_typename(L, idx));
   sctx s = {.L = L};
   lua_pushnil(L);
@@ -562,9 +562,9 @@ static const field *find_field(const char *dotted) {
   }
 }
 
-void st_schema_push_default(lua_State *L, const char *dotted) {
+void sl_schema_push_default(lua_State *L, const char *dotted) {
   const field *f = find_field(dotted);
-  if (f && f->def) st_yaml_load_string(L, f->def, strlen(f->def), "(default)", 1);
+  if (f && f->def) sl_yaml_load_string(L, f->def, strlen(f->def), "(default)", 1);
   else lua_pushnil(L);
 }
 
@@ -597,8 +597,13 @@ static void push_fields(lua_State *L, const field *fs, const char *prefix) {
 /* strata.schema() -> {{key = "train.lr", type =, default = YAML text,
  * computed = description, required = bool, created = bool (a section
  * that always exists)}, ...} in schema order */
-int st_lua_schema(lua_State *L) {
+static int l_schema(lua_State *L) {
   lua_newtable(L);
   push_fields(L, recipe_fields, "");
   return 1;
 }
+
+const luaL_Reg sl_schema_funcs[] = {
+    {"schema", l_schema},
+    {NULL, NULL},
+};

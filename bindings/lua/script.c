@@ -11,7 +11,7 @@
 
 /* lua.c's message handler, except that a message which already carries a
  * traceback (a script error re-raised by strata.run_script) keeps its own */
-int st_lua_traceback(lua_State *L) {
+int sl_traceback(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
   if (!msg) {
     if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
@@ -27,7 +27,7 @@ int st_lua_traceback(lua_State *L) {
   return 1;
 }
 
-int st_lua_errorf(lua_State *L, const char *fmt, ...) {
+int sl_errorf(lua_State *L, const char *fmt, ...) {
   char msg[1024];
   va_list ap;
   va_start(ap, fmt);
@@ -37,9 +37,9 @@ int st_lua_errorf(lua_State *L, const char *fmt, ...) {
   return lua_error(L);
 }
 
-int st_lua_pcall(lua_State *L, int nargs, int nresults) {
+int sl_pcall(lua_State *L, int nargs, int nresults) {
   int fn = lua_gettop(L) - nargs;
-  lua_pushcfunction(L, st_lua_traceback);
+  lua_pushcfunction(L, sl_traceback);
   lua_insert(L, fn);
   int rc = lua_pcall(L, nargs, nresults, fn);
   lua_remove(L, fn);
@@ -50,7 +50,7 @@ int st_lua_pcall(lua_State *L, int nargs, int nresults) {
   return ST_ERR;
 }
 
-int st_lua_run_file(const char *script, int argc, char **argv, int unsafe) {
+int sl_run_file(const char *script, int argc, char **argv, int unsafe) {
   lua_State *L = luaL_newstate();
   if (!L) return st_err("cannot create a Lua state: out of memory");
   luaL_openlibs(L);
@@ -77,7 +77,7 @@ int st_lua_run_file(const char *script, int argc, char **argv, int unsafe) {
   } else {
     for (int i = 0; i < argc; i++)
       lua_pushstring(L, argv[i]);
-    rc = st_lua_pcall(L, argc, 0);
+    rc = sl_pcall(L, argc, 0);
   }
   lua_close(L);
   return rc;

@@ -28,7 +28,7 @@ static tensor *check_tensor(lua_State *L, int i) {
 static tensor *check_same(lua_State *L, tensor *a, int i) {
   tensor *b = check_tensor(L, i);
   if (a->n != b->n)
-    st_lua_errorf(L, "tensor sizes differ: %d and %d", a->n, b->n);
+    sl_errorf(L, "tensor sizes differ: %d and %d", a->n, b->n);
   return b;
 }
 
@@ -73,7 +73,7 @@ static int t_mean(lua_State *L) {
 
 static int t_sub(lua_State *L) {
   tensor *a = check_tensor(L, 1), *b = check_same(L, a, 2);
-  float *o = st_lua_push_tensor(L, NULL, a->n);
+  float *o = sl_push_tensor(L, NULL, a->n);
   for (int i = 0; i < a->n; i++) o[i] = a->x[i] - b->x[i];
   return 1;
 }
@@ -119,7 +119,7 @@ static int t_index(lua_State *L) {
   return 0;
 }
 
-float *st_lua_push_tensor(lua_State *L, const float *x, int n) {
+float *sl_push_tensor(lua_State *L, const float *x, int n) {
   tensor *t = lua_newuserdatauv(L, sizeof *t + (size_t)n * sizeof(float), 0);
   t->n = n;
   if (x) memcpy(t->x, x, (size_t)n * sizeof(float));
@@ -140,7 +140,7 @@ float *st_lua_push_tensor(lua_State *L, const float *x, int n) {
 static int l_tensor(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   int n = (int)lua_rawlen(L, 1);
-  float *x = st_lua_push_tensor(L, NULL, n);
+  float *x = sl_push_tensor(L, NULL, n);
   for (int i = 0; i < n; i++) {
     lua_rawgeti(L, 1, i + 1);
     x[i] = (float)luaL_checknumber(L, -1);
@@ -149,7 +149,7 @@ static int l_tensor(lua_State *L) {
   return 1;
 }
 
-void st_lua_push_trace(lua_State *L, const st_trace *tr) {
+void sl_push_trace(lua_State *L, const st_trace *tr) {
   int Ls = tr->n_layers;
   luaL_checkstack(L, 8, "trace table");
   lua_createtable(L, Ls, 6);
@@ -182,7 +182,7 @@ void st_lua_push_trace(lua_State *L, const st_trace *tr) {
     }
     lua_createtable(L, tr->keep, 0);
     for (int i = 0; i < tr->keep; i++) {
-      st_lua_push_tensor(L, tr->kept + ((size_t)l * tr->keep + i) * tr->dim,
+      sl_push_tensor(L, tr->kept + ((size_t)l * tr->keep + i) * tr->dim,
                          tr->dim);
       lua_rawseti(L, -2, i + 1);
     }
@@ -191,7 +191,7 @@ void st_lua_push_trace(lua_State *L, const st_trace *tr) {
   }
 }
 
-const luaL_Reg st_lua_trace_funcs[] = {
+const luaL_Reg sl_trace_funcs[] = {
     {"tensor", l_tensor},
     {NULL, NULL},
 };

@@ -16,14 +16,14 @@
 #include "error.h"
 #include "workbench_lua.h"
 
-void st_script_path(const char *name, const char *kind, char *out, size_t n) {
+void sl_script_path(const char *name, const char *kind, char *out, size_t n) {
   struct stat st;
   if (strchr(name, '/') || stat(name, &st) == 0) {
     snprintf(out, n, "%s", name);
     return;
   }
   size_t len = strlen(name);
-  snprintf(out, n, "%s/%s/%s%s", st_scripts_dir(), kind, name,
+  snprintf(out, n, "%s/%s/%s%s", sl_scripts_dir(), kind, name,
            len > 4 && !strcmp(name + len - 4, ".lua") ? "" : ".lua");
 }
 
@@ -37,7 +37,7 @@ static void unsafe_path(lua_State *L) {
     lua_settop(L, lua_gettop(L) - unsafe);
     return;
   }
-  const char *dir = st_scripts_dir();
+  const char *dir = sl_scripts_dir();
   lua_getfield(L, -1, "path");
   const char *old = lua_tostring(L, -1);
   if (!old || !strstr(old, dir)) {
@@ -47,7 +47,7 @@ static void unsafe_path(lua_State *L) {
   lua_pop(L, 2);
 }
 
-int st_lua_load_script(lua_State *L, const char *path, const char *run_dir) {
+int sl_load_script(lua_State *L, const char *path, const char *run_dir) {
   /* a script may require its siblings (besides scripts/ and scripts/lib) */
   char dir[1024];
   snprintf(dir, sizeof dir, "%s", path);
@@ -55,10 +55,10 @@ int st_lua_load_script(lua_State *L, const char *path, const char *run_dir) {
   if (slash) *slash = 0;
   else snprintf(dir, sizeof dir, ".");
   const char *dirs[] = {dir, NULL};
-  st_sandbox_opts o = {run_dir, dirs, 0};
+  sl_sandbox_opts o = {run_dir, dirs, 0};
   unsafe_path(L);
-  if (st_sandbox_push(L, &o)) return ST_ERR;
-  int rc = st_sandbox_dofile(L, path, -1);
+  if (sl_sandbox_push(L, &o)) return ST_ERR;
+  int rc = sl_sandbox_dofile(L, path, -1);
   lua_remove(L, rc == ST_OK ? -2 : -1);
   return rc;
 }
@@ -66,10 +66,10 @@ int st_lua_load_script(lua_State *L, const char *path, const char *run_dir) {
 /* strata.policy(name_or_path) -> {plan = f, on_step = f|nil} */
 static int l_policy(lua_State *L) {
   char path[1024];
-  st_script_path(luaL_checkstring(L, 1), "policies", path, sizeof path);
-  if (st_lua_load_script(L, path, NULL)) return st_lua_errorf(L, "%s", st_errmsg());
+  sl_script_path(luaL_checkstring(L, 1), "policies", path, sizeof path);
+  if (sl_load_script(L, path, NULL)) return sl_errorf(L, "%s", st_errmsg());
   if (!lua_istable(L, -1) || lua_getfield(L, -1, "plan") != LUA_TFUNCTION)
-    return st_lua_errorf(L, "%s: a policy must return {plan = function(ctx) "
+    return sl_errorf(L, "%s: a policy must return {plan = function(ctx) "
                             "... end}", path);
   lua_pop(L, 1);
   return 1;
@@ -78,15 +78,15 @@ static int l_policy(lua_State *L) {
 /* strata.schedule(name_or_path) -> function(step, total, base_lr, params) */
 static int l_schedule(lua_State *L) {
   char path[1024];
-  st_script_path(luaL_checkstring(L, 1), "schedules", path, sizeof path);
-  if (st_lua_load_script(L, path, NULL)) return st_lua_errorf(L, "%s", st_errmsg());
+  sl_script_path(luaL_checkstring(L, 1), "schedules", path, sizeof path);
+  if (sl_load_script(L, path, NULL)) return sl_errorf(L, "%s", st_errmsg());
   if (!lua_isfunction(L, -1))
-    return st_lua_errorf(L, "%s: a schedule must return function(step, "
+    return sl_errorf(L, "%s: a schedule must return function(step, "
                             "total, base_lr, params) -> lr", path);
   return 1;
 }
 
-const luaL_Reg st_lua_train_funcs[] = {
+const luaL_Reg sl_train_funcs[] = {
     {"policy", l_policy},
     {"schedule", l_schedule},
     {NULL, NULL},

@@ -67,15 +67,15 @@ static int t_gc(lua_State *L) {
 static void to_plan(lua_State *L, trainer_ud *u, int idx, const char *who,
                     st_plan *p) {
   st_lora_spec ld; /* LoRA layers that give no settings: the schema's */
-  if (sl_lora_defaults(L, 0, u->m, &ld)) st_lua_errorf(L, "%s: %s", who, st_errmsg());
+  if (sl_lora_defaults(L, 0, u->m, &ld)) sl_errorf(L, "%s: %s", who, st_errmsg());
   if (lua_type(L, idx) == LUA_TSTRING) {
     if (st_plan_parse(p, u->m, lua_tostring(L, idx)))
-      st_lua_errorf(L, "%s: %s", who, st_errmsg());
+      sl_errorf(L, "%s: %s", who, st_errmsg());
   } else if (!lua_istable(L, idx)) {
-    st_lua_errorf(L, "%s: expected a plan table or \"all\" | \"top:K\" | "
+    sl_errorf(L, "%s: expected a plan table or \"all\" | \"top:K\" | "
                      "\"3,4\", not %s", who, luaL_typename(L, idx));
-  } else if (st_lua_to_plan(L, idx, u->m, &ld, who, p)) {
-    st_lua_errorf(L, "%s", st_errmsg());
+  } else if (sl_to_plan(L, idx, u->m, &ld, who, p)) {
+    sl_errorf(L, "%s", st_errmsg());
   }
   p->seed = u->seed;
 }
@@ -86,7 +86,7 @@ static double opt_num(lua_State *L, int t, const char *k, double d) {
     char key[64];
     if (!lua_isnil(L, t)) lua_pop(L, 1);
     snprintf(key, sizeof key, "train.%s", k);
-    st_schema_push_default(L, key);
+    sl_schema_push_default(L, key);
     if (lua_isnil(L, -1)) {
       lua_pop(L, 1);
       return d;
@@ -99,23 +99,23 @@ static double opt_num(lua_State *L, int t, const char *k, double d) {
 
 static int t_step(lua_State *L) {
   trainer_ud *u = check(L, 1);
-  st_dataset *ds = st_lua_check_dataset(L, 2);
+  st_dataset *ds = sl_check_dataset(L, 2);
   int step = st_trainer_steps_done(u->t) + 1;
   if (ds->T != u->T)
-    return st_lua_errorf(L, "step %d: the dataset has %d positions per "
+    return sl_errorf(L, "step %d: the dataset has %d positions per "
                             "example but the trainer's seq_len is %d", step,
                          ds->T, u->T);
   if (u->bat.ds != ds) {
     st_batcher_free(&u->bat);
     if (st_batcher_init(&u->bat, ds, u->B, u->seed, 1))
-      return st_lua_errorf(L, "step %d: %s", step, st_errmsg());
+      return sl_errorf(L, "step %d: %s", step, st_errmsg());
     lua_pushvalue(L, 2);
     lua_setiuservalue(L, 1, 2);
   }
   st_batcher_next(&u->bat, u->tok, u->tgt, NULL);
   float loss = 0, gn = 0;
   if (st_trainer_step(u->t, u->tok, u->tgt, &u->o, &loss, &gn))
-    return st_lua_errorf(L, "%s", st_errmsg());
+    return sl_errorf(L, "%s", st_errmsg());
   u->loss = loss;
   u->grad_norm = gn;
   u->have_loss = 1;
@@ -152,7 +152,7 @@ static int t_set_lr(lua_State *L) {
   trainer_ud *u = check(L, 1);
   double lr = luaL_checknumber(L, 2);
   if (!(lr >= 0 && isfinite(lr)))
-    return st_lua_errorf(L, "set_lr(%g): expected a finite number >= 0", lr);
+    return sl_errorf(L, "set_lr(%g): expected a finite number >= 0", lr);
   u->o.lr = (float)lr;
   return 0;
 }
@@ -160,7 +160,7 @@ static int t_set_lr(lua_State *L) {
 static int t_plan(lua_State *L) {
   trainer_ud *u = check(L, 1);
   const st_plan *p = st_trainer_plan(u->t);
-  st_lua_push_plan(L, p, u->m);
+  sl_push_plan(L, p, u->m);
   lua_pushnumber(L, st_plan_flops(p, u->m, u->T).ideal_ratio);
   lua_setfield(L, -2, "ideal_ratio");
   return 1;
@@ -174,7 +174,7 @@ static int t_set_plan(lua_State *L) {
   to_plan(L, u, 2, who, &p);
   int rc = st_trainer_set_plan(u->t, &p);
   st_plan_free(&p);
-  if (rc) return st_lua_errorf(L, "%s: %s", who, st_errmsg());
+  if (rc) return sl_errorf(L, "%s: %s", who, st_errmsg());
   return 0;
 }
 
@@ -191,17 +191,17 @@ static const luaL_Reg methods[] = {
 
 /* strata.trainer(model, plan [, opts]) */
 static int l_trainer(lua_State *L) {
-  st_model *m = st_lua_check_model(L, 1);
+  st_model *m = sl_check_model(L, 1);
   lua_settop(L, 3);
   if (!lua_isnil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
   double B = opt_num(L, 3, "batch_size", 0);
   double T = opt_num(L, 3, "seq_len", sl_default_seq_len(m));
   double seed = opt_num(L, 3, "seed", 0);
   if (B < 1 || B > 65536 || B != floor(B))
-    return st_lua_errorf(L, "strata.trainer: batch_size %g: expected an "
+    return sl_errorf(L, "strata.trainer: batch_size %g: expected an "
                             "integer >= 1", B);
   if (T < 2 || T > m->cfg.max_seq || T != floor(T))
-    return st_lua_errorf(L, "strata.trainer: seq_len %g: expected an integer "
+    return sl_errorf(L, "strata.trainer: seq_len %g: expected an integer "
                             "2..%d (the model's context)", T, m->cfg.max_seq);
   st_optim o;
   o.lr = (float)opt_num(L, 3, "lr", 0);
@@ -211,7 +211,7 @@ static int l_trainer(lua_State *L) {
   o.beta2 = (float)opt_num(L, 3, "beta2", 0);
   o.eps = (float)opt_num(L, 3, "eps", 0);
   if (!(o.lr >= 0 && isfinite(o.lr)))
-    return st_lua_errorf(L, "strata.trainer: lr %g: expected a finite "
+    return sl_errorf(L, "strata.trainer: lr %g: expected a finite "
                             "number >= 0", o.lr);
 
   trainer_ud *u = lua_newuserdatauv(L, sizeof *u, 2);
@@ -236,16 +236,16 @@ static int l_trainer(lua_State *L) {
   size_t N = (size_t)u->B * u->T;
   if (!(u->tok = st_malloc(N * sizeof *u->tok)) ||
       !(u->tgt = st_malloc(N * sizeof *u->tgt)))
-    return st_lua_errorf(L, "%s", st_errmsg());
+    return sl_errorf(L, "%s", st_errmsg());
   st_plan p;
   to_plan(L, u, 2, "strata.trainer plan", &p);
   int rc = st_trainer_new(&u->t, m, &p, u->B, u->T);
   st_plan_free(&p);
-  if (rc) return st_lua_errorf(L, "strata.trainer: %s", st_errmsg());
+  if (rc) return sl_errorf(L, "strata.trainer: %s", st_errmsg());
   return 1;
 }
 
-const luaL_Reg st_lua_trainer_funcs[] = {
+const luaL_Reg sl_trainer_funcs[] = {
     {"trainer", l_trainer},
     {NULL, NULL},
 };

@@ -49,7 +49,7 @@ static void push_registry(lua_State *L) {
   lua_rawsetp(L, LUA_REGISTRYINDEX, &meta_key);
 }
 
-void st_meta_push(lua_State *L, int t, int create) {
+void sl_meta_push(lua_State *L, int t, int create) {
   t = lua_absindex(L, t);
   push_registry(L);
   lua_pushvalue(L, t);
@@ -73,10 +73,10 @@ static void push_sub(lua_State *L, int m, const char *name) {
   lua_setfield(L, m, name);
 }
 
-void st_meta_set(lua_State *L, int t, int k, const char *kpos,
+void sl_meta_set(lua_State *L, int t, int k, const char *kpos,
                  const char *vpos) {
   k = lua_absindex(L, k);
-  st_meta_push(L, t, 1);
+  sl_meta_push(L, t, 1);
   const char *pos[2] = {kpos, vpos}, *sub[2] = {"k", "v"};
   for (int i = 0; i < 2; i++) {
     if (!pos[i]) continue;
@@ -89,13 +89,13 @@ void st_meta_set(lua_State *L, int t, int k, const char *kpos,
   lua_pop(L, 1);
 }
 
-void st_where(lua_State *L, int t, int k, int which) {
+void sl_where(lua_State *L, int t, int k, int which) {
   k = k ? lua_absindex(L, k) : 0;
-  st_meta_push(L, t, 0);
+  sl_meta_push(L, t, 0);
   if (lua_isnil(L, -1)) return;
   if (!k) {
     lua_getfield(L, -1, "pos");
-  } else if (lua_getfield(L, -1, which == ST_WHERE_KEY ? "k" : "v") ==
+  } else if (lua_getfield(L, -1, which == SL_WHERE_KEY ? "k" : "v") ==
              LUA_TTABLE) {
     lua_pushvalue(L, k);
     lua_rawget(L, -2);
@@ -104,13 +104,13 @@ void st_where(lua_State *L, int t, int k, int which) {
   lua_remove(L, -2);
 }
 
-void st_meta_copy(lua_State *L, int dst, int dkey, int src, int skey) {
+void sl_meta_copy(lua_State *L, int dst, int dkey, int src, int skey) {
   dst = lua_absindex(L, dst), dkey = lua_absindex(L, dkey);
   src = lua_absindex(L, src), skey = lua_absindex(L, skey);
-  for (int which = ST_WHERE_VALUE; which <= ST_WHERE_KEY; which++) {
-    st_where(L, src, skey, which);
-    st_meta_push(L, dst, 1);
-    push_sub(L, -1, which == ST_WHERE_KEY ? "k" : "v");
+  for (int which = SL_WHERE_VALUE; which <= SL_WHERE_KEY; which++) {
+    sl_where(L, src, skey, which);
+    sl_meta_push(L, dst, 1);
+    push_sub(L, -1, which == SL_WHERE_KEY ? "k" : "v");
     lua_pushvalue(L, dkey);
     lua_pushvalue(L, -4);
     lua_rawset(L, -3);
@@ -118,13 +118,13 @@ void st_meta_copy(lua_State *L, int dst, int dkey, int src, int skey) {
   }
 }
 
-int st_table_kind(lua_State *L, int t) {
+int sl_table_kind(lua_State *L, int t) {
   t = lua_absindex(L, t);
-  st_meta_push(L, t, 0);
+  sl_meta_push(L, t, 0);
   if (!lua_isnil(L, -1)) {
     int seq = lua_getfield(L, -1, "seq") != LUA_TNIL && lua_toboolean(L, -1);
     lua_pop(L, 2);
-    return seq ? ST_KIND_LIST : ST_KIND_MAP;
+    return seq ? SL_KIND_LIST : SL_KIND_MAP;
   }
   lua_pop(L, 1);
   lua_Integer n = (lua_Integer)lua_rawlen(L, t), count = 0;
@@ -137,8 +137,8 @@ int st_table_kind(lua_State *L, int t) {
         lua_tointeger(L, -1) > n)
       list = 0;
   }
-  if (count == 0) return ST_KIND_EMPTY;
-  return list && count == n ? ST_KIND_LIST : ST_KIND_MAP;
+  if (count == 0) return SL_KIND_EMPTY;
+  return list && count == n ? SL_KIND_LIST : SL_KIND_MAP;
 }
 
 /* copies the value at idx. budget counts nodes (NULL: unlimited); when it
@@ -170,10 +170,10 @@ static void copy(lua_State *L, int idx, long *budget, int depth) {
     lua_rawset(L, dst);
     lua_pop(L, 1);
   }
-  st_meta_push(L, idx, 0);
+  sl_meta_push(L, idx, 0);
   if (!lua_isnil(L, -1)) { /* new meta: pos, seq, and copies of k and v */
     int sm = lua_gettop(L);
-    st_meta_push(L, dst, 1);
+    sl_meta_push(L, dst, 1);
     lua_getfield(L, sm, "pos");
     lua_setfield(L, -2, "pos");
     lua_getfield(L, sm, "seq");
@@ -199,7 +199,7 @@ static void copy(lua_State *L, int idx, long *budget, int depth) {
   lua_pop(L, 1);
 }
 
-void st_deepcopy(lua_State *L, int idx) { copy(L, idx, NULL, 0); }
+void sl_deepcopy(lua_State *L, int idx) { copy(L, idx, NULL, 0); }
 
 /* ---------------------------------------------------------------------------
  * the parser */
@@ -426,7 +426,7 @@ static int open_collection(pctx *c, const unsigned char *anchor, int seq) {
     lua_pushnil(L);
   lua_newtable(L);
   int t = lua_gettop(L);
-  st_meta_push(L, t, 1);
+  sl_meta_push(L, t, 1);
   push_pos(c, start);
   lua_setfield(L, -2, "pos");
   lua_pushboolean(L, seq);
@@ -468,15 +468,15 @@ static int parse_seq(pctx *c) {
 static void add_merge(pctx *c, int merges, yaml_mark_t m) {
   lua_State *L = c->L;
   int val = lua_gettop(L);
-  int kind = lua_istable(L, val) ? st_table_kind(L, val) : -1;
-  if (kind == ST_KIND_MAP) {
+  int kind = lua_istable(L, val) ? sl_table_kind(L, val) : -1;
+  if (kind == SL_KIND_MAP) {
     lua_rawseti(L, merges, (lua_Integer)lua_rawlen(L, merges) + 1);
     return;
   }
-  if (kind == ST_KIND_LIST) {
+  if (kind == SL_KIND_LIST) {
     for (lua_Integer i = 1; i <= (lua_Integer)lua_rawlen(L, val); i++) {
       lua_rawgeti(L, val, i);
-      if (!lua_istable(L, -1) || st_table_kind(L, -1) != ST_KIND_MAP)
+      if (!lua_istable(L, -1) || sl_table_kind(L, -1) != SL_KIND_MAP)
         perr(c, m, "'<<' takes a map or a list of maps");
       lua_rawseti(L, merges, (lua_Integer)lua_rawlen(L, merges) + 1);
     }
@@ -495,7 +495,7 @@ static int parse_map(pctx *c) {
   lua_State *L = c->L;
   check_collection_tag(c, c->y->ev.data.mapping_start.tag, TAG("map"));
   int t = open_collection(c, c->y->ev.data.mapping_start.anchor, 0), v = t + 1;
-  st_meta_push(L, t, 1);
+  sl_meta_push(L, t, 1);
   push_sub(L, -1, "k");
   lua_remove(L, -2);
   int k = t + 2;
@@ -551,7 +551,7 @@ static int parse_map(pctx *c) {
   for (lua_Integer i = 1; i <= (lua_Integer)lua_rawlen(L, merges); i++) {
     int src = lua_gettop(L) + 1;
     lua_rawgeti(L, merges, i);
-    st_meta_push(L, src, 1);
+    sl_meta_push(L, src, 1);
     push_sub(L, -1, "v");
     lua_pushnil(L);
     while (lua_next(L, -2)) {
@@ -564,11 +564,11 @@ static int parse_map(pctx *c) {
         lua_pushvalue(L, key);
         lua_rawget(L, src);
         lua_rawset(L, t);
-        st_meta_copy(L, t, key, src, key);
+        sl_meta_copy(L, t, key, src, key);
         lua_pushvalue(L, key); /* mark it written: later merges lose */
         if (lua_rawget(L, k) == LUA_TNIL) {
           lua_pop(L, 1);
-          st_where(L, src, key, ST_WHERE_VALUE);
+          sl_where(L, src, key, SL_WHERE_VALUE);
           lua_pushvalue(L, key);
           lua_insert(L, -2);
           lua_rawset(L, k);
@@ -678,11 +678,11 @@ static void load(lua_State *L, const char *name, const char *path,
   lua_settop(L, base + 1);
 }
 
-void st_yaml_load_file(lua_State *L, const char *path) {
+void sl_yaml_load_file(lua_State *L, const char *path) {
   load(L, path, path, NULL, 0, 0);
 }
 
-void st_yaml_load_string(lua_State *L, const char *s, size_t n,
+void sl_yaml_load_string(lua_State *L, const char *s, size_t n,
                          const char *name, int nopos) {
   load(L, name, NULL, s, n, nopos);
 }
@@ -712,9 +712,9 @@ static int l_yaml_load(lua_State *L) {
     if (f) fclose(f);
   }
   if (file)
-    st_yaml_load_file(L, s);
+    sl_yaml_load_file(L, s);
   else
-    st_yaml_load_string(L, s, n, "<string>", 0);
+    sl_yaml_load_string(L, s, n, "<string>", 0);
   return 1;
 }
 
@@ -722,17 +722,17 @@ static int l_yaml_load(lua_State *L) {
  * (its value, or with "key" the key itself) or t itself was written */
 static int l_where(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
-  int which = ST_WHERE_VALUE;
+  int which = SL_WHERE_VALUE;
   const char *w = luaL_optstring(L, 3, "value");
   if (!strcmp(w, "key"))
-    which = ST_WHERE_KEY;
+    which = SL_WHERE_KEY;
   else if (strcmp(w, "value"))
     return luaL_argerror(L, 3, "expected \"value\" or \"key\"");
-  st_where(L, 1, lua_isnoneornil(L, 2) ? 0 : 2, which);
+  sl_where(L, 1, lua_isnoneornil(L, 2) ? 0 : 2, which);
   return 1;
 }
 
-const luaL_Reg st_lua_yaml_funcs[] = {
+const luaL_Reg sl_yaml_funcs[] = {
     {"yaml_load", l_yaml_load},
     {"where", l_where},
     {NULL, NULL},

@@ -55,8 +55,8 @@ static int exists(const char *path) {
 /* pushes a sandbox as global `name` */
 static void make_env(const char *name, const char *run, int unsafe) {
   const char *dirs[] = {FIX, NULL};
-  st_sandbox_opts o = {run, dirs, unsafe};
-  CHECK(st_sandbox_push(L, &o) == ST_OK);
+  sl_sandbox_opts o = {run, dirs, unsafe};
+  CHECK(sl_sandbox_push(L, &o) == ST_OK);
   lua_setglobal(L, name);
 }
 
@@ -214,13 +214,13 @@ static void test_tracebacks(void) {
   /* a failing script names its file:line, with a traceback */
   lua_getglobal(L, "box");
   int env = lua_gettop(L);
-  CHECK(st_sandbox_dofile(L, FIX "/sandbox_fail.lua", env) == ST_ERR);
+  CHECK(sl_sandbox_dofile(L, FIX "/sandbox_fail.lua", env) == ST_ERR);
   CHECK_ERR(st_errmsg(), FIX "/sandbox_fail.lua:3: bad value 7");
   CHECK_ERR(st_errmsg(), "stack traceback:");
   CHECK_ERR(st_errmsg(), FIX "/sandbox_fail.lua:5: in main chunk");
   lua_settop(L, env);
   /* and a good one returns its value */
-  CHECK(st_sandbox_dofile(L, FIX "/sandbox_helper.lua", env) == ST_OK);
+  CHECK(sl_sandbox_dofile(L, FIX "/sandbox_helper.lua", env) == ST_OK);
   lua_getfield(L, -1, "answer");
   CHECK(lua_tointeger(L, -1) == 42);
   lua_settop(L, env - 1);
@@ -273,25 +273,25 @@ static void test_unsafe(void) {
   lua_pushboolean(L, 0);
   lua_setfield(L, LUA_REGISTRYINDEX, "strata.unsafe_lua");
   /* a run folder that does not exist is an error */
-  st_sandbox_opts o = {"/nonexistent/strata/run", NULL, 0};
-  CHECK(st_sandbox_push(L, &o) == ST_ERR);
+  sl_sandbox_opts o = {"/nonexistent/strata/run", NULL, 0};
+  CHECK(sl_sandbox_push(L, &o) == ST_ERR);
   CHECK_ERR(st_errmsg(), "/nonexistent/strata/run: run folder does not exist");
 }
 
 static void test_path_inside(void) {
   char p[256];
-  CHECK(st_path_inside(run_dir, run_dir));
+  CHECK(sl_path_inside(run_dir, run_dir));
   snprintf(p, sizeof p, "%s/new.txt", run_dir);
-  CHECK(st_path_inside(p, run_dir));
+  CHECK(sl_path_inside(p, run_dir));
   snprintf(p, sizeof p, "%s/../x", run_dir);
-  CHECK(!st_path_inside(p, run_dir));
+  CHECK(!sl_path_inside(p, run_dir));
   snprintf(p, sizeof p, "%s/..", run_dir);
-  CHECK(!st_path_inside(p, run_dir));
+  CHECK(!sl_path_inside(p, run_dir));
   snprintf(p, sizeof p, "%sx/a", run_dir); /* a sibling sharing the prefix */
-  CHECK(!st_path_inside(p, run_dir));
-  CHECK(!st_path_inside("/etc/passwd", run_dir));
-  CHECK(st_path_inside("/etc/passwd", "/"));
-  CHECK(!st_path_inside("x", "/nonexistent/dir"));
+  CHECK(!sl_path_inside(p, run_dir));
+  CHECK(!sl_path_inside("/etc/passwd", run_dir));
+  CHECK(sl_path_inside("/etc/passwd", "/"));
+  CHECK(!sl_path_inside("x", "/nonexistent/dir"));
 }
 
 int main(void) {

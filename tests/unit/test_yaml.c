@@ -28,7 +28,7 @@ static const char *protect(lua_CFunction f, const void *arg) {
 /* y = the value of the YAML text (positions as "t.yaml:line:col") */
 static int load_text(lua_State *L) {
   const char *s = lua_touserdata(L, 1);
-  st_yaml_load_string(L, s, strlen(s), "t.yaml", 0);
+  sl_yaml_load_string(L, s, strlen(s), "t.yaml", 0);
   lua_setglobal(L, "y");
   return 0;
 }
@@ -304,12 +304,12 @@ static void test_overrides(void) {
   /* the C entry point */
   const char *sets[] = {"train.lr=0.5", "train.steps=3"};
   int top = lua_gettop(L);
-  CHECK(st_recipe_load(L, FIX "child.yaml", 2, sets) == ST_OK);
+  CHECK(sl_recipe_load(L, FIX "child.yaml", 2, sets) == ST_OK);
   CHECK(lua_gettop(L) == top + 1);
   lua_setglobal(L, "r");
   CHECK_LUA("r.train.lr == 0.5 and r.train.steps == 3");
   const char *bad[] = {"train.lr=-1"};
-  CHECK(st_recipe_load(L, FIX "child.yaml", 1, bad) == ST_ERR);
+  CHECK(sl_recipe_load(L, FIX "child.yaml", 1, bad) == ST_ERR);
   CHECK(lua_gettop(L) == top);
   CHECK_ERR_IS(
       st_errmsg(),
