@@ -12,6 +12,7 @@
 #include "cache.h"
 #include "dataset_internal.h"
 #include "error.h"
+#include "fs.h"
 #include "sampler.h"
 
 st_data_opts st_data_opts_default(void) {
@@ -101,7 +102,7 @@ static int read_inputs(const char *path, int is_dir, ds_file **files, int *nf) {
     else *nf = n;
   }
   for (int i = 0; i < n; i++) {
-    char full[1024];
+    char full[ST_PATH_MAX];
     snprintf(full, sizeof full, "%s/%s", path, names[i]);
     if (rc == ST_OK) rc = read_one(&(*files)[i], full);
     free(names[i]);
@@ -245,14 +246,12 @@ int st_dataset_load(st_dataset *ds, const st_tokenizer *tk,
   ds_file *files = NULL;
   int nf = 0, rc = ST_ERR;
   ds_build b = {0};
-  char cpath[1024] = "", why[128];
+  char cpath[ST_PATH_MAX] = "", why[128];
   if (read_inputs(o->path, is_dir, &files, &nf)) goto done;
   uint64_t key = cache_key(tk, o, fmt, files, nf);
   if (!o->no_cache) {
     char name[64];
     snprintf(name, sizeof name, "tokens/%016llx.bin", (unsigned long long)key);
-    if (st_cache_path("tokens", cpath, sizeof cpath)) goto done;
-    mkdir(cpath, 0755);
     if (st_cache_path(name, cpath, sizeof cpath)) goto done;
     if (ds_cache_read(ds, cpath, key, why, sizeof why)) {
       ds->from_cache = 1;

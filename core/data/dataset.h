@@ -50,6 +50,7 @@
 
 #include <stdint.h>
 
+#include "fs.h"
 #include "tokenizer.h"
 
 typedef enum {
@@ -96,7 +97,7 @@ typedef struct st_dataset {
   int pad;             /* pad token in tok (EOS, else 0) */
   int n_truncated;     /* examples cut to fit T */
   int from_cache;      /* loaded from the token cache */
-  char path[512];
+  char path[ST_PATH_MAX];
 } st_dataset;
 
 /* Reads, tokenizes (or loads from the token cache) and validates. Errors

@@ -14,11 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cache.h"
 #include "dataset_internal.h"
 #include "error.h"
+#include "fs.h"
 
 #define MAGIC "STRATADS"
 #define VERSION 1u
@@ -40,10 +40,9 @@ static int put(FILE *f, const void *p, size_t n, uint64_t *h) {
 }
 
 int ds_cache_write(const st_dataset *ds, const char *path, uint64_t key) {
-  char tmp[600];
-  snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
-  FILE *f = fopen(tmp, "wb");
-  if (!f) return st_err("%s: %s", tmp, strerror(errno));
+  st_atomic a;
+  FILE *f = st_atomic_open(&a, path);
+  if (!f) return ST_ERR;
   size_t nT = (size_t)ds->n * ds->T, nK = (size_t)ds->n * ds->n_classes;
   header hd = {MAGIC, VERSION, ds->prompt_len ? 1u : 0u, key, ds->n, ds->T,
                ds->n_classes, ds->pad, ds->n_truncated, 0,
@@ -67,17 +66,12 @@ int ds_cache_write(const st_dataset *ds, const char *path, uint64_t key) {
            put(f, ds->cand, (size_t)hd.n_cand * 4, &h);
   uint64_t sum = h;
   bad |= put(f, &sum, 8, &h);
-  if (fclose(f) || bad) {
+  if (bad) {
     int e = errno;
-    remove(tmp);
-    return st_err("%s: write failed: %s", tmp, strerror(e));
+    st_atomic_abort(&a);
+    return st_err("%s: write failed: %s", path, strerror(e));
   }
-  if (rename(tmp, path)) {
-    int e = errno;
-    remove(tmp);
-    return st_err("%s: %s", path, strerror(e));
-  }
-  return ST_OK;
+  return st_atomic_commit(&a);
 }
 
 /* ------------------------------------------------------------------ read */

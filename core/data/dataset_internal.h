@@ -12,7 +12,7 @@
 
 /* One input file held in memory; `name` is what messages show. */
 typedef struct ds_file {
-  char name[512];
+  char name[ST_PATH_MAX];
   char *data;
   size_t len;
 } ds_file;

@@ -263,7 +263,7 @@ int ds_read_table(ds_build *b, const ds_file *f, const st_data_opts *o,
                   int csv) {
   table t = {f->data, f->data + f->len, 1, csv, {0}, NULL, 0, 0};
   ds_cls c = {0};
-  char **names = NULL, where[600];
+  char **names = NULL, where[ST_PATH_MAX + 16]; /* file:line */
   const char **fields = NULL;
   int nnames = 0, named = 0, indexed = 0, line = 0, rc = ST_ERR, r;
   if (ds_cls_names(o, &names, &nnames, &named, &indexed)) return ST_ERR;

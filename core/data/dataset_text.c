@@ -49,7 +49,7 @@ static const char *get_string(json_t *obj, const char *key, const char *where) {
 
 int ds_read_jsonl(ds_build *b, const ds_file *f, const st_data_opts *o) {
   int mode = o->n_classes > 0 ? MODE_CLASSIFY : MODE_UNSET, rc = ST_ERR;
-  char **names = NULL, where[600];
+  char **names = NULL, where[ST_PATH_MAX + 16]; /* file:line */
   const char **fields = NULL;
   char (*num)[64] = NULL;
   int nnames = 0, named = 0, indexed = 0;

@@ -9,6 +9,7 @@
 
 #include "assets.h"
 #include "error.h"
+#include "fs.h"
 #include "sha256.h"
 
 typedef struct {
@@ -104,17 +105,6 @@ int st_asset_local(const char *rel, char *out, size_t outsz) {
   return verify(out, a) == ST_OK ? 1 : ST_ERR;
 }
 
-static int mkdirs(char *path) { /* parents of a file path */
-  for (char *s = path + 1; *s; s++) {
-    if (*s != '/') continue;
-    *s = 0;
-    int bad = mkdir(path, 0755) != 0 && errno != EEXIST;
-    *s = '/';
-    if (bad) return st_err("%.*s: %s", (int)(s - path), path, strerror(errno));
-  }
-  return ST_OK;
-}
-
 /* curl without a shell, so the URL and path are never interpreted */
 static int download(const char *url, const char *dst) {
   fflush(NULL);
@@ -147,16 +137,11 @@ int st_asset(const char *rel, char *out, size_t outsz) {
   if (!cache_path(rel, out, outsz))
     return st_err("%s: not found and no cache folder (set STRATA_CACHE or "
                   "HOME)", rel);
-  char tmp[4096];
-  if (!put(tmp, sizeof tmp, out, ".tmp", "")) return st_err("%s: path too long", out);
-  if (mkdirs(tmp) != ST_OK) return ST_ERR;
+  char tmp[ST_PATH_MAX];
+  if (st_tmp_path(tmp, sizeof tmp, out) || st_mkdirs_parent(out)) return ST_ERR;
   if (download(a->url, tmp) != ST_OK || verify(tmp, a) != ST_OK) {
     remove(tmp);
     return st_err_prefix("%s: ", rel);
   }
-  if (rename(tmp, out) != 0) {
-    remove(tmp);
-    return st_err("%s: %s", out, strerror(errno));
-  }
-  return ST_OK;
+  return st_replace(tmp, out);
 }

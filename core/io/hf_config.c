@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "fs.h"
 #include "hf_config.h"
 
 typedef struct {
@@ -240,14 +241,15 @@ int st_hfconfig_write(const char *path, const st_config *c) {
   }
   set(o, "initializer_range", jfloat(0.02f));
   set(o, "torch_dtype", json_string("float32"));
-  char tmp[4096];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  int rc = ST_OK;
-  if (json_dump_file(o, tmp, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) != 0)
-    rc = st_err("%s: cannot write: %s", tmp, strerror(errno));
-  else if (rename(tmp, path) != 0)
-    rc = st_err("%s: %s", path, strerror(errno));
-  if (rc != ST_OK) remove(tmp);
+  st_atomic a;
+  FILE *f = st_atomic_open(&a, path);
+  int rc = ST_ERR;
+  if (f && json_dumpf(o, f, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) != 0) {
+    st_atomic_abort(&a);
+    st_err("%s: cannot write", path);
+  } else if (f) {
+    rc = st_atomic_commit(&a);
+  }
   json_decref(o);
   return rc;
 }

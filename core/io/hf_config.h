@@ -10,7 +10,7 @@
  * file and key. */
 int st_hfconfig_read(const char *path, st_config *cfg);
 /* Writes a config.json that transformers loads (LlamaForCausalLM,
- * Qwen2ForCausalLM when qkv_bias, GPT2LMHeadModel); path.tmp + rename. */
+ * Qwen2ForCausalLM when qkv_bias, GPT2LMHeadModel), atomically (fs.h). */
 int st_hfconfig_write(const char *path, const st_config *cfg);
 
 #endif

@@ -5,7 +5,6 @@
  * known non-parameter buffer), and every parameter must be present, so a
  * checkpoint with modules strata does not compute is refused rather than
  * silently half-loaded. */
-#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "error.h"
+#include "fs.h"
 #include "hf_config.h"
 #include "model.h"
 #include "safetensors.h"
@@ -126,7 +126,7 @@ out:
 
 int st_load_hf(st_model **out, const char *path, const st_backend *be) {
   *out = NULL;
-  char dir[3072], cfgpath[4096], file[4096];
+  char dir[ST_PATH_MAX], cfgpath[ST_PATH_MAX], file[ST_PATH_MAX];
   if (ends_with(path, ".json")) {
     snprintf(cfgpath, sizeof cfgpath, "%s", path);
     const char *slash = strrchr(path, '/');
@@ -135,14 +135,14 @@ int st_load_hf(st_model **out, const char *path, const st_backend *be) {
     if (!dir[0]) snprintf(dir, sizeof dir, "/");
   } else {
     snprintf(dir, sizeof dir, "%s", path);
-    snprintf(cfgpath, sizeof cfgpath, "%s/config.json", dir);
+    if (st_path_join(cfgpath, sizeof cfgpath, dir, "config.json")) return ST_ERR;
   }
   st_config c;
   if (st_hfconfig_read(cfgpath, &c) != ST_OK) return ST_ERR;
 
   char **shards = NULL;
   int nshards = 0, rc = ST_OK;
-  snprintf(file, sizeof file, "%s/model.safetensors", dir);
+  if (st_path_join(file, sizeof file, dir, "model.safetensors")) return ST_ERR;
   if (exists(file)) {
     if (!(shards = st_calloc(1, sizeof(char *)))) return ST_ERR;
     if (!(shards[0] = strdup("model.safetensors"))) {
@@ -151,7 +151,8 @@ int st_load_hf(st_model **out, const char *path, const st_backend *be) {
     }
     nshards = 1;
   } else {
-    snprintf(file, sizeof file, "%s/model.safetensors.index.json", dir);
+    if (st_path_join(file, sizeof file, dir, "model.safetensors.index.json"))
+      return ST_ERR;
     if (!exists(file))
       return st_err("%s: no model.safetensors or model.safetensors.index.json "
                     "(only safetensors weights are read)", dir);
@@ -167,8 +168,8 @@ int st_load_hf(st_model **out, const char *path, const st_backend *be) {
   snprintf(m->path, sizeof m->path, "%s", path);
   if (!(seen = st_calloc((size_t)m->n_tab, 1))) rc = ST_ERR;
   for (int i = 0; i < nshards && rc == ST_OK; i++) {
-    snprintf(file, sizeof file, "%s/%s", dir, shards[i]);
-    rc = load_shard(m, file, seen);
+    rc = st_path_join(file, sizeof file, dir, shards[i]);
+    if (rc == ST_OK) rc = load_shard(m, file, seen);
   }
   for (int k = 0; k < m->n_tab && rc == ST_OK; k++)
     if (!seen[k])
@@ -185,17 +186,9 @@ out:
 /* ------------------------------------------------------------------ */
 
 int st_save_hf(const st_model *m, const char *dir) {
-  char path[4096];
+  char path[ST_PATH_MAX];
   if (!dir[0]) return st_err("st_save_hf: empty folder name");
-  snprintf(path, sizeof path, "%s", dir);
-  for (char *s = path + 1; ; s++) { /* mkdir -p */
-    if (*s && *s != '/') continue;
-    char c = *s;
-    *s = 0;
-    if (mkdir(path, 0755) != 0 && errno != EEXIST)
-      return st_err("%s: %s", path, strerror(errno));
-    if (!(*s = c)) break;
-  }
+  if (st_mkdirs(dir)) return ST_ERR;
   snprintf(path, sizeof path, "%s/config.json", dir);
   if (st_hfconfig_write(path, &m->cfg) != ST_OK) return ST_ERR;
 

@@ -13,16 +13,15 @@
  * adapter tensors keep nn.Linear's layout either way: lora_A [r, in],
  * lora_B [out, r] (peft/tuners/lora/layer.py builds them as nn.Linear). */
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "error.h"
+#include "fs.h"
 #include "lora.h"
 #include "safetensors.h"
 
@@ -30,21 +29,6 @@
 
 /* ------------------------------------------------------------------------ */
 /* export                                                                   */
-
-static int mkdir_p(const char *dir) {
-  char path[1024];
-  if (!dir[0]) return st_err("LoRA export: empty folder name");
-  snprintf(path, sizeof path, "%s", dir);
-  for (char *s = path + 1;; s++) {
-    if (*s && *s != '/') continue;
-    char c = *s;
-    *s = 0;
-    if (mkdir(path, 0755) != 0 && errno != EEXIST)
-      return st_err("%s: %s", path, strerror(errno));
-    if (!(*s = c)) break;
-  }
-  return ST_OK;
-}
 
 /* the HF module name PEFT's target_modules lists: the last path component
  * (q_proj, c_fc), or "attn.c_proj" / "mlp.c_proj" where GPT-2 has two
@@ -234,23 +218,31 @@ int st_lora_save_peft_full(const st_model *m, const st_lora *lo,
     json_decref(saved);
     return ST_ERR;
   }
-  if (mkdir_p(dir)) {
+  if (!dir[0]) {
+    json_decref(saved);
+    return st_err("LoRA export: empty folder name");
+  }
+  if (st_mkdirs(dir)) {
     json_decref(saved);
     return ST_ERR;
   }
-  char path[1100], tmp[1104];
+  char path[ST_PATH_MAX];
   json_t *c = peft_config(m, lo, base_model_name, saved);
   if (!c) {
     json_decref(saved);
     return st_err("out of memory");
   }
   snprintf(path, sizeof path, "%s/adapter_config.json", dir);
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  int rc = json_dump_file(c, tmp, JSON_INDENT(2) | JSON_SORT_KEYS |
-                                      JSON_REAL_PRECISION(17)) ||
-                   rename(tmp, path)
-               ? st_err("%s: cannot write", path)
-               : ST_OK;
+  st_atomic a;
+  FILE *f = st_atomic_open(&a, path);
+  int rc = ST_ERR;
+  if (f && json_dumpf(c, f, JSON_INDENT(2) | JSON_SORT_KEYS |
+                                JSON_REAL_PRECISION(17)) != 0) {
+    st_atomic_abort(&a);
+    st_err("%s: cannot write", path);
+  } else if (f) {
+    rc = st_atomic_commit(&a);
+  }
   json_decref(c);
   if (rc) {
     json_decref(saved);
@@ -483,7 +475,7 @@ int st_lora_load_peft_model(st_lora **out, st_model *m, const char *dir,
 static int load_peft(st_lora **out, const st_model *m, st_model *mm,
                      const char *dir, unsigned char *written) {
   *out = NULL;
-  char cfgpath[1100], wpath[1100];
+  char cfgpath[ST_PATH_MAX], wpath[ST_PATH_MAX];
   snprintf(cfgpath, sizeof cfgpath, "%s/adapter_config.json", dir);
   snprintf(wpath, sizeof wpath, "%s/adapter_model.safetensors", dir);
   json_error_t je;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "fs.h"
 #include "safetensors.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -413,12 +414,11 @@ int st_sft_write(const char *path, const st_sft_entry *e, int n,
     return st_err("%s: out of memory building the header", path);
   }
 
-  char tmp[4096];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *fp = fopen(tmp, "wb");
+  st_atomic a;
+  FILE *fp = st_atomic_open(&a, path);
   int rc = ST_OK;
   if (!fp) {
-    rc = st_err("%s: %s", tmp, strerror(errno));
+    rc = ST_ERR;
     goto out;
   }
   uint8_t len8[8];
@@ -429,13 +429,7 @@ int st_sft_write(const char *path, const st_sft_entry *e, int n,
     size_t cnt = entry_numel(s[i]);
     if (cnt && fwrite(s[i]->data, 4, cnt, fp) != cnt) break;
   }
-  int bad = ferror(fp);
-  bad |= fclose(fp) != 0;
-  if (bad)
-    rc = st_err("%s: write failed: %s", tmp, strerror(errno));
-  else if (rename(tmp, path) != 0)
-    rc = st_err("%s: %s", path, strerror(errno));
-  if (rc != ST_OK) remove(tmp);
+  rc = st_atomic_commit(&a);
 out:
   free(h.s);
   free(s);

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fs.h"
+
 typedef enum { ST_SFT_F32, ST_SFT_F16, ST_SFT_BF16, ST_SFT_I32 } st_sft_dtype;
 #define ST_SFT_MAXDIM 8
 
@@ -31,7 +33,7 @@ typedef struct st_sft_tensor {
 } st_sft_tensor;
 
 typedef struct st_sft {
-  char path[512];
+  char path[ST_PATH_MAX];
   int n;            /* tensors, in header order */
   st_sft_tensor *t;
   int n_meta;       /* "__metadata__" string pairs */
@@ -62,7 +64,7 @@ typedef struct st_sft_entry {
   const void *data;   /* host, numel elements */
 } st_sft_entry;
 
-/* Writes path.tmp and renames it to path. meta: n_meta extra key/value
+/* Writes a temporary file and renames it to path (fs.h). meta: n_meta extra key/value
  * string pairs stored after {"format":"pt"} in "__metadata__". */
 int st_sft_write(const char *path, const st_sft_entry *e, int n,
                  const char *const *meta_key, const char *const *meta_val,

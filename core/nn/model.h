@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "backend.h"
+#include "fs.h"
 
 typedef enum { ST_ARCH_LLAMA = 0, ST_ARCH_GPT2 = 1 } st_arch;
 
@@ -107,7 +108,7 @@ typedef struct st_model {
   size_t *size;    /* same indexing, 0 = absent */
   st_param *tab;   /* the named tensors, in checkpoint order */
   int n_tab;
-  char path[512];  /* where it was loaded from, for messages */
+  char path[ST_PATH_MAX]; /* where it was loaded from, for messages */
   /* LoRA adapters every forward adds (lora.h; NULL: none). Not owned. */
   const struct st_lora *lora;
 } st_model;

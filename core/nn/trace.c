@@ -6,12 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cache.h"
 #include "cost.h"
 #include "error.h"
 #include "forward.h"
+#include "fs.h"
 #include "sampler.h"
 #include "trace.h"
 
@@ -57,7 +57,7 @@ int st_unembed_pinv_t(const st_model *m, float **out) {
   m->be->download(W, st_head_weight(m), n * sizeof *W);
   /* keyed by the matrix itself: a changed head never reads a stale file */
   uint64_t key = st_fnv1a(W, n * sizeof *W, ST_FNV_INIT);
-  char name[64], path[600];
+  char name[64], path[ST_PATH_MAX];
   snprintf(name, sizeof name, "pinv/%016llx-%dx%d.f32", (unsigned long long)key, V, C);
   /* caching is best effort: without a cache folder it is computed anyway */
   int cached = st_cache_path(name, path, sizeof path) == ST_OK;
@@ -75,15 +75,9 @@ int st_unembed_pinv_t(const st_model *m, float **out) {
     fprintf(stderr, "strata: computing pinv(W_U) for the %dx%d unembedding (once per "
                     "model; cached in %s)\n", V, C, path);
   if (pinv_t(W, V, C, P)) goto fail;
-  /* a name of its own: sweeps trace the same model in parallel processes */
-  char tmp[640];
-  snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
-  f = cached ? fopen(tmp, "wb") : NULL;
-  if (f) {
-    int ok = fwrite(P, sizeof *P, n, f) == n;
-    ok &= fclose(f) == 0;
-    if (!ok || rename(tmp, path)) remove(tmp); /* caching is best effort */
-  }
+  /* caching is best effort; the temporary file has a name of its own
+   * (fs.h): sweeps trace the same model in parallel processes */
+  if (cached) st_write_file_atomic(path, P, n * sizeof *P);
   free(W);
   *out = P;
   return ST_OK;
@@ -302,13 +296,15 @@ int st_trace_write_json(const st_trace *tr, const char *path) {
     json_array_append_new(layers, e);
   }
   json_object_set_new(o, "spaces", layers);
-  char tmp[600];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  int rc = json_dump_file(o, tmp, JSON_INDENT(1) | JSON_REAL_PRECISION(8));
-  json_decref(o);
-  if (rc || rename(tmp, path)) {
-    remove(tmp);
-    return st_err("%s: cannot write trace JSON", path);
+  st_atomic a;
+  FILE *f = st_atomic_open(&a, path);
+  int rc = ST_ERR;
+  if (f && json_dumpf(o, f, JSON_INDENT(1) | JSON_REAL_PRECISION(8)) != 0) {
+    st_atomic_abort(&a);
+    st_err("%s: cannot write trace JSON", path);
+  } else if (f) {
+    rc = st_atomic_commit(&a);
   }
-  return ST_OK;
+  json_decref(o);
+  return rc;
 }

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "error.h"
+#include "fs.h"
 #include "tok_internal.h"
 
 /* ---------------------------------------------------------------- buffers */
@@ -320,7 +321,7 @@ static const char *join(char *buf, size_t cap, const char *dir,
 /* tokenizer.json plus the tokenizer_config.json beside it, when present:
  * it names bos/eos tokens that tokenizer.json alone does not */
 static int load_hf(st_tokenizer *t, const char *json_path, const char *dir) {
-  char cfg_path[4096];
+  char cfg_path[ST_PATH_MAX];
   char *json = NULL, *cfg = NULL;
   size_t jn = 0, cn = 0;
   int rc = st_read_file(json_path, &json, &jn);
@@ -368,7 +369,7 @@ static int load_file(st_tokenizer *t, const char *path) {
   int rc;
   if (i < n && data[i] == '{') {
     /* a JSON file: tokenizer.json (its folder may hold the config) */
-    char dir[4096];
+    char dir[ST_PATH_MAX];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
     if (slash) *slash = 0;
@@ -391,7 +392,7 @@ int st_tokenizer_load(st_tokenizer **out, const char *path) {
   if (!t) return ST_ERR;
   t->bos = t->eos = -1;
   int rc;
-  char a[4096], b[4096];
+  char a[ST_PATH_MAX], b[ST_PATH_MAX];
   if (is_dir(path)) {
     if (exists(join(a, sizeof a, path, "tokenizer.json")))
       rc = load_hf(t, a, path);
@@ -425,7 +426,7 @@ int st_tokenizer_find(const char *model_path, char *out, size_t n) {
     snprintf(out, n, "%s", model_path);
     return ST_OK;
   }
-  char dir[4096], p[4160];
+  char dir[ST_PATH_MAX], p[ST_PATH_MAX + 64]; /* p: dir + "/" + a name */
   snprintf(dir, sizeof dir, "%s", model_path);
   char *slash = strrchr(dir, '/');
   if (slash) *slash = 0;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "fs.h"
 #include "svg.h"
 
 enum { W = 720, H = 420, ML = 70, MR = 170, MT = 40, MB = 60 };
@@ -44,22 +45,9 @@ static double nice_step(axis a) {
 static double px(axis a, double v) { return ML + (v - a.lo) / (a.hi - a.lo) * (W - ML - MR); }
 static double py(axis a, double v) { return H - MB - (v - a.lo) / (a.hi - a.lo) * (H - MT - MB); }
 
-static FILE *open_tmp(const char *path, char *tmp, size_t n) {
-  snprintf(tmp, n, "%s.tmp", path);
-  FILE *f = fopen(tmp, "w");
-  if (!f) st_err("%s: cannot write", tmp);
-  return f;
-}
-
-static int finish(FILE *f, const char *tmp, const char *path) {
-  fputs("</svg>\n", f);
-  int bad = ferror(f);
-  bad |= fclose(f) != 0;
-  if (bad || rename(tmp, path)) {
-    remove(tmp);
-    return st_err("%s: cannot write", path);
-  }
-  return ST_OK;
+static int finish(st_atomic *a) {
+  fputs("</svg>\n", a->f);
+  return st_atomic_commit(a);
 }
 
 static void header(FILE *f, const char *title) {
@@ -123,8 +111,8 @@ static void legend(FILE *f, int i, const char *name, int marker, const char *col
 int st_svg_bars(const char *path, const char *title, const char *ylabel, int n,
                 const char *const *labels, int ngroups, const char *const *group_names,
                 const double *const *values, const int *marked) {
-  char tmp[1100];
-  FILE *f = open_tmp(path, tmp, sizeof tmp);
+  st_atomic out;
+  FILE *f = st_atomic_open(&out, path);
   if (!f) return ST_ERR;
   double lo = 0, hi = 0;
   for (int g = 0; g < ngroups; g++)
@@ -168,7 +156,7 @@ int st_svg_bars(const char *path, const char *title, const char *ylabel, int n,
                "stroke=\"#ccc\"/>\n<text x=\"%d\" y=\"%d\">selected (*)</text>\n",
             W - MR + 14, y - 8, W - MR + 32, y);
   }
-  return finish(f, tmp, path);
+  return finish(&out);
 }
 
 static void data_range(int ns, const st_series *s, axis *ax, axis *ay, int zero_y) {
@@ -187,11 +175,11 @@ static void data_range(int ns, const st_series *s, axis *ax, axis *ay, int zero_
   *ay = span(yl, yh, zero_y);
 }
 
-/* opens tmp and draws the frame of an x-y plot scaled to the data */
-static FILE *xy_frame(const char *path, char *tmp, size_t n, const char *title,
+/* opens the file and draws the frame of an x-y plot scaled to the data */
+static FILE *xy_frame(st_atomic *a, const char *path, const char *title,
                       const char *xlabel, const char *ylabel, int ns, const st_series *s,
                       axis *ax, axis *ay) {
-  FILE *f = open_tmp(path, tmp, n);
+  FILE *f = st_atomic_open(a, path);
   if (!f) return NULL;
   data_range(ns, s, ax, ay, 0);
   header(f, title);
@@ -202,9 +190,9 @@ static FILE *xy_frame(const char *path, char *tmp, size_t n, const char *title,
 
 int st_svg_lines(const char *path, const char *title, const char *xlabel, const char *ylabel,
                  int ns, const st_series *s) {
-  char tmp[1100];
+  st_atomic out;
   axis ax, ay;
-  FILE *f = xy_frame(path, tmp, sizeof tmp, title, xlabel, ylabel, ns, s, &ax, &ay);
+  FILE *f = xy_frame(&out, path, title, xlabel, ylabel, ns, s, &ax, &ay);
   if (!f) return ST_ERR;
   for (int k = 0; k < ns; k++) {
     fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\"%s points=\"",
@@ -216,14 +204,14 @@ int st_svg_lines(const char *path, const char *title, const char *xlabel, const 
     fputs("</title></polyline>\n", f);
     legend(f, k, s[k].name, s[k].dashed ? 2 : 0, color_of(s, k));
   }
-  return finish(f, tmp, path);
+  return finish(&out);
 }
 
 int st_svg_points(const char *path, const char *title, const char *xlabel, const char *ylabel,
                   int ns, const st_series *s) {
-  char tmp[1100];
+  st_atomic out;
   axis ax, ay;
-  FILE *f = xy_frame(path, tmp, sizeof tmp, title, xlabel, ylabel, ns, s, &ax, &ay);
+  FILE *f = xy_frame(&out, path, title, xlabel, ylabel, ns, s, &ax, &ay);
   if (!f) return ST_ERR;
   for (int k = 0; k < ns; k++) {
     for (int i = 0; i < s[k].n; i++) {
@@ -246,5 +234,5 @@ int st_svg_points(const char *path, const char *title, const char *xlabel, const
     }
     legend(f, k, s[k].name, 1, color_of(s, k));
   }
-  return finish(f, tmp, path);
+  return finish(&out);
 }

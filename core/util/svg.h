@@ -2,7 +2,7 @@
  * library, no script): bars per layer, lines over steps, and points with
  * error bars. Every number drawn also appears as text (a <title> tooltip
  * per mark) so a figure can be checked against the table it came from.
- * Files are written to path.tmp and renamed. */
+ * Files are written to a temporary file and renamed into place (fs.h). */
 #ifndef ST_SVG_H
 #define ST_SVG_H
 
