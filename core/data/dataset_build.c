@@ -1,5 +1,5 @@
-/* dataset_build.c - turning tokenized documents and prompt examples into rows of
- * T positions (see dataset.h for the rules). */
+/* dataset_build.c - turning tokenized documents and prompt examples into
+ * rows of T positions (see dataset.h for the rules). */
 #include <stdlib.h>
 #include <string.h>
 

@@ -64,8 +64,9 @@ typedef struct st_sft_entry {
   const void *data;   /* host, numel elements */
 } st_sft_entry;
 
-/* Writes a temporary file and renames it to path (fs.h). meta: n_meta extra key/value
- * string pairs stored after {"format":"pt"} in "__metadata__". */
+/* Writes a temporary file and renames it to path (fs.h). meta: n_meta
+ * extra key/value string pairs stored after {"format":"pt"} in
+ * "__metadata__". */
 int st_sft_write(const char *path, const st_sft_entry *e, int n,
                  const char *const *meta_key, const char *const *meta_val,
                  int n_meta);

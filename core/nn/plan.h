@@ -73,8 +73,8 @@ int st_plan_lowest(const st_plan *p, const st_model *m);
  * lowest trainable layer (layer.h); ST_NOPS: nothing trains in layer l */
 int st_plan_layer_below(const st_plan *p, const st_model *m, int l);
 
-/* FLOP accounting per token (DESIGN.md): full fine-tuning and this plan,
- * summed from the per-layer cost model (cost.h) plus the head */
+/* FLOP accounting per token (docs/ARCHITECTURE.md): full fine-tuning and
+ * this plan, summed from the per-layer cost model (cost.h) plus the head */
 typedef struct st_flops {
   double fwd, bwd, full_bwd; /* per token */
   double lora_fwd;           /* the adapters' own forward (0 without LoRA) */
