@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "dataset.h"
 #include "error.h"
+#include "fs.h"
 #include "eval.h"
 #include "model.h"
 #include "sampler.h"
@@ -85,15 +86,14 @@ static char *unescape(const char *s) {
 }
 
 static int write_json(json_t *j, const char *path) {
-  char tmp[1100];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  if (json_dump_file(j, tmp, JSON_INDENT(2) | JSON_REAL_PRECISION(10)))
-    return st_err("%s: cannot write", tmp);
-  if (rename(tmp, path)) {
-    remove(tmp);
-    return st_err("%s: cannot rename into place", path);
+  st_atomic a;
+  FILE *f = st_atomic_open(&a, path);
+  if (!f) return ST_ERR;
+  if (json_dumpf(j, f, JSON_INDENT(2) | JSON_REAL_PRECISION(10))) {
+    st_atomic_abort(&a);
+    return st_err("%s: cannot write", path);
   }
-  return ST_OK;
+  return st_atomic_commit(&a);
 }
 
 static int print_generations(st_model *m, st_tokenizer *tk,
@@ -162,7 +162,7 @@ int cmd_eval(int argc, char **argv) {
   if (templ_s && !verb_s)
     return st_err("eval: --template needs --verbalizers");
 
-  char tp[600];
+  char tp[ST_PATH_MAX];
   if (!tokpath) {
     if (st_tokenizer_find(model, tp, sizeof tp)) return ST_ERR;
     tokpath = tp;

@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "error.h"
+#include "fs.h"
 #include "model.h"
 #include "sampler.h"
 #include "tokenizer.h"
@@ -36,7 +37,7 @@ int cmd_generate(int argc, char **argv) {
   st_rng rng;
   st_rng_seed(&rng, (uint64_t)cli_int(&a, "--seed"));
 
-  char tp[600];
+  char tp[ST_PATH_MAX];
   if (!tokpath) {
     if (st_tokenizer_find(model, tp, sizeof tp)) return ST_ERR;
     tokpath = tp;

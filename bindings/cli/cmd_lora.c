@@ -20,6 +20,7 @@
 
 #include "commands.h"
 #include "error.h"
+#include "fs.h"
 #include "lora.h"
 #include "model.h"
 #include "safetensors.h"
@@ -68,7 +69,7 @@ static int run_model(const char *dir, const char *given, char *out, size_t n) {
     snprintf(out, n, "%s", given);
     return ST_OK;
   }
-  char p[1100];
+  char p[ST_PATH_MAX];
   snprintf(p, sizeof p, "%s/summary.json", dir);
   json_error_t je;
   json_t *j = json_load_file(p, 0, &je);
@@ -85,7 +86,7 @@ static int run_model(const char *dir, const char *given, char *out, size_t n) {
  * full[i] marks them */
 static int apply_checkpoint(st_model *m, const char *dir, int *n_applied,
                             unsigned char *full) {
-  char p[1100];
+  char p[ST_PATH_MAX];
   snprintf(p, sizeof p, "%s/checkpoint.safetensors", dir);
   *n_applied = 0;
   if (!is_file(p)) return ST_OK;
@@ -118,7 +119,7 @@ static int load_source(const char *src, const char *model, st_model **m,
                        st_lora **lo, char *model_path, size_t n, int *nfull,
                        unsigned char **full) {
   const st_backend *be = st_backend_get("cpu");
-  char p[1100];
+  char p[ST_PATH_MAX];
   if (!be) return ST_ERR;
   snprintf(p, sizeof p, "%s/adapter_config.json", src);
   int peft = is_file(p), file = is_file(src);
@@ -208,7 +209,7 @@ static int run_cmd(int argc, char **argv, int merge) {
   if (!lin != !lout) return st_err("%s: --logits and --logits-out go together", argv[0]);
   st_model *m;
   st_lora *lo;
-  char model_path[1024];
+  char model_path[ST_PATH_MAX];
   int nfull = 0;
   unsigned char *full = NULL;
   if (load_source(src, cli_str(&a, "--model"), &m, &lo, model_path, sizeof model_path,

@@ -21,6 +21,7 @@
 #include "backend.h"
 #include "commands.h"
 #include "error.h"
+#include "fs.h"
 #include "runner.h"
 #include "strata_lua.h"
 #include "svg.h"
@@ -65,7 +66,8 @@ typedef struct variant {
 } variant;
 
 typedef struct sweep {
-  char recipe[512], out[512], metric[32], file[512];
+  /* out leaves room below it for the sweep's own files (runs/<variant>-seed<N>/...) */
+  char recipe[ST_PATH_MAX], out[ST_PATH_MAX - 128], metric[32], file[ST_PATH_MAX];
   int nseeds, seeds[MAXSEED];
   int nbase;
   char *base[MAXSET];
@@ -220,6 +222,10 @@ static int read_seeds(lua_State *L, int t, int *seeds, int *n, const char *where
 static int field_str(lua_State *L, int t, const char *k, char *out, size_t n, const char *file) {
   lua_getfield(L, t, k);
   int ok = lua_type(L, -1) == LUA_TSTRING;
+  if (ok && strlen(lua_tostring(L, -1)) >= n) {
+    lua_pop(L, 1);
+    return st_err("%s: '%s' is longer than %zu characters", file, k, n - 1);
+  }
   if (ok) snprintf(out, n, "%s", lua_tostring(L, -1));
   int present = !lua_isnil(L, -1);
   lua_pop(L, 1);
@@ -319,19 +325,6 @@ static int l_load(lua_State *L) {
 
 /* --- running ------------------------------------------------------------- */
 
-static int mkdir_p(const char *path) {
-  char b[600];
-  snprintf(b, sizeof b, "%s", path);
-  for (char *p = b + 1; *p; p++)
-    if (*p == '/') {
-      *p = 0;
-      if (mkdir(b, 0777) && errno != EEXIST) return st_err("%s: cannot create: %s", b, strerror(errno));
-      *p = '/';
-    }
-  if (mkdir(b, 0777) && errno != EEXIST) return st_err("%s: cannot create: %s", b, strerror(errno));
-  return ST_OK;
-}
-
 static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *f) {
   (void)st, (void)flag, (void)f;
   return remove(p);
@@ -370,7 +363,7 @@ static pid_t start_child(const sweep *s, const variant *v, int seed, const char 
                          const char *log) {
   char *argv[2 * MAXSET * 2 + 16];
   int a = 0;
-  char self[600], seedset[64], threads[32];
+  char self[ST_PATH_MAX], seedset[64], threads[32];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   if (n <= 0) {
     st_err("cannot find the strata binary (/proc/self/exe): %s", strerror(errno));
@@ -387,7 +380,7 @@ static pid_t start_child(const sweep *s, const variant *v, int seed, const char 
   argv[a++] = "run";
   /* an interrupted run continues from its checkpoint, exactly; one that
    * died before its first checkpoint starts again */
-  char ckpt[1200];
+  char ckpt[ST_PATH_MAX];
   snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", dir);
   if (exists(ckpt)) {
     argv[a++] = "--resume";
@@ -489,7 +482,7 @@ static void collect(const sweep *s, int vi, row *r) {
   snprintf(r->policy, sizeof r->policy, "?");
   const variant *v = &s->v[vi];
   for (int k = 0; k < v->nseeds; k++) {
-    char p[1200];
+    char p[ST_PATH_MAX];
     snprintf(p, sizeof p, "%s/runs/%s-seed%d/summary.json", s->out, v->name, v->seeds[k]);
     json_t *sum = json_load_file(p, 0, NULL);
     if (!sum || !summary_finished(sum)) {
@@ -545,11 +538,11 @@ static int write_tables(const sweep *s, row *rows) {
     if (!strcmp(s->v[i].name, "full") && rows[i].ok) full = i;
   for (int i = 0; full < 0 && i < s->nv; i++)
     if (rows[i].ok && (full < 0 || rows[i].flops_pct > rows[full].flops_pct)) full = i;
-  char p[1100], tmp[1200];
+  char p[ST_PATH_MAX];
+  st_atomic a;
   snprintf(p, sizeof p, "%s/results.csv", s->out);
-  snprintf(tmp, sizeof tmp, "%s.tmp", p);
-  FILE *c = fopen(tmp, "w");
-  if (!c) return st_err("%s: cannot write", tmp);
+  FILE *c = st_atomic_open(&a, p);
+  if (!c) return ST_ERR;
   fprintf(c, "variant,policy,trained_layers,lora,backprop_flops_pct,train_wall_s,wall_ratio_vs_full,"
              "peak_rss_mb,%s_mean,%s_std,seeds_ok,seeds\n", s->metric, s->metric);
   for (int i = 0; i < s->nv; i++) {
@@ -559,15 +552,11 @@ static int write_tables(const sweep *s, row *rows) {
             r->layers, r->lora, r->ok ? r->flops_pct : NAN, r->wall_mean, ratio, r->rss, r->mean,
             r->sd, r->ok, r->n);
   }
-  if (fclose(c) || rename(tmp, p)) {
-    remove(tmp);
-    return st_err("%s: cannot write", p);
-  }
+  if (st_atomic_commit(&a)) return ST_ERR;
 
   snprintf(p, sizeof p, "%s/results.md", s->out);
-  snprintf(tmp, sizeof tmp, "%s.tmp", p);
-  FILE *m = fopen(tmp, "w");
-  if (!m) return st_err("%s: cannot write", tmp);
+  FILE *m = st_atomic_open(&a, p);
+  if (!m) return ST_ERR;
   fprintf(m, "| variant | policy | trained layers | LoRA | backprop FLOPs vs full | wall time "
              "(vs full) | peak RSS | %s (mean ± std over seeds) |\n|---|---|---|---|---|---|---|---|\n",
           s->metric);
@@ -581,17 +570,13 @@ static int write_tables(const sweep *s, row *rows) {
             s->v[i].name, r->policy, r->layers, r->lora, r->flops_pct, r->wall_mean,
             full >= 0 ? r->wall_mean / rows[full].wall_mean : NAN, r->rss, r->mean, r->sd, r->ok);
   }
-  if (fclose(m) || rename(tmp, p)) {
-    remove(tmp);
-    return st_err("%s: cannot write", p);
-  }
-  return ST_OK;
+  return st_atomic_commit(&a);
 }
 
 /* each variant's first finished seed */
 static int plot_losses(const sweep *s, row *rows) {
   const char *names[MAXV];
-  char paths[MAXV][1200];
+  char paths[MAXV][ST_PATH_MAX];
   const char *mp[MAXV];
   int n = 0;
   for (int i = 0; i < s->nv; i++) {
@@ -605,7 +590,7 @@ static int plot_losses(const sweep *s, row *rows) {
     mp[n] = paths[n];
     n++;
   }
-  char p[1100];
+  char p[ST_PATH_MAX];
   snprintf(p, sizeof p, "%s/loss_curves.svg", s->out);
   return sl_plot_losses(p, n, names, mp);
 }
@@ -620,7 +605,7 @@ static int plot_cost(const sweep *s, row *rows) {
     ser[ns] = (st_series){s->v[i].name, 1, &x[ns], &y[ns], &e[ns], i + 1, 0};
     ns++;
   }
-  char p[1100], yl[64];
+  char p[ST_PATH_MAX], yl[64];
   snprintf(p, sizeof p, "%s/cost_quality.svg", s->out);
   snprintf(yl, sizeof yl, "eval %s", s->metric);
   return st_svg_points(p, "quality against backprop cost", "backprop FLOPs, % of full", yl, ns, ser);
@@ -635,7 +620,7 @@ static int plot_trace(const sweep *s, row *rows) {
   for (int j = 0; j < s->nv; j++) {
     int i = (first + j) % s->nv;
     if (!rows[i].ok) continue;
-    char p[1200];
+    char p[ST_PATH_MAX];
     json_t *tr = NULL, *pl = NULL;
     for (int k = 0; k < s->v[i].nseeds && !tr; k++) {
       snprintf(p, sizeof p, "%s/runs/%s-seed%d/trace.json", s->out, s->v[i].name, s->v[i].seeds[k]);
@@ -657,7 +642,7 @@ typedef struct job {
   int v, seed, k;
   pid_t pid;
   time_t t1;
-  char dir[1100], sum[1200], log[1200];
+  char dir[ST_PATH_MAX], sum[ST_PATH_MAX], log[ST_PATH_MAX];
 } job;
 
 /* waits for one running job, reports it; returns its slot */
@@ -715,11 +700,11 @@ int cmd_sweep(int argc, char **argv) {
   }
   if (!lua_toboolean(L, -1)) goto done; /* st_err set by load_sweep */
   const char *out = cli_str(&a, "--out");
-  if (out) snprintf(s->out, sizeof s->out, "%s", out);
-  if (mkdir_p(s->out)) goto done;
-  char p[1100];
+  if (out && st_pathf(s->out, sizeof s->out, "%s", out)) goto done;
+  if (st_mkdirs(s->out)) goto done;
+  char p[ST_PATH_MAX];
   snprintf(p, sizeof p, "%s/logs", s->out);
-  if (mkdir_p(p)) goto done;
+  if (st_mkdirs(p)) goto done;
   int total = 0, k = 0, failed = 0;
   for (int i = 0; i < s->nv; i++) total += s->v[i].nseeds;
   int njobs = (int)cli_int(&a, "--jobs");
@@ -734,7 +719,7 @@ int cmd_sweep(int argc, char **argv) {
   for (int i = 0; i < s->nv; i++) {
     for (int j = 0; j < s->v[i].nseeds; j++) {
       int seed = s->v[i].seeds[j];
-      char sum[1200];
+      char sum[ST_PATH_MAX];
       snprintf(sum, sizeof sum, "%s/runs/%s-seed%d/summary.json", s->out, s->v[i].name, seed);
       k++;
       if (finished(sum)) {

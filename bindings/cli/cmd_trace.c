@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "dataset.h"
 #include "error.h"
+#include "fs.h"
 #include "model.h"
 #include "tokenizer.h"
 #include "svg.h"
@@ -88,7 +89,7 @@ int cmd_trace(int argc, char **argv) {
   const st_backend *be = st_backend_get(cli_str(&a, "--device"));
   if (!be) return ST_ERR;
 
-  char tp[600];
+  char tp[ST_PATH_MAX];
   const char *tokpath = cli_str(&a, "--tokenizer");
   if (!tokpath) {
     if (st_tokenizer_find(model, tp, sizeof tp)) return ST_ERR;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "fs.h"
 #include "workbench_lua.h"
 
 #define DATASET_MT "strata.dataset"
@@ -95,7 +96,7 @@ void sl_push_datasets(lua_State *L, int model, int data, int T,
   if (T < 2 || T > m->cfg.max_seq)
     sl_errorf(L, "seq_len %d: expected 2..%d (the model's context)", T,
                   m->cfg.max_seq);
-  char tp[600];
+  char tp[ST_PATH_MAX];
   if (!tokenizer) {
     lua_getfield(L, model, "path");
     if (st_tokenizer_find(lua_tostring(L, -1), tp, sizeof tp))

@@ -16,6 +16,7 @@
 
 #include "cost.h"
 #include "error.h"
+#include "fs.h"
 #include "tokenizer.h"
 #include "workbench_lua.h"
 
@@ -185,7 +186,7 @@ static int m_trace(lua_State *L) {
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
 
-  char tp[600];
+  char tp[ST_PATH_MAX];
   lua_getfield(L, 2, "tokenizer");
   const char *tokpath = lua_tostring(L, -1);
   if (!tokpath) {

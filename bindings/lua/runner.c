@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "fs.h"
 #include "eval.h"
 #include "lora.h"
 #include "runner.h"
@@ -35,8 +36,8 @@
 typedef struct run {
   const sl_run_opts *o;
   int plan_only;
-  char recipe[1100]; /* the recipe's path, or "(table)" */
-  char name[128], dir[1024];
+  char recipe[ST_PATH_MAX]; /* the recipe's path, or "(table)" */
+  char name[128], dir[ST_PATH_MAX];
   /* the recipe */
   lua_State *L;
   int R;
@@ -46,8 +47,8 @@ typedef struct run {
   int trace_samples, trace_T, trace_keep;
   uint64_t seed;
   st_optim opt;
-  char policy[1024], schedule[1024], measure[32];
-  char lora_init[1024]; /* lora.init_from: a PEFT adapter folder */
+  char policy[ST_PATH_MAX], schedule[ST_PATH_MAX], measure[32];
+  char lora_init[ST_PATH_MAX]; /* lora.init_from: a PEFT adapter folder */
   /* Lua references (LUA_NOREF when absent) */
   int pol_ref, on_step_ref, sched_ref, sched_params_ref, params_ref, info_ref;
   /* the work */
@@ -229,7 +230,7 @@ static int load_inputs(run *r) {
     else fprintf(stderr, "strata: note: the %s backend has no bf16 mode; running fp32\n", be->name);
   }
   if (st_model_load(&r->m, r->model_path, be)) return ST_ERR;
-  char tp[600];
+  char tp[ST_PATH_MAX];
   const char *tok = str(r, "tokenizer");
   if (!tok) {
     if (st_tokenizer_find(r->model_path, tp, sizeof tp)) return ST_ERR;
@@ -329,7 +330,7 @@ static int choose_plan(run *r, st_plan *p) {
   printf("trace: %d sequences x %d positions, %ld loss-bearing tokens, %.2f s\n",
          r->trace_ds.n, r->trace_ds.T, r->tr.n_tokens, now_s() - t0);
   int gains = 0;
-  char who[1200];
+  char who[ST_PATH_MAX + 64];
   snprintf(who, sizeof who, "policy %s", r->policy);
   if (!r->policy[0]) {
     printf("policy: none given; training everything\n");
@@ -423,44 +424,33 @@ static int lora_init_from(run *r) {
 
 /* --- the run folder ------------------------------------------------------ */
 
-static int mkdirs(const char *path) {
-  char b[1024];
-  snprintf(b, sizeof b, "%s", path);
-  for (char *p = b + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = 0;
-    if (mkdir(b, 0777) && errno != EEXIST) return st_err("%s: cannot create: %s", b, strerror(errno));
-    *p = '/';
-  }
-  if (mkdir(b, 0777) && errno != EEXIST) return st_err("%s: cannot create: %s", b, strerror(errno));
-  return ST_OK;
-}
-
 static int make_dir(run *r) {
   if (r->o->resume) {
-    snprintf(r->dir, sizeof r->dir, "%s", r->o->resume);
-    return ST_OK;
+    return st_pathf(r->dir, sizeof r->dir, "%s", r->o->resume);
   }
   if (r->o->out) {
-    snprintf(r->dir, sizeof r->dir, "%s", r->o->out);
+    if (st_pathf(r->dir, sizeof r->dir, "%s", r->o->out)) return ST_ERR;
   } else {
     const char *parent = str(r, "output.dir");
     char ts[32];
     time_t now = time(NULL);
     strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", localtime(&now));
-    snprintf(r->dir, sizeof r->dir, "%s/%s-%s", parent ? parent : "runs", r->name, ts);
+    if (st_pathf(r->dir, sizeof r->dir, "%s/%s-%s", parent ? parent : "runs", r->name, ts))
+      return ST_ERR;
   }
-  char ck[1100];
+  char ck[ST_PATH_MAX];
   struct stat sb;
-  snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", r->dir);
+  /* room for the longest file name a run writes, so path_in never fails */
+  if (st_path_join(ck, sizeof ck - 64, r->dir, "checkpoint.safetensors")) return ST_ERR;
   if (stat(ck, &sb) == 0)
     return st_err("%s already holds a run; continue it with --resume %s or "
                   "choose another --out", r->dir, r->dir);
-  return mkdirs(r->dir);
+  return st_mkdirs(r->dir);
 }
 
+/* a file in the run folder (make_dir checked that the names fit) */
 static void path_in(const run *r, const char *file, char *out, size_t n) {
-  snprintf(out, n, "%s/%s", r->dir, file);
+  if (st_path_join(out, n, r->dir, file)) out[0] = 0;
 }
 
 static void log_json(run *r, json_t *j) {
@@ -570,7 +560,7 @@ static int on_step(run *r, int step, float loss, double lr, float gn) {
   lua_pushlightuserdata(L, r);
   lua_pushcclosure(L, l_retrace, 1);
   lua_setfield(L, -2, "retrace");
-  char who[1200];
+  char who[ST_PATH_MAX + 64];
   snprintf(who, sizeof who, "policy %s on_step at step %d", r->policy, step);
   if (sl_pcall(L, 1, 1)) return st_err_prefix("%s: ", who);
   int rc = ST_OK;
@@ -710,7 +700,7 @@ static int write_summary(run *r, const metrics *fin, double tok_s,
                                               jnum(exp(fin->loss)), "accuracy",
                                               jnum(fin->acc), "macro_f1",
                                               jnum(fin->f1)));
-  char p[1100];
+  char p[ST_PATH_MAX];
   path_in(r, "summary.json", p, sizeof p);
   int rc = sl_write_json(j, p);
   json_decref(r->summary);
@@ -762,7 +752,7 @@ static void cleanup(run *r) {
 /* the run's own figures: the per-layer trace with the chosen layers, and
  * its loss curves */
 static int plot_run(run *r) {
-  char tp[1100], pp[1100], mp[1100], svg[1100];
+  char tp[ST_PATH_MAX], pp[ST_PATH_MAX], mp[ST_PATH_MAX], svg[ST_PATH_MAX];
   path_in(r, "trace.json", tp, sizeof tp);
   path_in(r, "plan.json", pp, sizeof pp);
   path_in(r, "metrics.jsonl", mp, sizeof mp);
@@ -850,7 +840,7 @@ static int run_main(run *r, int recipe) {
     rc = st_trainer_new(&r->t, r->m, &plan, r->B, r->T);
     if (rc == ST_OK && r->lora_init[0]) rc = lora_init_from(r);
     if (rc == ST_OK) {
-      char p[1100];
+      char p[ST_PATH_MAX];
       json_t *pj = sl_plan_json(&plan, r->m);
       st_flops f = st_plan_flops(&plan, r->m, r->T);
       json_object_set_new(pj, "policy", json_string(r->policy));
@@ -878,7 +868,7 @@ static int run_main(run *r, int recipe) {
   if (st_batcher_init(&r->bat, &r->train, r->B, r->seed, 1) ||
       st_batcher_seek(&r->bat, r->st.epoch, r->st.index))
     return ST_ERR;
-  char mp[1100];
+  char mp[ST_PATH_MAX];
   path_in(r, "metrics.jsonl", mp, sizeof mp);
   if (r->o->resume && sl_metrics_truncate(mp, r->st.step)) return ST_ERR;
   if (!(r->metrics = fopen(mp, r->o->resume ? "a" : "w")))
@@ -910,7 +900,7 @@ static int run_main(run *r, int recipe) {
   if (checkpoint(r)) return ST_ERR;
   const st_lora *lo = st_trainer_lora(r->t);
   if (lo && lo->n) { /* the adapters as a PEFT folder */
-    char ad[1100];
+    char ad[ST_PATH_MAX];
     path_in(r, "adapter", ad, sizeof ad);
     /* tensors trained in full (e.g. the final norm) go in as
      * modules_to_save; a run PEFT cannot express keeps its checkpoint */

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "fs.h"
 #include "lora.h"
 #include "runner.h"
 #include "safetensors.h"
@@ -52,7 +53,7 @@ static void remove_old_lora(const char *dir, const char *keep) {
     if (strncmp(e->d_name, "lora-", 5) || n < 12 ||
         strcmp(e->d_name + n - 12, ".safetensors") || !strcmp(e->d_name, keep))
       continue;
-    char p[1100];
+    char p[ST_PATH_MAX];
     snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
     remove(p);
   }
@@ -115,7 +116,7 @@ int sl_ckpt_save(const char *dir, st_trainer *t, const st_model *m,
   /* LoRA adapters go to their own file, named by step so that the main
    * file, written last, always names a complete one */
   const st_lora *lo = st_trainer_lora(t);
-  char lora_name[64] = "", path[1100];
+  char lora_name[64] = "", path[ST_PATH_MAX];
   if (lo && lo->n) {
     snprintf(lora_name, sizeof lora_name, "lora-%d.safetensors", s->step);
     snprintf(path, sizeof path, "%s/%s", dir, lora_name);
@@ -129,7 +130,7 @@ int sl_ckpt_save(const char *dir, st_trainer *t, const st_model *m,
   if (rc == ST_OK && lora_name[0]) {
     /* lora.safetensors: the adapters of the latest checkpoint under a fixed
      * name (strata merge / export-adapter read it), a hard link swapped in */
-    char src[1100], tmp[1100], dst[1100];
+    char src[ST_PATH_MAX], tmp[ST_PATH_MAX], dst[ST_PATH_MAX];
     snprintf(src, sizeof src, "%s/%s", dir, lora_name);
     snprintf(tmp, sizeof tmp, "%s/lora.safetensors.tmp", dir);
     snprintf(dst, sizeof dst, "%s/lora.safetensors", dir);
@@ -169,7 +170,7 @@ static int read_named(const st_sft *f, const char *pre, const char *name,
 
 int sl_ckpt_load(const char *dir, st_trainer **t, st_model *m, int B, int T,
                   sl_run_state *s) {
-  char path[1100];
+  char path[ST_PATH_MAX];
   snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
   st_sft *f = NULL;
   st_plan plan = {0};
@@ -222,7 +223,7 @@ int sl_ckpt_load(const char *dir, st_trainer **t, st_model *m, int B, int T,
   }
   const char *lora = st_sft_meta(f, "lora");
   if (lora && lora[0]) {
-    char lp[1100];
+    char lp[ST_PATH_MAX];
     snprintf(lp, sizeof lp, "%s/%s", dir, lora);
     if (st_trainer_load_lora(*t, lp)) goto done;
   }
@@ -241,12 +242,11 @@ done:
 int sl_metrics_truncate(const char *path, int step) {
   FILE *in = fopen(path, "r");
   if (!in) return ST_OK; /* nothing logged yet */
-  char tmp[1100];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *out = fopen(tmp, "w");
+  st_atomic a;
+  FILE *out = st_atomic_open(&a, path);
   if (!out) {
     fclose(in);
-    return st_err("%s: cannot write", tmp);
+    return ST_ERR;
   }
   char *line = NULL;
   size_t cap = 0;
@@ -258,9 +258,5 @@ int sl_metrics_truncate(const char *path, int step) {
   }
   free(line);
   fclose(in);
-  if (fclose(out) || rename(tmp, path)) {
-    remove(tmp);
-    return st_err("%s: cannot rewrite", path);
-  }
-  return ST_OK;
+  return st_atomic_commit(&a);
 }

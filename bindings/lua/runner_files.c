@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "fs.h"
 #include "runner.h"
 #include "strata_lua.h"
 
@@ -157,31 +158,26 @@ static void yaml_value(lua_State *L, int v, FILE *f, int indent, int top) {
 }
 
 int sl_write_yaml(lua_State *L, int idx, const char *path) {
-  char tmp[1100];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "w");
-  if (!f) return st_err("%s: cannot write", tmp);
+  st_atomic a;
+  FILE *f = st_atomic_open(&a, path);
+  if (!f) return ST_ERR;
   fputs("# the recipe as this run used it: includes merged, --set applied,\n"
         "# defaults filled in. `strata run --resume` reads it back.\n", f);
   yaml_value(L, lua_absindex(L, idx), f, 0, 1);
-  if (fclose(f) || rename(tmp, path)) {
-    remove(tmp);
-    return st_err("%s: cannot write", path);
-  }
-  return ST_OK;
+  return st_atomic_commit(&a);
 }
 
 /* --- JSON ---------------------------------------------------------------- */
 
 int sl_write_json(json_t *j, const char *path) {
-  char tmp[1100];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  if (json_dump_file(j, tmp, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) ||
-      rename(tmp, path)) {
-    remove(tmp);
+  st_atomic a;
+  FILE *f = st_atomic_open(&a, path);
+  if (!f) return ST_ERR;
+  if (json_dumpf(j, f, JSON_INDENT(2) | JSON_REAL_PRECISION(10))) {
+    st_atomic_abort(&a);
     return st_err("%s: cannot write", path);
   }
-  return ST_OK;
+  return st_atomic_commit(&a);
 }
 
 static json_t *modules_json(const st_model *m, st_modmask mask) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "fs.h"
 #include "runner.h"
 #include "svg.h"
 #include "trace.h"
@@ -59,7 +60,7 @@ int sl_plot_trace(json_t *trace, json_t *plan, const char *dir, const char *titl
   }
   const double *vals[2] = {mv, gv};
   const char *names[2] = {n0, n1};
-  char path[1100], t[256];
+  char path[ST_PATH_MAX], t[256];
   snprintf(path, sizeof path, "%s/trace.svg", dir);
   snprintf(t, sizeof t, "per-layer %s%s (%s)", measure, ng == 2 ? " and gain" : "", title);
   int rc = st_svg_bars(path, t, ng == 2 ? "share of the series' maximum" : measure, L, labels,

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "error.h"
+#include "fs.h"
 #include "workbench_lua.h"
 
 void sl_script_path(const char *name, const char *kind, char *out, size_t n) {
@@ -49,7 +50,7 @@ static void unsafe_path(lua_State *L) {
 
 int sl_load_script(lua_State *L, const char *path, const char *run_dir) {
   /* a script may require its siblings (besides scripts/ and scripts/lib) */
-  char dir[1024];
+  char dir[ST_PATH_MAX];
   snprintf(dir, sizeof dir, "%s", path);
   char *slash = strrchr(dir, '/');
   if (slash) *slash = 0;
@@ -65,7 +66,7 @@ int sl_load_script(lua_State *L, const char *path, const char *run_dir) {
 
 /* strata.policy(name_or_path) -> {plan = f, on_step = f|nil} */
 static int l_policy(lua_State *L) {
-  char path[1024];
+  char path[ST_PATH_MAX];
   sl_script_path(luaL_checkstring(L, 1), "policies", path, sizeof path);
   if (sl_load_script(L, path, NULL)) return sl_errorf(L, "%s", st_errmsg());
   if (!lua_istable(L, -1) || lua_getfield(L, -1, "plan") != LUA_TFUNCTION)
@@ -77,7 +78,7 @@ static int l_policy(lua_State *L) {
 
 /* strata.schedule(name_or_path) -> function(step, total, base_lr, params) */
 static int l_schedule(lua_State *L) {
-  char path[1024];
+  char path[ST_PATH_MAX];
   sl_script_path(luaL_checkstring(L, 1), "schedules", path, sizeof path);
   if (sl_load_script(L, path, NULL)) return sl_errorf(L, "%s", st_errmsg());
   if (!lua_isfunction(L, -1))

@@ -1,5 +1,6 @@
 /* fs.c - folders and atomic file writes (see fs.h). */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -11,6 +12,15 @@
 int st_path_join(char *out, size_t n, const char *dir, const char *name) {
   int r = snprintf(out, n, "%s/%s", dir, name);
   if (r < 0 || (size_t)r >= n) return st_err("%s/%s: path too long", dir, name);
+  return ST_OK;
+}
+
+int st_pathf(char *out, size_t n, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int r = vsnprintf(out, n, fmt, ap);
+  va_end(ap);
+  if (r < 0 || (size_t)r >= n) return st_err("%.80s...: path too long", out);
   return ST_OK;
 }
 

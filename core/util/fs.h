@@ -13,6 +13,13 @@
 
 /* out[n] = "<dir>/<name>"; ST_ERR + a message when it does not fit */
 int st_path_join(char *out, size_t n, const char *dir, const char *name);
+/* out[n] = printf(fmt, ...) for a path built of several parts; ST_ERR + a
+ * message when it does not fit, instead of a silently cut path */
+int st_pathf(char *out, size_t n, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
 
 /* mkdir -p (mode 0755): creates path and any missing parents. ST_OK, or
  * ST_ERR + a message naming the folder that could not be created. */
