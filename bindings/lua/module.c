@@ -14,7 +14,7 @@ static const luaL_Reg *const parts[] = {
     sl_model_funcs,
     sl_trace_funcs,
     sl_plan_funcs,
-    sl_train_funcs,
+    sl_scripts_funcs,
     sl_dataset_funcs,
     sl_trainer_funcs,
     sl_runner_funcs,

@@ -3,8 +3,8 @@
  *
  * Lua-facing functions live in one file per concept; each file exports one
  * luaL_Reg list and luaopen_strata (module.c) registers them all. To add
- * `strata.train` etc., write train_lua.c with `const luaL_Reg
- * sl_train_funcs[]`, declare it below and add it to module.c's list.
+ * `strata.foo`, write foo_lua.c with `const luaL_Reg sl_foo_funcs[]`,
+ * declare the list in a header and add it to module.c's list.
  *
  * Prefix sl_ ("strata Lua"): st_ is the core's. Two kinds of C functions,
  * and every declaration in this layer's headers says which it is:

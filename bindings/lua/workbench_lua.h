@@ -1,5 +1,5 @@
 /* workbench_lua.h - models, traces, plans, data and policy scripts on the
- * Lua side (model_lua.c, trace_lua.c, plan_lua.c, data_lua.c, train_lua.c).
+ * Lua side (model_lua.c, trace_lua.c, plan_lua.c, data_lua.c, scripts_lua.c).
  * Used by the `strata` module and by the runner (runner.h).
  *
  * Indexing: model layers are 0..L-1; latent spaces 0..L, where space 0 is
@@ -21,7 +21,7 @@
 extern const luaL_Reg sl_model_funcs[]; /* model */
 extern const luaL_Reg sl_trace_funcs[]; /* tensor */
 extern const luaL_Reg sl_plan_funcs[];  /* check_plan */
-extern const luaL_Reg sl_train_funcs[]; /* policy, schedule */
+extern const luaL_Reg sl_scripts_funcs[]; /* policy, schedule */
 extern const luaL_Reg sl_dataset_funcs[]; /* data */
 extern const luaL_Reg sl_trainer_funcs[]; /* trainer */
 extern const luaL_Reg sl_runner_funcs[];  /* run (runner_lua.c) */
@@ -88,7 +88,7 @@ void sl_push_datasets(lua_State *L, int model, int data, int T,
 /* [raises] m:eval{data=, samples=, seq_len=, batch=, ...} -> metrics table */
 int sl_model_eval(lua_State *L);
 
-/* --- train_lua.c --------------------------------------------------------- */
+/* --- scripts_lua.c --------------------------------------------------------- */
 /* a script path as written in a recipe: an existing file (relative to the
  * working directory), else a short name looked up as
  * <scripts>/<kind>/<name>.lua (kind "policies" or "schedules") */

@@ -1,4 +1,4 @@
-/* train_lua.c - the recipe scripts that steer training: policies and
+/* scripts_lua.c - the recipe scripts that steer training: policies and
  * learning-rate schedules, each run in the sandbox (sandbox.c).
  *
  *   policy script   returns { plan = function(ctx) -> plan table,
@@ -87,7 +87,7 @@ static int l_schedule(lua_State *L) {
   return 1;
 }
 
-const luaL_Reg sl_train_funcs[] = {
+const luaL_Reg sl_scripts_funcs[] = {
     {"policy", l_policy},
     {"schedule", l_schedule},
     {NULL, NULL},
