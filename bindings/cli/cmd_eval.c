@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "dataset.h"
 #include "error.h"
+#include "runner.h"
 #include "fs.h"
 #include "eval.h"
 #include "model.h"
@@ -83,17 +84,6 @@ static char *unescape(const char *s) {
   }
   *d = 0;
   return o;
-}
-
-static int write_json(json_t *j, const char *path) {
-  st_atomic a;
-  FILE *f = st_atomic_open(&a, path);
-  if (!f) return ST_ERR;
-  if (json_dumpf(j, f, JSON_INDENT(2) | JSON_REAL_PRECISION(10))) {
-    st_atomic_abort(&a);
-    return st_err("%s: cannot write", path);
-  }
-  return st_atomic_commit(&a);
 }
 
 static int print_generations(st_model *m, st_tokenizer *tk,
@@ -242,7 +232,7 @@ int cmd_eval(int argc, char **argv) {
     if (print_generations(m, tk, ds, gen, max_new, temp, seed, gens)) goto done;
     json_object_set(j, "generations", gens);
   }
-  if (json_out && write_json(j, json_out)) goto done;
+  if (json_out && sl_write_json(j, json_out)) goto done;
   rc = ST_OK;
 done:
   json_decref(j);

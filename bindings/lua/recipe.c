@@ -351,29 +351,43 @@ void sl_recipe_load_l(lua_State *L, const char *path, int ov) {
   sl_schema_check(L, -1);
 }
 
+/* What the C entry points hand their protected half: the recipe (a path,
+ * or NULL when the table is the function's first argument) and the
+ * "k=v" overrides. */
 typedef struct load_args {
   const char *path;
   int nsets;
   const char *const *sets;
 } load_args;
 
+/* (table or nothing, args): a pcall'd function sees only its arguments */
 static int load_protected(lua_State *L) {
-  load_args *a = lua_touserdata(L, 1);
+  load_args *a = lua_touserdata(L, lua_gettop(L));
+  int ov = lua_gettop(L) + 1;
   lua_createtable(L, a->nsets, 0);
   for (int i = 0; i < a->nsets; i++) {
     lua_pushstring(L, a->sets[i]);
     lua_rawseti(L, -2, i + 1);
   }
-  sl_recipe_load_l(L, a->path, lua_gettop(L));
+  if (a->path) {
+    sl_recipe_load_l(L, a->path, ov);
+    return 1;
+  }
+  sl_deepcopy(L, 1); /* the caller's table stays as it was */
+  int t = lua_gettop(L);
+  apply_overrides(L, t, ov);
+  sl_schema_check(L, t);
   return 1;
 }
 
-int sl_recipe_load(lua_State *L, const char *path, int nsets,
-                   const char *const *sets) {
-  load_args a = {path, nsets, sets};
+/* runs load_protected on the table at idx (0: a->path) and pushes its
+ * result, or sets st_err from the error */
+static int load(lua_State *L, int idx, load_args *a) {
+  idx = idx ? lua_absindex(L, idx) : 0;
   lua_pushcfunction(L, load_protected);
-  lua_pushlightuserdata(L, &a);
-  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+  if (idx) lua_pushvalue(L, idx);
+  lua_pushlightuserdata(L, a);
+  if (lua_pcall(L, idx ? 2 : 1, 1, 0) != LUA_OK) {
     const char *msg = lua_tostring(L, -1);
     st_err("%s", msg ? msg : "error loading the recipe");
     lua_pop(L, 1);
@@ -382,41 +396,16 @@ int sl_recipe_load(lua_State *L, const char *path, int nsets,
   return ST_OK;
 }
 
-typedef struct table_args {
-  int nsets;
-  const char *const *sets;
-} table_args;
-
-/* (table, args): a pcall'd function sees only its own arguments */
-static int check_table_protected(lua_State *L) {
-  table_args *a = lua_touserdata(L, 2);
-  sl_deepcopy(L, 1); /* the caller's table stays as it was */
-  int t = lua_gettop(L);
-  lua_createtable(L, a->nsets, 0);
-  for (int i = 0; i < a->nsets; i++) {
-    lua_pushstring(L, a->sets[i]);
-    lua_rawseti(L, -2, i + 1);
-  }
-  apply_overrides(L, t, t + 1);
-  lua_settop(L, t);
-  sl_schema_check(L, t);
-  return 1;
+int sl_recipe_load(lua_State *L, const char *path, int nsets,
+                   const char *const *sets) {
+  load_args a = {path, nsets, sets};
+  return load(L, 0, &a);
 }
 
 int sl_recipe_check_table(lua_State *L, int idx, int nsets,
                           const char *const *sets) {
-  table_args a = {nsets, sets};
-  idx = lua_absindex(L, idx);
-  lua_pushcfunction(L, check_table_protected);
-  lua_pushvalue(L, idx);
-  lua_pushlightuserdata(L, &a);
-  if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
-    const char *msg = lua_tostring(L, -1);
-    st_err("%s", msg ? msg : "error checking the recipe");
-    lua_pop(L, 1);
-    return ST_ERR;
-  }
-  return ST_OK;
+  load_args a = {NULL, nsets, sets};
+  return load(L, idx, &a);
 }
 
 /* strata.load_recipe(path [, overrides]) -> table; overrides is a list of
