@@ -65,7 +65,7 @@ static int parse_value(const cli_spec *s, const cli_opt *o, const char *v, long 
     double x = strtod(v, &end);
     if (!*v || *end || errno || !isfinite(x))
       return st_err("%s: %s '%s': expected a number", s->cmd, o->name, v);
-    *dv = x, *iv = (long long)x;
+    *dv = x, *iv = 0; /* a number flag is read with cli_num */
   } else if (o->type == CLI_ENUM) {
     const char *c = o->meta;
     size_t len = strlen(v);

@@ -26,7 +26,8 @@ ST_CMD(lua) {
   if (prc) return prc == CLI_HELP ? 0 : ST_ERR;
   char **rest;
   int n = cli_rest(&a, &rest);
-  return sl_run_file(cli_str(&a, "script.lua"), n, rest, cli_on(&a, "--unsafe-lua")) ==
+  return sl_run_file(cli_str(&a, "script.lua"), n, rest, cli_on(&a, "--unsafe-lua"),
+                     cli_threads_given) ==
                  ST_OK
              ? 0
              : 1;

@@ -33,7 +33,8 @@
 #include "tokenizer.h"
 #include "workbench_lua.h"
 
-typedef struct run {
+typedef struct run run;
+struct run {
   const sl_run_opts *o;
   int plan_only;
   char recipe[ST_PATH_MAX]; /* the recipe's path, or "(table)" */
@@ -51,6 +52,9 @@ typedef struct run {
   char lora_init[ST_PATH_MAX]; /* lora.init_from: a PEFT adapter folder */
   /* Lua references (LUA_NOREF when absent) */
   int pol_ref, on_step_ref, sched_ref, sched_params_ref, params_ref, info_ref;
+  const st_backend *be;
+  run **handle; /* what state.retrace holds; NULL once the run has ended */
+  int handle_ref;
   /* the work */
   st_model *m;
   st_tokenizer *tk;
@@ -63,7 +67,7 @@ typedef struct run {
   FILE *metrics;
   int tty;
   json_t *summary; /* what summary.json holds, for the caller */
-} run;
+};
 
 static double now_s(void) {
   struct timespec ts;
@@ -171,12 +175,23 @@ static int ref_of(run *r, const char *k) {
   return luaL_ref(r->L, LUA_REGISTRYINDEX);
 }
 
+/* `strata --threads N lua script.lua`: the command line chose the thread
+ * count for every run the script starts (script.c records it) */
+static int threads_fixed(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, "strata.threads_fixed");
+  int fixed = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return fixed;
+}
+
 static int read_config(run *r) {
   r->model_path = str(r, "model");
   r->device = str(r, "device");
   r->precision = str(r, "precision");
   get(r, "threads"); /* --threads wins over the recipe */
-  if (lua_isinteger(r->L, -1) && !r->o->threads_fixed)
+  if (r->o->threads > 0)
+    st_set_threads(r->o->threads);
+  else if (lua_isinteger(r->L, -1) && !r->o->threads_fixed && !threads_fixed(r->L))
     st_set_threads((int)lua_tointeger(r->L, -1));
   lua_pop(r->L, 1);
   r->seed = (uint64_t)integer(r, "train.seed");
@@ -223,12 +238,13 @@ static int read_config(run *r) {
 static int load_inputs(run *r) {
   const st_backend *be = st_backend_get(r->device ? r->device : "cpu");
   if (!be) return ST_ERR;
+  r->be = be;
   /* bf16: bf16 GEMMs and attention, fp32 master weights and optimizer
    * state; a backend without it (cpu) runs fp32 and says so */
-  if (r->precision && !strcmp(r->precision, "bf16")) {
-    if (be->set_bf16) be->set_bf16(1);
-    else fprintf(stderr, "strata: note: the %s backend has no bf16 mode; running fp32\n", be->name);
-  }
+  int bf16 = r->precision && !strcmp(r->precision, "bf16");
+  if (be->set_bf16) be->set_bf16(bf16);
+  else if (bf16)
+    fprintf(stderr, "strata: note: the %s backend has no bf16 mode; running fp32\n", be->name);
   if (st_model_load(&r->m, r->model_path, be)) return ST_ERR;
   char tp[ST_PATH_MAX];
   const char *tok = str(r, "tokenizer");
@@ -311,12 +327,51 @@ static int load_policy(run *r) {
   return ST_OK;
 }
 
+typedef struct convert_args {
+  const st_model *m;
+  const st_lora_spec *ld;
+  const char *who;
+  st_plan *p;
+  int rc;
+} convert_args;
+
+/* (plan table, args): reading a policy's table may run its metamethods,
+ * which may raise; sl_run never does, so this runs under lua_pcall (and,
+ * in its own stack frame, sees only its arguments) */
+static int convert_protected(lua_State *L) {
+  convert_args *a = lua_touserdata(L, 2);
+  a->rc = sl_to_plan(L, 1, a->m, a->ld, a->who, a->p);
+  return 0;
+}
+
+/* the plan table a policy returned (idx) -> *p, validated */
 static int convert_plan(run *r, int idx, const char *who, st_plan *p) {
+  lua_State *L = r->L;
   st_lora_spec ld;
-  if (lora_default(r, &ld) || sl_to_plan(r->L, idx, r->m, &ld, who, p))
+  if (lora_default(r, &ld)) return ST_ERR;
+  convert_args a = {r->m, &ld, who, p, ST_ERR};
+  idx = lua_absindex(L, idx);
+  lua_pushcfunction(L, convert_protected);
+  lua_pushvalue(L, idx);
+  lua_pushlightuserdata(L, &a);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    st_err("%s: %s", who, lua_tostring(L, -1) ? lua_tostring(L, -1) : "error reading the plan");
+    lua_pop(L, 1);
+    a.rc = ST_ERR;
+  }
+  if (a.rc) {
+    if (p->mode) st_plan_free(p);
     return ST_ERR;
+  }
   p->seed = r->seed; /* LoRA: initial A and the dropout stream */
   return ST_OK;
+}
+
+/* t[key] without metamethods */
+static int rawfield(lua_State *L, int t, const char *key) {
+  t = lua_absindex(L, t);
+  lua_pushstring(L, key);
+  return lua_rawget(L, t);
 }
 
 /* trace, run the policy (or train everything), print the plan table */
@@ -359,10 +414,11 @@ static int choose_plan(run *r, st_plan *p) {
       lua_settop(L, r->R);
       return ST_ERR;
     }
-    if (lua_getfield(L, -1, "measure") == LUA_TSTRING && !r->measure[0])
+    /* the plan's extras (sl_to_plan accepted it, so it is a table) */
+    if (rawfield(L, -1, "measure") == LUA_TSTRING && !r->measure[0])
       snprintf(r->measure, sizeof r->measure, "%s", lua_tostring(L, -1));
     lua_pop(L, 1);
-    if (lua_getfield(L, -1, "gains") == LUA_TTABLE) {
+    if (rawfield(L, -1, "gains") == LUA_TTABLE) {
       gains = lua_gettop(L);
       int nl = r->m->cfg.n_layers;
       free(r->gains);
@@ -515,7 +571,8 @@ static double lr_at(run *r, int step) {
 
 /* state.retrace(): the trace again, on the current weights */
 static int l_retrace(lua_State *L) {
-  run *r = lua_touserdata(L, lua_upvalueindex(1));
+  run *r = *(run **)lua_touserdata(L, lua_upvalueindex(1));
+  if (!r) return sl_errorf(L, "retrace: the run has ended");
   st_trace tr = {0};
   if (st_trace_collect(&tr, r->m, r->trace_ds.tok, r->trace_ds.tgt,
                        r->trace_ds.n, r->trace_ds.T, r->trace_keep, r->seed))
@@ -557,7 +614,7 @@ static int on_step(run *r, int step, float loss, double lr, float gn) {
   lua_setfield(L, -2, "params");
   sl_push_plan(L, st_trainer_plan(r->t), r->m);
   lua_setfield(L, -2, "plan");
-  lua_pushlightuserdata(L, r);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, r->handle_ref);
   lua_pushcclosure(L, l_retrace, 1);
   lua_setfield(L, -2, "retrace");
   char who[ST_PATH_MAX + 64];
@@ -744,8 +801,9 @@ static void cleanup(run *r) {
   free(r->st.touched);
   free(r->gains);
   json_decref(r->summary);
+  *r->handle = NULL; /* a retrace kept by a script now fails cleanly */
   int *refs[] = {&r->pol_ref, &r->on_step_ref, &r->sched_ref,
-                 &r->sched_params_ref, &r->params_ref, &r->info_ref};
+                 &r->sched_params_ref, &r->params_ref, &r->info_ref, &r->handle_ref};
   for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) unref(r->L, refs[i]);
 }
 
@@ -770,11 +828,16 @@ static int load_recipe(run *r, int recipe) {
   const sl_run_opts *o = r->o;
   lua_State *L = r->L;
   if (o->resume) {
-    if (recipe) return st_err("a resumed run takes its recipe from its folder %s", o->resume);
-    snprintf(r->recipe, sizeof r->recipe, "%s/recipe.resolved.yaml", o->resume);
+    if (recipe)
+      return st_err("--resume takes its recipe from the run folder %s; give no recipe",
+                    o->resume);
+    if (o->out) return st_err("--resume and --out cannot be combined: a resumed run stays in %s",
+                              o->resume);
+    if (st_path_join(r->recipe, sizeof r->recipe, o->resume, "recipe.resolved.yaml"))
+      return ST_ERR;
     run_name(r, o->resume, 1);
   } else if (recipe && lua_type(L, recipe) == LUA_TSTRING) {
-    snprintf(r->recipe, sizeof r->recipe, "%s", lua_tostring(L, recipe));
+    if (st_pathf(r->recipe, sizeof r->recipe, "%s", lua_tostring(L, recipe))) return ST_ERR;
     run_name(r, r->recipe, 0);
   } else if (recipe && lua_istable(L, recipe)) {
     snprintf(r->recipe, sizeof r->recipe, "(table)");
@@ -921,6 +984,9 @@ int sl_run(lua_State *L, int recipe, const sl_run_opts *o) {
   run *r = calloc(1, sizeof *r);
   if (!r) return st_err("out of memory");
   int top = lua_gettop(L);
+  /* a recipe's threads and precision are its own: the next run in the same
+   * process (strata.run in an experiment script) starts from the caller's */
+  int threads = st_get_threads();
   recipe = recipe ? lua_absindex(L, recipe) : 0;
   r->L = L;
   r->o = o;
@@ -929,8 +995,13 @@ int sl_run(lua_State *L, int recipe, const sl_run_opts *o) {
   r->params_ref = r->info_ref = LUA_NOREF;
   r->st.zs_loss = r->st.zs_acc = NAN;
   r->tty = isatty(STDOUT_FILENO);
+  r->handle = lua_newuserdatauv(L, sizeof *r->handle, 0);
+  *r->handle = r;
+  r->handle_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   int rc = run_main(r, recipe);
   lua_settop(L, top);
+  if (r->be && r->be->set_bf16) r->be->set_bf16(0);
+  st_set_threads(threads);
   if (rc == ST_OK) {
     sl_push_json(L, r->summary);
     if (!r->plan_only) {

@@ -27,8 +27,10 @@ typedef struct sl_run_opts {
   int nsets;
   int stop_at;                 /* > 0: stop after this step with a checkpoint */
   int plan_only;               /* trace, run the policy, print the plan, stop */
+  int threads;                 /* > 0: the thread count, over the recipe's */
   int threads_fixed;           /* the caller chose the thread count: ignore
-                                  the recipe's `threads` */
+                                  the recipe's `threads` (also when the
+                                  registry's "strata.threads_fixed" is true) */
 } sl_run_opts;
 
 /* Runs a recipe: resolve it (includes, o->sets, schema and defaults), load
@@ -37,7 +39,8 @@ typedef struct sl_run_opts {
  * write metrics.jsonl, summary.json and the figures. `recipe` is the stack
  * index of a recipe path or an unchecked recipe table (0 with o->resume).
  * Recipe scripts run sandboxed unless the registry's "strata.unsafe_lua" is
- * true. Pushes the summary (summary.json as a table; with plan_only, the
+ * true. The thread count and the backend's precision are restored on return,
+ * so runs in one process do not leak settings into each other. Pushes the summary (summary.json as a table; with plan_only, the
  * plan as plan.json would hold it) and returns ST_OK, or returns ST_ERR with
  * st_err set and the stack as it was. Never raises. */
 int sl_run(lua_State *L, int recipe, const sl_run_opts *o);

@@ -9,23 +9,25 @@
  * is not changed). The run prints what `strata run` prints and writes the
  * same run folder; the summary is summary.json as a table plus `dir`, the
  * run folder. Errors raise with the runner's message. Recipe scripts run in
- * the sandbox unless the interpreter was started with --unsafe-lua. */
+ * the sandbox unless the interpreter was started with --unsafe-lua.
+ * opts.threads sets the run's thread count over the recipe's `threads`
+ * (as does `strata --threads N lua ...` for every run); the caller's
+ * thread count is restored when the run ends. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
 #include "error.h"
 #include "runner.h"
 #include "workbench_lua.h"
 
 static const char *opt_str(lua_State *L, int t, const char *k) {
-  lua_getfield(L, t, k);
-  const char *s = lua_isnil(L, -1) ? NULL : lua_tostring(L, -1);
-  if (!s && !lua_isnil(L, -1))
+  int ty = lua_getfield(L, t, k);
+  if (ty != LUA_TNIL && ty != LUA_TSTRING)
     sl_errorf(L, "strata.run: opts.%s: expected a string, got %s", k,
-                  luaL_typename(L, -1));
-  lua_pop(L, 1); /* the opts table keeps the string alive */
+              luaL_typename(L, -1));
+  const char *s = ty == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+  lua_pop(L, 1); /* a string value: the opts table keeps it alive */
   return s;
 }
 
@@ -65,13 +67,11 @@ static int l_run(lua_State *L) {
   o.name = opt_str(L, 2, "name");
   o.resume = opt_str(L, 2, "resume");
   o.stop_at = (int)opt_int(L, 2, "stop_at", 1, INT32_MAX);
-  int threads = (int)opt_int(L, 2, "threads", 1, 1024);
-  if (threads) {
-    st_set_threads(threads);
-    o.threads_fixed = 1;
-  }
+  o.threads = (int)opt_int(L, 2, "threads", 1, 1024);
   if (lua_getfield(L, 2, "set") != LUA_TNIL) {
-    luaL_checktype(L, -1, LUA_TTABLE);
+    if (!lua_istable(L, -1))
+      return sl_errorf(L, "strata.run: opts.set: expected a list of \"key=value\" "
+                          "strings, got %s", luaL_typename(L, -1));
     int n = (int)lua_rawlen(L, -1);
     const char **sets = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *sets, 0);
     for (int i = 1; i <= n; i++) {
@@ -85,7 +85,10 @@ static int l_run(lua_State *L) {
     o.nsets = n;
   }
   int recipe = lua_isnil(L, 1) ? 0 : 1;
-  if (sl_run(L, recipe, &o)) return sl_errorf(L, "%s", st_errmsg());
+  if (sl_run(L, recipe, &o)) {
+    lua_pushstring(L, st_errmsg()); /* whole: a traceback may be long */
+    return lua_error(L);
+  }
   return 1;
 }
 

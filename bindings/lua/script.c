@@ -50,7 +50,8 @@ int sl_pcall(lua_State *L, int nargs, int nresults) {
   return ST_ERR;
 }
 
-int sl_run_file(const char *script, int argc, char **argv, int unsafe) {
+int sl_run_file(const char *script, int argc, char **argv, int unsafe,
+                int threads_fixed) {
   lua_State *L = luaL_newstate();
   if (!L) return st_err("cannot create a Lua state: out of memory");
   luaL_openlibs(L);
@@ -60,6 +61,8 @@ int sl_run_file(const char *script, int argc, char **argv, int unsafe) {
   lua_pop(L, 1);
   lua_pushboolean(L, unsafe);
   lua_setfield(L, LUA_REGISTRYINDEX, "strata.unsafe_lua");
+  lua_pushboolean(L, threads_fixed);
+  lua_setfield(L, LUA_REGISTRYINDEX, "strata.threads_fixed");
   /* arg[0] = script, arg[1..] = args, as the stock interpreter does */
   lua_createtable(L, argc, 1);
   lua_pushstring(L, script);

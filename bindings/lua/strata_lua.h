@@ -35,9 +35,11 @@ extern const luaL_Reg sl_sandbox_funcs[]; /* sandbox, run_script */
  * library and `require "strata"`; the script gets the args as `...` and in
  * the global `arg` (arg[0] = script). The top-level script is trusted like
  * `lua script.lua`; `unsafe` makes the sandboxes it creates for recipe
- * scripts unrestricted too (--unsafe-lua). A Lua error becomes st_err with
- * "file:line: message" and the traceback. */
-int sl_run_file(const char *script, int argc, char **argv, int unsafe);
+ * scripts unrestricted too (--unsafe-lua); `threads_fixed` (--threads was
+ * given) makes every strata.run keep that thread count over its recipe's.
+ * A Lua error becomes st_err with "file:line: message" and the traceback. */
+int sl_run_file(const char *script, int argc, char **argv, int unsafe,
+                int threads_fixed);
 /* lua_pcall with a traceback message handler; on error sets st_err to the
  * message + traceback, pops it and returns ST_ERR. */
 int sl_pcall(lua_State *L, int nargs, int nresults);

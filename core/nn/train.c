@@ -412,7 +412,7 @@ int st_trainer_step(st_trainer *t, const int32_t *tok, const int32_t *tgt,
   else if (st_trainer_update(t, o, &gn))
     rc = st_err_prefix("step %d: ", step);
   /* a failed step leaves no half-accumulated gradient behind */
-  if (rc) st_trainer_zero_grad(t);
+  if (rc && !t->broken) st_trainer_zero_grad(t);
   if (loss) *loss = l;
   if (grad_norm) *grad_norm = gn;
   return rc;

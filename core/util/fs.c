@@ -34,7 +34,7 @@ int st_mkdirs(const char *path) {
     if (*s && *s != '/') continue;
     char c = *s;
     *s = 0;
-    if (mkdir(p, 0755) != 0 && errno != EEXIST)
+    if (mkdir(p, 0777) != 0 && errno != EEXIST)
       return st_err("%s: cannot create folder: %s", p, strerror(errno));
     if (!(*s = c)) break;
   }

@@ -21,7 +21,7 @@ int st_pathf(char *out, size_t n, const char *fmt, ...)
 #endif
     ;
 
-/* mkdir -p (mode 0755): creates path and any missing parents. ST_OK, or
+/* mkdir -p (mode 0777 less the umask, as mkdir(1)): creates path and any missing parents. ST_OK, or
  * ST_ERR + a message naming the folder that could not be created. */
 int st_mkdirs(const char *path);
 /* the folders up to a file path's last '/' (none when it has no '/') */

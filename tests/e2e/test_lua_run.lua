@@ -2,7 +2,9 @@
 -- args: recipe, out dir, then key=value overrides
 local strata = require "strata"
 local recipe, out = arg[1], arg[2]
-local sets = {table.unpack(arg, 3)}
+-- the overrides end at "--"; a raising policy script may follow it
+local sets, i = {}, 3
+while arg[i] and arg[i] ~= "--" do sets[#sets + 1] = arg[i]; i = i + 1 end
 local function fail(msg) io.stderr:write("FAIL: ", msg, "\n"); os.exit(1) end
 
 -- a path, with overrides
@@ -27,4 +29,25 @@ ok, err = pcall(strata.run, t, {out = out .. "/bad2"})
 if ok or not tostring(err):find("train.steps", 1, true) then fail("bad type: " .. tostring(err)) end
 ok, err = pcall(strata.run, recipe, {outt = "x"})
 if ok or not tostring(err):find("outt", 1, true) then fail("bad option: " .. tostring(err)) end
+-- opts are checked; --resume takes the folder's own recipe and place
+ok, err = pcall(strata.run, nil, {resume = out .. "/path", out = out .. "/x"})
+if ok or not tostring(err):find("--out", 1, true) then fail("resume + out: " .. tostring(err)) end
+ok, err = pcall(strata.run, recipe, {set = "train.steps=1"})
+if ok or not tostring(err):find("opts.set", 1, true) then fail("opts.set: " .. tostring(err)) end
+ok, err = pcall(strata.run, recipe, {name = 42})
+if ok or not tostring(err):find("opts.name", 1, true) then fail("opts.name: " .. tostring(err)) end
+
+-- the thread count: opts.threads wins over the recipe's `threads: 1`
+local s3 = strata.run(recipe, {out = out .. "/threads", set = sets, threads = 2})
+if s3.threads ~= 2 then fail("opts.threads: the run used " .. tostring(s3.threads)) end
+
+-- a policy whose plan table raises when read is an error, not a crash,
+-- and the next run still works
+local bad_policy = arg[i + 1] or fail("no raising policy given after --")
+local bs = {table.unpack(sets)}
+bs[#bs + 1] = "policy.script=" .. bad_policy
+ok, err = pcall(strata.run, recipe, {out = out .. "/badpolicy", set = bs})
+if ok or not tostring(err):find("boom", 1, true) then fail("raising policy: " .. tostring(err)) end
+local s4 = strata.run(recipe, {out = out .. "/after", set = sets})
+if s4.steps ~= 6 then fail("the run after a failed one") end
 print("ok")

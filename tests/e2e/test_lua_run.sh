@@ -16,7 +16,14 @@ for s in "${small[@]}"; do sets+=(--set "$s"); done
 
 "$bin" run "$tmp/quick.yaml" "${sets[@]}" --out "$tmp/cli" >"$tmp/cli.out" 2>&1 ||
   { cat "$tmp/cli.out"; fail "strata run"; }
-"$bin" lua tests/e2e/test_lua_run.lua "$tmp/quick.yaml" "$tmp/lua" "${small[@]}" >"$tmp/lua.out" 2>&1 ||
+# a policy whose plan table raises when the runner reads it
+cat >"$tmp/raising.lua" <<'LUA'
+return {plan = function(ctx)
+  return setmetatable({}, {__index = function() error("boom") end,
+                           __pairs = function() error("boom") end})
+end}
+LUA
+"$bin" lua tests/e2e/test_lua_run.lua "$tmp/quick.yaml" "$tmp/lua" "${small[@]}" -- "$tmp/raising.lua" >"$tmp/lua.out" 2>&1 ||
   { cat "$tmp/lua.out"; fail "strata.run"; }
 grep -q '^ok$' "$tmp/lua.out" || { cat "$tmp/lua.out"; fail "no ok"; }
 
@@ -31,6 +38,17 @@ for d in path table; do
   cmp -s "$tmp/cli/plan.json" "$tmp/lua/$d/plan.json" || fail "plan.json differs ($d)"
 done
 [ -e "$tmp/lua/bad" ] && fail "a run with a bad recipe key made its folder"
+# the same raising policy from the command line: exit 2 with the reason
+"$bin" plan "$tmp/quick.yaml" --set trace.samples=8 --set "policy.script=$tmp/raising.lua" \
+  >"$tmp/plan.out" 2>&1
+rc=$?
+[ $rc = 2 ] && grep -q "boom" "$tmp/plan.out" || { cat "$tmp/plan.out"; fail "raising policy: exit $rc"; }
+# `strata --threads N lua` fixes the thread count of every run the script starts
+cat >"$tmp/thr.lua" <<LUA
+local s = require("strata").run("$tmp/quick.yaml", {out = "$tmp/thr", set = {"train.steps=1", "trace.samples=4", "eval.samples=8"}})
+assert(s.threads == 2, "threads " .. tostring(s.threads))
+LUA
+"$bin" --threads 2 lua "$tmp/thr.lua" >"$tmp/thr.out" 2>&1 || { cat "$tmp/thr.out"; fail "--threads with strata.run"; }
 
 # the experiment example: two runs and a comparison table
 EXPERIMENT_OUT=$tmp/exp "$bin" lua docs/examples/experiment.lua "$tmp/quick.yaml" \
