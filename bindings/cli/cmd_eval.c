@@ -26,9 +26,9 @@ static const cli_opt opts[] = {
              "than trace's and train.seq_len's 128, so fewer examples\n"
              "are cut short)"},
     {"--separator", CLI_STR, "S", .help = "text: split files into documents at S"},
-    {"--max-samples", CLI_INT, "N", .range = "1..",
+    {"--samples", CLI_INT, "N", .range = "1..", .alias = "--max-samples",
      .help = "evaluate the first N examples only (default: all;\n"
-             "recipe: data.max_samples)"},
+             "recipe: eval.samples)"},
     {"--no-cache", CLI_FLAG, .help = "do not read or write the token cache"},
     /* classification */
     {"--task", CLI_ENUM, "classification|lm",
@@ -140,7 +140,7 @@ int cmd_eval(int argc, char **argv) {
   o.label_col = cli_str(&a, "--label-column");
   o.no_cache = cli_on(&a, "--no-cache");
   if (cli_given(&a, "--header")) o.header = cli_enum(&a, "--header") == 0;
-  int B = (int)cli_int(&a, "--batch"), max_samples = (int)cli_int(&a, "--max-samples");
+  int B = (int)cli_int(&a, "--batch"), max_samples = (int)cli_int(&a, "--samples");
   int seq_len = (int)cli_int(&a, "--seq-len"), gen = (int)cli_int(&a, "--generate");
   int max_new = (int)cli_int(&a, "--max-tokens");
   float temp = (float)cli_num(&a, "--temperature");

@@ -5,7 +5,8 @@
  *   m:layer_params(l)     parameters of layer l (0..L-1)
  *   m:modules()           trainable module names of a layer ({"q", ...})
  *   m:info([T])           the plain table policies get as ctx.model
- *   m:trace{data=, samples=64, seq_len=128, keep=0, tokenizer=, seed=1}
+ *   m:trace{data=, samples=, seq_len=, keep=, tokenizer=, seed=}  (missing
+ *                         options: the recipe defaults of trace.*, train.seed)
  *                         the transition trace (trace_lua.c) of the first
  *                         `samples` examples; data is a file path or a
  *                         recipe `data` table
@@ -135,9 +136,17 @@ static int m_modules(lua_State *L) {
 
 static int m_info(lua_State *L) {
   st_model *m = sl_check_model(L, 1);
-  int T = (int)luaL_optinteger(L, 2, m->cfg.max_seq < 128 ? m->cfg.max_seq : 128);
+  int T = (int)luaL_optinteger(L, 2, sl_default_seq_len(m));
   sl_push_model_info(L, m, T);
   return 1;
+}
+
+/* the recipe default of an integer key (the schema's) */
+static lua_Integer schema_int(lua_State *L, const char *key) {
+  sl_schema_push_default(L, key);
+  lua_Integer v = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  return v;
 }
 
 static lua_Integer opt_int(lua_State *L, int t, const char *k, lua_Integer d) {
@@ -172,10 +181,11 @@ static int job_gc(lua_State *L) {
 static int m_trace(lua_State *L) {
   st_model *m = sl_check_model(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
-  int samples = (int)opt_int(L, 2, "samples", 64);
-  int T = (int)opt_int(L, 2, "seq_len", 128);
-  int keep = (int)opt_int(L, 2, "keep", 0);
-  uint64_t seed = (uint64_t)opt_int(L, 2, "seed", 1);
+  /* the defaults of a recipe's trace section */
+  int samples = (int)opt_int(L, 2, "samples", schema_int(L, "trace.samples"));
+  int T = (int)opt_int(L, 2, "seq_len", sl_default_seq_len(m));
+  int keep = (int)opt_int(L, 2, "keep", schema_int(L, "trace.keep"));
+  uint64_t seed = (uint64_t)opt_int(L, 2, "seed", schema_int(L, "train.seed"));
   if (samples < 1 || T < 2 || keep < 0)
     return luaL_error(L, "trace: samples >= 1, seq_len >= 2, keep >= 0");
   if (T > m->cfg.max_seq) T = m->cfg.max_seq;

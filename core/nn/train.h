@@ -14,7 +14,11 @@
 typedef struct st_optim {
   float lr, beta1, beta2, eps, weight_decay, grad_clip; /* clip <= 0: off */
 } st_optim;
-st_optim st_optim_default(void); /* lr 1e-3, 0.9, 0.999, 1e-8, wd 0, clip 1 */
+/* AdamW settings for C callers (bench, tests): lr 1e-3, betas 0.9 and
+ * 0.999, eps 1e-8, no weight decay, clip 1. Recipes and strata.trainer take
+ * theirs from the recipe schema; tests/unit/test_defaults.c checks the two
+ * agree. */
+st_optim st_optim_default(void);
 
 typedef struct st_trainer st_trainer;
 
