@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "error.h"
 #include "model.h"
+#include "model_io.h"
 
 static const cli_opt opts[] = {
     {"model", CLI_ARG, .help = "the model to convert: a llama2.c .bin (or any model\n"

@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "dataset.h"
 #include "error.h"
+#include "model_io.h"
 #include "runner.h"
 #include "fs.h"
 #include "eval.h"

@@ -8,6 +8,7 @@
 #include "error.h"
 #include "fs.h"
 #include "model.h"
+#include "model_io.h"
 #include "sampler.h"
 #include "tokenizer.h"
 

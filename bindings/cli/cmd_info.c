@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "error.h"
 #include "model.h"
+#include "model_io.h"
 
 static size_t slots(const st_model *m, int layer, const int *s, int n) {
   size_t t = 0;

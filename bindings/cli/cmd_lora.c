@@ -22,7 +22,9 @@
 #include "error.h"
 #include "fs.h"
 #include "lora.h"
+#include "lora_io.h"
 #include "model.h"
+#include "model_io.h"
 #include "safetensors.h"
 
 #define SOURCE_HELP                                                       \

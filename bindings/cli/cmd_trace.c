@@ -13,6 +13,7 @@
 #include "error.h"
 #include "fs.h"
 #include "model.h"
+#include "model_io.h"
 #include "tokenizer.h"
 #include "svg.h"
 #include "trace.h"

@@ -18,6 +18,7 @@
 #include "cost.h"
 #include "error.h"
 #include "fs.h"
+#include "model_io.h"
 #include "tokenizer.h"
 #include "workbench_lua.h"
 

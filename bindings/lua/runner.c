@@ -29,6 +29,8 @@
 #include "fs.h"
 #include "eval.h"
 #include "lora.h"
+#include "lora_io.h"
+#include "model_io.h"
 #include "runner.h"
 #include "tokenizer.h"
 #include "workbench_lua.h"

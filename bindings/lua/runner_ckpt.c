@@ -27,6 +27,7 @@
 #include "error.h"
 #include "fs.h"
 #include "lora.h"
+#include "lora_io.h"
 #include "runner.h"
 #include "safetensors.h"
 

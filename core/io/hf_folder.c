@@ -15,6 +15,7 @@
 #include "fs.h"
 #include "hf_config.h"
 #include "model.h"
+#include "model_io.h"
 #include "safetensors.h"
 
 static int ends_with(const char *s, const char *suf) {

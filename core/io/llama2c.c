@@ -22,6 +22,7 @@
 
 #include "error.h"
 #include "model.h"
+#include "model_io.h"
 
 #define HEADER_BYTES 28
 #define MAGIC_V1 0x616b3432 /* "ak42": llama2.c's later export versions */

@@ -9,6 +9,7 @@
 
 #include "error.h"
 #include "lora.h"
+#include "lora_io.h"
 #include "safetensors.h"
 
 enum { A_W, B_W, A_M, A_V, B_M, B_V, NBUF };
@@ -201,4 +202,17 @@ int st_lora_load(st_lora **out, const st_model *m, const char *path) {
 
 int st_lora_load_into(st_lora *lo, const char *path) {
   return load(lo, path, 0);
+}
+
+int st_trainer_save_lora(const st_trainer *t, const char *path) {
+  const st_lora *lo = st_trainer_lora(t);
+  if (!lo || !lo->n)
+    return st_err("%s: the trainer has no LoRA adapters to save", path);
+  return st_lora_save(lo, path);
+}
+
+static int load_into(st_lora *lo, void *path) { return st_lora_load_into(lo, path); }
+
+int st_trainer_load_lora(st_trainer *t, const char *path) {
+  return st_trainer_edit_lora(t, load_into, (void *)path);
 }

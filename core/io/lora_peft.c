@@ -23,6 +23,7 @@
 #include "error.h"
 #include "fs.h"
 #include "lora.h"
+#include "lora_io.h"
 #include "safetensors.h"
 
 #define KEY_PREFIX "base_model.model."

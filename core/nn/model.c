@@ -4,12 +4,10 @@
  * Buffer order: for each layer its slots, contiguous (so a layer's
  * parameters are one range), then the global slots. Absent slots have size
  * 0 and take no space. */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "error.h"
 #include "model.h"
@@ -348,16 +346,6 @@ void st_model_init_random(st_model *m, uint64_t seed) {
 }
 
 /* ------------------------------------------------------------------ */
-
-int st_model_load(st_model **out, const char *path, const st_backend *be) {
-  *out = NULL;
-  struct stat st;
-  if (stat(path, &st) != 0) return st_err("%s: %s", path, strerror(errno));
-  size_t n = strlen(path);
-  if (S_ISDIR(st.st_mode) || (n >= 5 && !strcmp(path + n - 5, ".json")))
-    return st_load_hf(out, path, be);
-  return st_load_llama2c(out, path, be);
-}
 
 int st_param_shape(const st_param *p, int64_t *shape) {
   if (p->is_bias) {

@@ -144,13 +144,6 @@ void st_model_init_random(st_model *m, uint64_t seed);
 /* parameter counts: per layer, and the total */
 size_t st_layer_params(const st_model *m, int layer);
 
-/* Loads a llama2.c .bin or an HF folder / config.json + safetensors. */
-int st_model_load(st_model **out, const char *path, const st_backend *be);
-int st_load_llama2c(st_model **out, const char *path, const st_backend *be);
-int st_load_hf(st_model **out, const char *dir, const st_backend *be);
-/* Writes config.json + model.safetensors that transformers loads. */
-int st_save_hf(const st_model *m, const char *dir);
-
 /* Inference forward: logits[B,T,V] on the host for tokens tok[B,T] (host).
  * Keeps no activations; used by generate, eval and tests. */
 int st_model_logits(st_model *m, const int32_t *tok, int B, int T,

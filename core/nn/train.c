@@ -466,16 +466,12 @@ size_t st_trainer_bytes(const st_trainer *t) {
 
 st_lora *st_trainer_lora(const st_trainer *t) { return t->lora; }
 
-int st_trainer_save_lora(const st_trainer *t, const char *path) {
-  if (!t->lora || !t->lora->n)
-    return st_err("%s: the trainer has no LoRA adapters to save", path);
-  return st_lora_save(t->lora, path);
-}
-
-int st_trainer_load_lora(st_trainer *t, const char *path) {
+int st_trainer_edit_lora(st_trainer *t, int (*edit)(st_lora *lo, void *ctx),
+                         void *ctx) {
+  if (t->broken) return st_err("trainer: unusable after a failed plan change");
   if (!t->lora && st_lora_new(&t->lora, t->m, t->plan.seed)) return ST_ERR;
-  if (st_lora_load_into(t->lora, path)) return ST_ERR;
-  /* the file may add frozen adapters: the buffers follow */
+  if (edit(t->lora, ctx)) return ST_ERR;
+  /* the edit may add frozen adapters: the buffers follow */
   return attach_lora(t);
 }
 

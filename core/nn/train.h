@@ -65,10 +65,11 @@ size_t st_trainer_bytes(const st_trainer *t);
  * other; it follows later plans and is freed with the trainer, so save or
  * merge it first. NULL while no plan had LoRA layers. */
 struct st_lora *st_trainer_lora(const st_trainer *t);
-/* Checkpoints: the adapters with their AdamW state and dropout position
- * (st_lora_save's file), and the inverse into a trainer created with the
- * plan that was current when it was saved. */
-int st_trainer_save_lora(const st_trainer *t, const char *path);
-int st_trainer_load_lora(st_trainer *t, const char *path);
+/* Lets a caller change the trainer's adapter set in place (created first,
+ * seeded by the plan, when the trainer has none), e.g. read a checkpoint's
+ * adapters into it; then re-attaches it to the model and re-sizes what
+ * follows from it. edit returns ST_OK or ST_ERR + st_err. */
+int st_trainer_edit_lora(st_trainer *t, int (*edit)(struct st_lora *lo, void *ctx),
+                         void *ctx);
 
 #endif

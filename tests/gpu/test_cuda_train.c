@@ -11,6 +11,7 @@
 #include "assets.h"
 #include "error.h"
 #include "model.h"
+#include "model_io.h"
 #include "plan.h"
 #include "sampler.h"
 #include "test.h"

@@ -3,6 +3,7 @@
  * transformers' GPT2LMHeadModel (fixture: scripts/make_reference.py). The
  * targets include ignored positions, so the loss is a mean over the rest,
  * and the wte gradient must include the tied head's contribution. */
+#include "model_io.h"
 #include "ref_check.h"
 
 static int load(st_model **m, const st_backend *be) {

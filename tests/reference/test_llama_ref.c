@@ -4,6 +4,7 @@
  * directly means the q/k permutation and RoPE pairing of our llama2.c
  * import must agree with HF's half-split convention. */
 #include "assets.h"
+#include "model_io.h"
 #include "ref_check.h"
 
 static char bin[1024];

@@ -13,6 +13,8 @@
  *   gradient norm relative 1e-4. */
 #include "assets.h"
 #include "lora.h"
+#include "lora_io.h"
+#include "model_io.h"
 #include "ref_check.h"
 
 #define STEPS 3

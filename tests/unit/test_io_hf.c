@@ -7,6 +7,7 @@
 
 #include "hf_config.h"
 #include "model.h"
+#include "model_io.h"
 #include "safetensors.h"
 #include "test.h"
 #include "test_io_util.h"

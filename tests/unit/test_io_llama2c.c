@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "model_io.h"
 #include "test.h"
 #include "test_io_util.h"
 

@@ -6,6 +6,7 @@
 
 #include "assets.h"
 #include "model.h"
+#include "model_io.h"
 #include "test.h"
 #include "test_io_util.h"
 

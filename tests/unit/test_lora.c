@@ -15,6 +15,7 @@
 #include "error.h"
 #include "layer.h"
 #include "lora.h"
+#include "lora_io.h"
 #include "model.h"
 #include "plan.h"
 #include "safetensors.h"
