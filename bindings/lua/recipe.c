@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "fs.h"
 #include "strata_lua.h"
 
 #define MAX_INCLUDE_DEPTH 32
@@ -23,12 +24,10 @@
 
 /* `rel` as seen from the directory of `file`. "sub/../base.yaml" is left
  * as it is: folding it would be wrong when sub is a symlink. */
-static void resolve(char *out, size_t n, const char *file, const char *rel) {
+static int resolve(char *out, size_t n, const char *file, const char *rel) {
   const char *slash = strrchr(file, '/');
-  if (rel[0] == '/' || !slash)
-    snprintf(out, n, "%s", rel);
-  else
-    snprintf(out, n, "%.*s/%s", (int)(slash - file), file, rel);
+  if (rel[0] == '/' || !slash) return st_pathf(out, n, "%s", rel);
+  return st_pathf(out, n, "%.*s/%s", (int)(slash - file), file, rel);
 }
 
 /* pushes where t[key] was written (key is a string), or `fallback` */
@@ -125,8 +124,11 @@ static void chain_pop(lua_State *L, int chain) {
 /* loads the base recipe `name` named at `pos` by `path`; pushes it */
 static void load_base(lua_State *L, const char *path, const char *name,
                       const char *pos, int chain, int depth) {
+  /* realpath(3) wants PATH_MAX for its result: the one place the system's
+   * constant, not ST_PATH_MAX, sizes a path */
   char file[PATH_MAX], real[PATH_MAX];
-  resolve(file, sizeof file, path, name);
+  if (resolve(file, sizeof file, path, name))
+    sl_errorf(L, "%s: include '%s': %s", pos, name, st_errmsg());
   if (!realpath(file, real))
     sl_errorf(L, "%s: include '%s': cannot open '%s': %s", pos, name, file,
                   strerror(errno));

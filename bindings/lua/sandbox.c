@@ -24,6 +24,7 @@
 #include <lualib.h>
 
 #include "error.h"
+#include "fs.h"
 #include "strata_lua.h"
 
 #ifndef STRATA_SOURCE_DIR
@@ -31,7 +32,7 @@
 #endif
 
 const char *sl_scripts_dir(void) {
-  static char buf[PATH_MAX];
+  static char buf[ST_PATH_MAX];
   const char *src = getenv("STRATA_SRC");
   snprintf(buf, sizeof buf, "%s/scripts",
            src && *src ? src : STRATA_SOURCE_DIR);

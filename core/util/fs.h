@@ -8,7 +8,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
-/* the size of a path buffer, terminating NUL included */
+/* the size of a path buffer, terminating NUL included (realpath(3) alone
+ * sizes its result with the system's PATH_MAX, as it requires) */
 #define ST_PATH_MAX 4096
 
 /* out[n] = "<dir>/<name>"; ST_ERR + a message when it does not fit */
