@@ -29,6 +29,16 @@ ok, err = pcall(strata.run, t, {out = out .. "/bad2"})
 if ok or not tostring(err):find("train.steps", 1, true) then fail("bad type: " .. tostring(err)) end
 ok, err = pcall(strata.run, recipe, {outt = "x"})
 if ok or not tostring(err):find("outt", 1, true) then fail("bad option: " .. tostring(err)) end
+-- a plan layer given as "lora" takes the schema's lora defaults: rank 8,
+-- alpha 16, on the attention query and value
+local m = strata.model(t.model)
+local tr = strata.trainer(m, {layers = {[4] = "lora"}}, {batch_size = 2, seq_len = 16})
+local l4 = tr:plan().layers[4]
+if not (type(l4) == "table" and l4.mode == "lora" and l4.rank == 8 and l4.alpha == 16
+        and table.concat(l4.modules, ",") == "q,v") then
+  fail("a \"lora\" layer without settings")
+end
+
 -- opts are checked; --resume takes the folder's own recipe and place
 ok, err = pcall(strata.run, nil, {resume = out .. "/path", out = out .. "/x"})
 if ok or not tostring(err):find("--out", 1, true) then fail("resume + out: " .. tostring(err)) end
