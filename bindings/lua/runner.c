@@ -511,14 +511,25 @@ static void path_in(const run *r, const char *file, char *out, size_t n) {
   if (st_path_join(out, n, r->dir, file)) out[0] = 0;
 }
 
-static void log_json(run *r, json_t *j) {
+/* one metrics.jsonl line. A line that cannot be written (a full disk)
+ * stops the run: training on without a record would lose every step since
+ * the last checkpoint, which stays as it was. */
+static int log_json(run *r, json_t *j) {
   char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(9));
-  if (s && r->metrics) {
-    fprintf(r->metrics, "%s\n", s);
-    fflush(r->metrics);
-  }
-  free(s);
   json_decref(j);
+  int bad = !s || fprintf(r->metrics, "%s\n", s) < 0 || fflush(r->metrics) != 0;
+  int e = errno;
+  free(s);
+  if (!bad) return ST_OK;
+  char ck[ST_PATH_MAX];
+  struct stat sb;
+  path_in(r, "checkpoint.safetensors", ck, sizeof ck);
+  if (stat(ck, &sb) == 0)
+    return st_err("%s/metrics.jsonl: cannot write: %s; the run stops, its last "
+                  "checkpoint is kept (strata run --resume %s)", r->dir,
+                  s ? strerror(e) : "out of memory", r->dir);
+  return st_err("%s/metrics.jsonl: cannot write: %s; the run stops", r->dir,
+                s ? strerror(e) : "out of memory");
 }
 
 /* --- evaluation ---------------------------------------------------------- */
@@ -539,7 +550,7 @@ static int evaluate(run *r, metrics *out) {
   return rc ? st_err_prefix("eval: ") : ST_OK;
 }
 
-static void log_eval(run *r, int step, const metrics *e, const char *label) {
+static int log_eval(run *r, int step, const metrics *e, const char *label) {
   printf("%s%s loss %.4f  perplexity %.3f", r->tty ? "\n" : "", label, e->loss,
          exp(e->loss));
   json_t *j = json_pack("{s:i,s:f,s:f}", "step", step, "eval_loss", e->loss,
@@ -551,7 +562,7 @@ static void log_eval(run *r, int step, const metrics *e, const char *label) {
   }
   printf("\n");
   fflush(stdout);
-  log_json(r, j);
+  return log_json(r, j);
 }
 
 /* --- the training loop --------------------------------------------------- */
@@ -686,9 +697,10 @@ static int train(run *r, double *tok_s) {
     tokens += (double)N;
     r->st.step = step;
     r->st.wall_s += dt;
-    log_json(r, json_pack("{s:i,s:f,s:f,s:f,s:f}", "step", step, "loss",
-                          (double)loss, "lr", lr, "tokens_per_s", N / dt,
-                          "grad_norm", (double)gn));
+    if (log_json(r, json_pack("{s:i,s:f,s:f,s:f,s:f}", "step", step, "loss",
+                              (double)loss, "lr", lr, "tokens_per_s", N / dt,
+                              "grad_norm", (double)gn)))
+      goto done;
     progress(r, step, loss, lr, tokens / busy, now_s() - t_start);
     if (r->on_step_ref != LUA_NOREF) {
       if (on_step(r, step, loss, lr, gn)) goto done;
@@ -700,7 +712,7 @@ static int train(run *r, double *tok_s) {
       char label[64];
       if (evaluate(r, &e)) goto done;
       snprintf(label, sizeof label, "eval @ step %d:", step);
-      log_eval(r, step, &e, label);
+      if (log_eval(r, step, &e, label)) goto done;
     }
     if (r->o->stop_at && step == r->o->stop_at) {
       if (checkpoint(r)) goto done;
@@ -945,7 +957,7 @@ static int run_main(run *r, int recipe) {
     if (evaluate(r, &z)) return ST_ERR;
     r->st.zs_loss = z.loss;
     r->st.zs_acc = z.acc;
-    log_eval(r, 0, &z, "zero-shot:");
+    if (log_eval(r, 0, &z, "zero-shot:")) return ST_ERR;
   }
   double tok_s = 0;
   if (train(r, &tok_s)) return ST_ERR;
@@ -954,7 +966,7 @@ static int run_main(run *r, int recipe) {
   metrics fin = {NAN, NAN, NAN};
   if (r->eval.n) {
     if (evaluate(r, &fin)) return ST_ERR;
-    log_eval(r, r->st.step, &fin, "final:");
+    if (log_eval(r, r->st.step, &fin, "final:")) return ST_ERR;
     if (!isnan(fin.acc) && !isnan(r->st.zs_acc))
       printf("accuracy: %.4f after fine-tuning, %.4f zero-shot\n", fin.acc,
              r->st.zs_acc);

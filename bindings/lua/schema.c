@@ -389,7 +389,9 @@ static void check_value(sctx *s, const field *f, int t, int key,
   switch (f->type) {
   case S_STR: ok = ty == LUA_TSTRING; break;
   case S_BOOL: ok = ty == LUA_TBOOLEAN; break;
-  case S_NUM: ok = ty == LUA_TNUMBER && in_range(f, lua_tonumber(L, v)); break;
+  case S_NUM: /* .inf and .nan parse as YAML floats but are no setting */
+    ok = ty == LUA_TNUMBER && isfinite(lua_tonumber(L, v)) && in_range(f, lua_tonumber(L, v));
+    break;
   case S_INT:
     ok = ty == LUA_TNUMBER && to_int(L, t, key, v) &&
          in_range(f, lua_tonumber(L, v));

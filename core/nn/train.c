@@ -11,6 +11,7 @@
  * generation during a run see the adapters. Only A and B of adapters that
  * train get gradients and AdamW state; the adapted W stays frozen. An
  * adapter whose layer leaves LoRA mode stays in the model, frozen. */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,6 +180,10 @@ int st_trainer_new(st_trainer **out, st_model *m, const st_plan *plan, int B,
   if (B < 1 || T < 1 || T > c->max_seq)
     return st_err("trainer: batch %dx%d invalid (context is %d)", B, T,
                   c->max_seq);
+  /* positions are counted in int (kernels, the batcher) */
+  if ((long long)B * T > INT_MAX)
+    return st_err("trainer: batch %d x %d = %lld positions; at most %d fit in "
+                  "one batch", B, T, (long long)B * T, INT_MAX);
   st_trainer *t = st_calloc(1, sizeof *t);
   if (!t) return ST_ERR;
   t->m = m;
@@ -371,7 +376,7 @@ int st_trainer_update(st_trainer *t, const st_optim *o, float *grad_norm) {
   if (grad_norm) *grad_norm = norm;
   if (!isfinite(norm)) {
     st_trainer_zero_grad(t);
-    return st_err("gradient norm is %g (not finite); step skipped", norm);
+    return st_err("gradient norm is %g (not finite); the weights were not updated", norm);
   }
   float s = o->grad_clip > 0 && norm > o->grad_clip ? o->grad_clip / norm : 1;
   for (int i = 0; i < m->n_tab; i++) {

@@ -1,5 +1,6 @@
 /* fs.c - folders and atomic file writes (see fs.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -80,9 +81,27 @@ FILE *st_atomic_open(st_atomic *a, const char *path) {
   return a->f;
 }
 
+/* the folder holding path, synced so a rename into it survives a crash;
+ * file systems that cannot sync a folder (EINVAL) are taken as they are */
+static int sync_parent(const char *path) {
+  char dir[ST_PATH_MAX];
+  const char *slash = strrchr(path, '/');
+  if (!slash) snprintf(dir, sizeof dir, ".");
+  else if (st_pathf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path))
+    return ST_ERR;
+  int fd = open(dir, O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return st_err("%s: cannot open to sync: %s", dir, strerror(errno));
+  int rc = fsync(fd) == 0 || errno == EINVAL ? ST_OK
+                                              : st_err("%s: cannot sync: %s", dir, strerror(errno));
+  close(fd);
+  return rc;
+}
+
 int st_atomic_commit(st_atomic *a) {
   if (!a->f) return st_err("%s: not open for writing", a->path);
-  int bad = ferror(a->f);
+  /* the data reaches the disk before the rename makes it the file, so a
+   * crash leaves the old file or the new one, never a torn one */
+  int bad = ferror(a->f) || fflush(a->f) != 0 || fsync(fileno(a->f)) != 0;
   int e = bad ? errno : 0;
   if (fclose(a->f) != 0 && !bad) {
     bad = 1;
@@ -94,7 +113,8 @@ int st_atomic_commit(st_atomic *a) {
     return st_err("%s: cannot write: %s", a->path,
                   e ? strerror(e) : "write error");
   }
-  return st_replace(a->tmp, a->path);
+  if (st_replace(a->tmp, a->path)) return ST_ERR;
+  return sync_parent(a->path);
 }
 
 void st_atomic_abort(st_atomic *a) {

@@ -49,8 +49,9 @@ typedef struct st_atomic {
 /* Opens the temporary file st_tmp_path(path) for writing; NULL + a message
  * naming path when it cannot. */
 FILE *st_atomic_open(st_atomic *a, const char *path);
-/* Closes the stream and renames the file into place. A write error on the
- * stream, a failed close or a failed rename removes the temporary file,
+/* Flushes and fsyncs the stream, closes it, renames the file into place and
+ * fsyncs the folder, so the new file survives a crash whole. A write error
+ * on the stream, a failed sync, close or rename removes the temporary file,
  * leaves path as it was and returns ST_ERR naming path. */
 int st_atomic_commit(st_atomic *a);
 /* closes and removes the temporary file; path is untouched */

@@ -314,6 +314,13 @@ static void test_overrides(void) {
   CHECK_ERR_IS(
       st_errmsg(),
       "--set train.lr=-1: key 'train.lr': expected number > 0, got int -1");
+  /* a non-finite number is no learning rate, however large */
+  const char *inf[] = {"train.lr=.inf"};
+  CHECK(sl_recipe_load(L, FIX "child.yaml", 1, inf) == ST_ERR);
+  CHECK(strstr(st_errmsg(), "key 'train.lr': expected number > 0") != NULL);
+  const char *nan[] = {"train.weight_decay=.nan"};
+  CHECK(sl_recipe_load(L, FIX "child.yaml", 1, nan) == ST_ERR);
+  CHECK(strstr(st_errmsg(), "key 'train.weight_decay'") != NULL);
 }
 
 /* strata.check_recipe over YAML text, for the schema alone */
