@@ -3,6 +3,7 @@
  * the work; strata.run calls the same runner from Lua. */
 #include <lauxlib.h>
 #include <lualib.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,11 @@ static const cli_spec run_spec = {
     "strata run --resume DIR [--set key=value]... [--stop-at N]"};
 static const cli_spec plan_spec = {"plan", plan_opts, NULL, NULL};
 
+/* Ctrl-C or SIGTERM: the runner finishes the step in progress, writes a
+ * checkpoint and stops; a second signal ends the process at once */
+static volatile sig_atomic_t interrupted;
+static void on_signal(int sig) { interrupted = sig; }
+
 static int run_cmd(int argc, char **argv, const cli_spec *spec) {
   cli_args a;
   int rc = cli_parse(&a, spec, argc, argv);
@@ -58,6 +64,12 @@ static int run_cmd(int argc, char **argv, const cli_spec *spec) {
   if (!recipe && !o.resume) return st_err("run: a recipe or --resume DIR is needed (see --help)");
   o.plan_only = plan_only;
   o.threads_fixed = cli_threads_given;
+  o.interrupt = &interrupted;
+  struct sigaction sa = {0};
+  sa.sa_handler = on_signal;
+  sa.sa_flags = SA_RESETHAND;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
   /* the sets, then --device as one more (sugar for --set device=D) */
   int n = cli_count(&a, "--set");
   const char **sets = calloc((size_t)n + 1, sizeof *sets);

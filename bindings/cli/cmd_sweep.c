@@ -10,6 +10,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -415,6 +416,9 @@ launch:
     return -1;
   }
   if (pid == 0) {
+    /* its own process group: a Ctrl-C at the terminal reaches the sweep
+     * alone, which stops each run once (SIGTERM: checkpoint, then exit) */
+    setpgid(0, 0);
     FILE *f = freopen(log, "w", stdout);
     if (!f || dup2(fileno(stdout), 2) < 0) _exit(127);
     execv(self, argv);
@@ -646,11 +650,25 @@ typedef struct job {
 } job;
 
 /* waits for one running job, reports it; returns its slot */
+/* Ctrl-C or SIGTERM: no new runs start, the running ones are asked to stop
+ * (each writes a checkpoint), and the sweep waits for them */
+static volatile sig_atomic_t stop_signal;
+static void on_signal(int sig) { stop_signal = sig; }
+
+static void stop_children(job *jobs, int njobs) {
+  static int sent;
+  if (sent) return;
+  sent = 1;
+  for (int i = 0; i < njobs; i++)
+    if (jobs[i].pid > 0) kill(jobs[i].pid, SIGTERM);
+}
+
 static int reap(const sweep *s, job *jobs, int njobs, row *rows, int total, time_t t0,
                 int *failed) {
   int status;
   pid_t pid;
   for (;;) {
+    if (stop_signal) stop_children(jobs, njobs);
     pid = wait(&status);
     if (pid < 0 && errno == EINTR) continue;
     if (pid < 0) return -1; /* no child left */
@@ -666,6 +684,8 @@ static int reap(const sweep *s, job *jobs, int njobs, row *rows, int total, time
     if (st == 0 && finished(j->sum)) {
       printf("ok (%.0f s; %.0f s elapsed)\n", difftime(time(NULL), j->t1),
              difftime(time(NULL), t0));
+    } else if (stop_signal) {
+      printf("interrupted (exit %d); a re-run resumes it from its checkpoint\n", st);
     } else {
       (*failed)++;
       last_error(j->log, rows[j->v].err, sizeof rows[j->v].err);
@@ -716,8 +736,12 @@ int cmd_sweep(int argc, char **argv) {
   }
   job jobs[16] = {0};
   int running = 0;
-  for (int i = 0; i < s->nv; i++) {
-    for (int j = 0; j < s->v[i].nseeds; j++) {
+  struct sigaction sa = {0};
+  sa.sa_handler = on_signal; /* no SA_RESTART: wait() returns to look */
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  for (int i = 0; i < s->nv && !stop_signal; i++) {
+    for (int j = 0; j < s->v[i].nseeds && !stop_signal; j++) {
       int seed = s->v[i].seeds[j];
       char sum[ST_PATH_MAX];
       snprintf(sum, sizeof sum, "%s/runs/%s-seed%d/summary.json", s->out, s->v[i].name, seed);
@@ -735,6 +759,7 @@ int cmd_sweep(int argc, char **argv) {
           goto done;
         }
         running--;
+        if (stop_signal) break;
       } else {
         while (jobs[slot].pid) slot++;
       }
@@ -758,6 +783,12 @@ int cmd_sweep(int argc, char **argv) {
     }
   }
   while (running > 0 && reap(s, jobs, njobs, rows, total, t0, &failed) >= 0) running--;
+  if (stop_signal) {
+    free(rows);
+    st_err("sweep interrupted: the runs that were going stopped with a checkpoint; the "
+           "same command resumes them and skips the finished ones");
+    goto done;
+  }
   for (int i = 0; i < s->nv; i++) {
     char err[256];
     memcpy(err, rows[i].err, sizeof err);

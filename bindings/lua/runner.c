@@ -55,6 +55,7 @@ struct run {
   /* Lua references (LUA_NOREF when absent) */
   int pol_ref, on_step_ref, sched_ref, sched_params_ref, params_ref, info_ref;
   const st_backend *be;
+  int interrupted; /* stopped by o->interrupt, with a checkpoint */
   run **handle; /* what state.retrace holds; NULL once the run has ended */
   int handle_ref;
   /* the work */
@@ -714,6 +715,11 @@ static int train(run *r, double *tok_s) {
       snprintf(label, sizeof label, "eval @ step %d:", step);
       if (log_eval(r, step, &e, label)) goto done;
     }
+    if (r->o->interrupt && *r->o->interrupt) {
+      if (checkpoint(r)) goto done;
+      r->interrupted = 1;
+      break;
+    }
     if (r->o->stop_at && step == r->o->stop_at) {
       if (checkpoint(r)) goto done;
       printf("%sstopped after step %d (--stop-at); continue with "
@@ -961,6 +967,11 @@ static int run_main(run *r, int recipe) {
   }
   double tok_s = 0;
   if (train(r, &tok_s)) return ST_ERR;
+  if (r->interrupted) {
+    if (write_summary(r, NULL, tok_s, now_s() - t_begin)) return ST_ERR;
+    return st_err("%sinterrupted after step %d; its checkpoint is kept: continue with "
+                  "strata run --resume %s", r->tty ? "\n" : "", r->st.step, r->dir);
+  }
   if (r->o->stop_at && r->st.step == r->o->stop_at && r->st.step < r->steps)
     return write_summary(r, NULL, tok_s, now_s() - t_begin);
   metrics fin = {NAN, NAN, NAN};

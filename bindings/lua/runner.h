@@ -9,6 +9,7 @@
 #define SL_RUNNER_H
 
 #include <jansson.h>
+#include <signal.h>
 #include <lua.h>
 #include <stdio.h>
 
@@ -26,6 +27,10 @@ typedef struct sl_run_opts {
   const char *const *sets;     /* "a.b=value" recipe overrides */
   int nsets;
   int stop_at;                 /* > 0: stop after this step with a checkpoint */
+  /* set from a signal handler (Ctrl-C, SIGTERM): the run stops after the
+   * step in progress with a checkpoint, its summary says incomplete, and
+   * sl_run returns ST_ERR with a resume hint; NULL: not watched */
+  volatile sig_atomic_t *interrupt;
   int plan_only;               /* trace, run the policy, print the plan, stop */
   int threads;                 /* > 0: the thread count, over the recipe's */
   int threads_fixed;           /* the caller chose the thread count: ignore
