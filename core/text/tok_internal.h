@@ -57,6 +57,14 @@ int st_unicode_is_space(uint32_t cp);
  * (one U+FFFD per maximal invalid subpart) */
 int st_sbuf_put_lossy(st_sbuf *b, const char *s, size_t n);
 
+/* ---- Unicode normalizers (tok_unicode.c) ---- */
+enum { ST_NFC, ST_NFD, ST_NFKC, ST_NFKD, ST_LOWERCASE };
+/* the form a tokenizer.json normalizer type names ("NFC", ..., "Lowercase"),
+ * or -1 */
+int st_unicode_form(const char *type);
+/* append s normalized as HF tokenizers does to b; invalid UTF-8 is ST_ERR */
+int st_unicode_normalize(int form, const char *s, size_t n, st_sbuf *b);
+
 /* ---- files ---- */
 /* whole file, NUL-terminated; *n without the NUL */
 int st_read_file(const char *path, char **data, size_t *n);

@@ -1,6 +1,8 @@
 /* tok_pretok.c - the text pipeline around a BPE model, as Hugging Face
- * tokenizers runs it: normalizers, pre-tokenizers (PCRE2 regex splits,
- * ByteLevel, Metaspace) and decoders, parsed from tokenizer.json.
+ * tokenizers runs it: normalizers (the Unicode ones in tok_unicode.c),
+ * pre-tokenizers (PCRE2 regex splits, ByteLevel, Metaspace) and decoders,
+ * parsed from tokenizer.json. Nothing downstream needs offsets into the
+ * original text, so normalizers rewrite the text without alignments.
  *
  * Regexes in tokenizer.json are written for Oniguruma; PCRE2 with
  * PCRE2_UTF | PCRE2_UCP reads them the same way except for \s (PCRE2's
@@ -159,13 +161,14 @@ static size_t utf8_len(unsigned char c) {
 enum { B_REMOVED, B_ISOLATED, B_MERGED_PREV, B_MERGED_NEXT, B_CONTIGUOUS };
 enum { PS_NEVER, PS_FIRST, PS_ALWAYS };
 
-enum { N_PREPEND, N_REPLACE, N_STRIP, N_NFC };
+enum { N_PREPEND, N_REPLACE, N_STRIP, N_UNICODE };
 typedef struct {
   int kind;
   char *a, *b; /* Prepend: a; Replace: content b (pattern in re) */
   size_t an, bn;
   regex re;
   int left, right; /* Strip */
+  int form;        /* Unicode: ST_NFC .. ST_LOWERCASE */
 } norm;
 
 enum { P_SPLIT, P_BYTELEVEL, P_METASPACE };
@@ -369,13 +372,12 @@ static int parse_normalizer(st_pipeline *p, const json_t *o) {
     n->kind = N_STRIP;
     n->left = jbool(o, "strip_left", 1);
     n->right = jbool(o, "strip_right", 1);
-  } else if (!strcmp(type, "NFC")) {
-    /* Composing needs Unicode tables we do not carry; text that is already
-     * NFC (nearly all stored text) passes unchanged, as it would in HF. */
-    n->kind = N_NFC;
+  } else if ((n->form = st_unicode_form(type)) >= 0) {
+    n->kind = N_UNICODE;
   } else {
     return st_err("normalizer '%s' is not supported (supported: Sequence, "
-                  "Prepend, Replace, Strip, NFC)", type);
+                  "Prepend, Replace, Strip, NFC, NFD, NFKC, NFKD, Lowercase)",
+                  type);
   }
   p->nnorm++;
   return ST_OK;
@@ -637,8 +639,8 @@ int st_pipe_normalize(const st_pipeline *p, st_pipe_ctx *c, const char *s,
     case N_STRIP:
       rc = strip_space(cur, curn, nm->left, nm->right, o);
       break;
-    default: /* N_NFC */
-      rc = st_sbuf_put(o, cur, curn);
+    default: /* N_UNICODE */
+      rc = st_unicode_normalize(nm->form, cur, curn, o);
     }
     if (rc) return ST_ERR;
     cur = o->p ? o->p : "";

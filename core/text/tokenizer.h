@@ -17,11 +17,12 @@
  *
  * Not supported (load fails with a message): models other than BPE, BPE
  * dropout and subword prefixes/suffixes, and pipeline steps outside
- * normalizers Sequence/Prepend/Replace/Strip/NFC, pre-tokenizers
- * Sequence/Split/ByteLevel/Metaspace/Digits/Whitespace/WhitespaceSplit and
- * decoders Sequence/ByteLevel/Metaspace/Replace/ByteFallback/Fuse/Strip.
- * The NFC normalizer passes text through unchanged: right for text that is
- * already NFC (nearly all stored text), not for decomposed input.
+ * normalizers Sequence/Prepend/Replace/Strip/NFC/NFD/NFKC/NFKD/Lowercase,
+ * pre-tokenizers Sequence/Split/ByteLevel/Metaspace/Digits/Whitespace/
+ * WhitespaceSplit and decoders Sequence/ByteLevel/Metaspace/Replace/
+ * ByteFallback/Fuse/Strip. The Unicode normalizers use utf8proc's tables,
+ * which are newer than HF's: characters added to Unicode since 9.0 can
+ * normalize differently (tok_unicode.c lists how).
  *
  * A loaded tokenizer is read-only: threads may encode with one at once. */
 #ifndef ST_TOKENIZER_H
