@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "error.h"
 #include "runner.h"
+#include "strata_lua.h"
 
 /* --device is a string, not an enum: the recipe schema checks it and names
  * the key (device: expected one of cpu|cuda), as for any --set */
@@ -41,10 +42,18 @@ static const cli_spec run_spec = {
     "strata run --resume DIR [--set key=value]... [--stop-at N]"};
 static const cli_spec plan_spec = {"plan", plan_opts, NULL, NULL};
 
-/* Ctrl-C or SIGTERM: the runner finishes the step in progress, writes a
- * checkpoint and stops; a second signal ends the process at once */
-static volatile sig_atomic_t interrupted;
-static void on_signal(int sig) { interrupted = sig; }
+/* Ctrl-C or SIGTERM during training: the runner finishes the step in
+ * progress, writes a checkpoint and stops; a second signal, or one that
+ * comes before or after the training loop, ends the process at once */
+static volatile sig_atomic_t interrupted, training;
+static void on_signal(int sig) {
+  if (!training) {
+    signal(sig, SIG_DFL);
+    raise(sig);
+    return;
+  }
+  interrupted = sig;
+}
 
 static int run_cmd(int argc, char **argv, const cli_spec *spec) {
   cli_args a;
@@ -64,12 +73,15 @@ static int run_cmd(int argc, char **argv, const cli_spec *spec) {
   if (!recipe && !o.resume) return st_err("run: a recipe or --resume DIR is needed (see --help)");
   o.plan_only = plan_only;
   o.threads_fixed = cli_threads_given;
-  o.interrupt = &interrupted;
-  struct sigaction sa = {0};
-  sa.sa_handler = on_signal;
-  sa.sa_flags = SA_RESETHAND;
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
+  if (!plan_only) {
+    o.interrupt = &interrupted;
+    o.training = &training;
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+  }
   /* the sets, then --device as one more (sugar for --set device=D) */
   int n = cli_count(&a, "--set");
   const char **sets = calloc((size_t)n + 1, sizeof *sets);
@@ -84,7 +96,7 @@ static int run_cmd(int argc, char **argv, const cli_spec *spec) {
   o.nsets = n;
 
   setvbuf(stdout, NULL, _IOLBF, 0); /* progress and errors interleave right */
-  lua_State *L = luaL_newstate();
+  lua_State *L = sl_newstate();
   if (!L) {
     free(sets);
     return st_err("out of memory");
@@ -94,7 +106,7 @@ static int run_cmd(int argc, char **argv, const cli_spec *spec) {
   lua_setfield(L, LUA_REGISTRYINDEX, "strata.unsafe_lua");
   if (recipe) lua_pushstring(L, recipe);
   rc = sl_run(L, recipe ? -1 : 0, &o);
-  lua_close(L);
+  sl_close(L);
   free(sets);
   return rc;
 }

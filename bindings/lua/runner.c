@@ -56,6 +56,10 @@ struct run {
   int pol_ref, on_step_ref, sched_ref, sched_params_ref, params_ref, info_ref;
   const st_backend *be;
   int interrupted; /* stopped by o->interrupt, with a checkpoint */
+  long long budget; /* sandbox.instructions: per script call */
+  int mem_mb;       /* sandbox.memory_mb */
+  size_t old_cap;   /* the caller's memory cap, restored at the end */
+  int capped;
   run **handle; /* what state.retrace holds; NULL once the run has ended */
   int handle_ref;
   /* the work */
@@ -222,6 +226,10 @@ static int read_config(run *r) {
   }
   lua_pop(r->L, 1);
   r->ckpt_every = integer(r, "output.checkpoint_every");
+  get_or_default(r, "sandbox.instructions");
+  r->budget = (long long)lua_tointeger(r->L, -1);
+  lua_pop(r->L, 1);
+  r->mem_mb = integer(r, "sandbox.memory_mb");
   r->trace_samples = integer(r, "trace.samples");
   r->trace_keep = integer(r, "trace.keep");
   const char *ms = str(r, "trace.measure");
@@ -308,6 +316,31 @@ static int lora_default(run *r, st_lora_spec *s) {
   return ST_OK;
 }
 
+/* A recipe script's call under the sandbox's limits: an instruction budget
+ * per call, and the run's memory cap, named when it was the cause */
+/* who: the script, for messages the callers do not prefix (NULL: they do) */
+static int limits_end(run *r, int rc, int nresults, const char *who) {
+  if (sl_budget_end(r->L) && rc == ST_OK) { /* the script caught it and went on */
+    lua_pop(r->L, nresults);
+    return st_err("%s%sran past its instruction budget of %lld (it caught the error "
+                  "and went on; sandbox.instructions raises the budget)",
+                  who ? who : "", who ? ": " : "", r->budget);
+  }
+  if (rc && sl_memory_cap_hit(r->L))
+    st_err_prefix("the memory cap of %d MB (sandbox.memory_mb): ", r->mem_mb);
+  return rc;
+}
+
+static int script_pcall(run *r, int nargs, int nresults) {
+  sl_budget_begin(r->L, r->budget);
+  return limits_end(r, sl_pcall(r->L, nargs, nresults), nresults, NULL);
+}
+
+static int script_load(run *r, const char *path) {
+  sl_budget_begin(r->L, r->budget);
+  return limits_end(r, sl_load_script(r->L, path, r->plan_only ? NULL : r->dir), 1, path);
+}
+
 /* the policy's table, its on_step, its params and the model info */
 static int load_policy(run *r) {
   lua_State *L = r->L;
@@ -315,7 +348,7 @@ static int load_policy(run *r) {
   sl_push_model_info(L, r->m, r->T);
   r->info_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   if (!r->policy[0]) return ST_OK;
-  if (sl_load_script(L, r->policy, r->plan_only ? NULL : r->dir)) return ST_ERR;
+  if (script_load(r, r->policy)) return ST_ERR;
   if (!lua_istable(L, -1) || lua_getfield(L, -1, "plan") != LUA_TFUNCTION) {
     lua_settop(L, r->R);
     return st_err("%s: a policy must return {plan = function(ctx) ... end}",
@@ -409,7 +442,7 @@ static int choose_plan(run *r, st_plan *p) {
       lua_pushstring(L, r->measure);
       lua_setfield(L, -2, "measure");
     }
-    if (sl_pcall(L, 1, 1)) {
+    if (script_pcall(r, 1, 1)) {
       lua_settop(L, r->R);
       return st_err_prefix("%s: ", who);
     }
@@ -576,7 +609,7 @@ static double lr_at(run *r, int step) {
   lua_pushinteger(L, r->steps);
   lua_pushnumber(L, r->opt.lr);
   lua_rawgeti(L, LUA_REGISTRYINDEX, r->sched_params_ref);
-  if (sl_pcall(L, 4, 1)) return NAN;
+  if (script_pcall(r, 4, 1)) return NAN;
   double v = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : NAN;
   lua_pop(L, 1);
   if (!isfinite(v) || v < 0) st_err("%s returned lr %g at step %d", r->schedule, v, step);
@@ -633,7 +666,7 @@ static int on_step(run *r, int step, float loss, double lr, float gn) {
   lua_setfield(L, -2, "retrace");
   char who[ST_PATH_MAX + 64];
   snprintf(who, sizeof who, "policy %s on_step at step %d", r->policy, step);
-  if (sl_pcall(L, 1, 1)) return st_err_prefix("%s: ", who);
+  if (script_pcall(r, 1, 1)) return st_err_prefix("%s: ", who);
   int rc = ST_OK;
   if (!lua_isnil(L, -1)) {
     st_plan p = {0};
@@ -684,6 +717,7 @@ static int train(run *r, double *tok_s) {
   double t_start = now_s(), tokens = 0, busy = 0;
   int first = r->st.step;
   if (!tok || !tgt) goto done;
+  if (r->o->training) *r->o->training = 1;
   for (int step = r->st.step + 1; step <= r->steps; step++) {
     double lr = lr_at(r, step);
     if (!(lr >= 0 && isfinite(lr))) goto done;
@@ -734,6 +768,7 @@ static int train(run *r, double *tok_s) {
   *tok_s = busy > 0 ? tokens / busy : 0;
   rc = ST_OK;
 done:
+  if (r->o->training) *r->o->training = 0;
   free(tok);
   free(tgt);
   return rc;
@@ -880,11 +915,14 @@ static int run_main(run *r, int recipe) {
   lua_State *L = r->L;
   if (load_recipe(r, recipe)) return ST_ERR;
   const char *recipe_path = r->recipe;
-  if (read_config(r) || load_inputs(r)) return ST_ERR;
+  if (read_config(r)) return ST_ERR;
+  r->old_cap = sl_memory_cap(L, (size_t)r->mem_mb << 20);
+  r->capped = 1;
+  if (load_inputs(r)) return ST_ERR;
   if (!r->plan_only && make_dir(r)) return ST_ERR;
   if (load_policy(r)) return ST_ERR;
   if (r->schedule[0]) {
-    if (sl_load_script(L, r->schedule, r->plan_only ? NULL : r->dir)) return ST_ERR;
+    if (script_load(r, r->schedule)) return ST_ERR;
     if (!lua_isfunction(L, -1))
       return st_err("%s: a schedule must return function(step, total, "
                     "base_lr, params) -> lr", r->schedule);
@@ -1035,6 +1073,12 @@ int sl_run(lua_State *L, int recipe, const sl_run_opts *o) {
     }
   }
   cleanup(r);
+  /* the scripts' objects go now, while their finalizers are bounded, not
+   * at some later collection in the caller's code */
+  sl_budget_begin(L, SL_CLOSE_BUDGET);
+  lua_gc(L, LUA_GCCOLLECT);
+  sl_budget_end(L);
+  if (r->capped) sl_memory_cap_restore(L, r->old_cap);
   free(r);
   return rc;
 }

@@ -31,6 +31,9 @@ typedef struct sl_run_opts {
    * step in progress with a checkpoint, its summary says incomplete, and
    * sl_run returns ST_ERR with a resume hint; NULL: not watched */
   volatile sig_atomic_t *interrupt;
+  /* the runner sets *training to 1 while its training loop runs, so a
+   * handler knows whether the loop will see *interrupt; NULL: not told */
+  volatile sig_atomic_t *training;
   int plan_only;               /* trace, run the policy, print the plan, stop */
   int threads;                 /* > 0: the thread count, over the recipe's */
   int threads_fixed;           /* the caller chose the thread count: ignore

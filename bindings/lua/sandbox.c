@@ -332,15 +332,37 @@ static int sb_require(lua_State *L) {
   return 2;
 }
 
-/* getmetatable, except for strings: their metatable is shared with the
- * host, and its __index is the real string table */
+/* getmetatable, for tables only: the metatables of strings and of file
+ * handles are the host's (the real string table, the methods of every open
+ * file), so a script that changed them would change them for the host */
 static int sb_getmetatable(lua_State *L) {
   luaL_checkany(L, 1);
-  if (lua_type(L, 1) == LUA_TSTRING || !lua_getmetatable(L, 1)) {
+  if (!lua_istable(L, 1) || !lua_getmetatable(L, 1)) {
     lua_pushnil(L);
     return 1;
   }
   luaL_getmetafield(L, 1, "__metatable");
+  return 1;
+}
+
+/* setmetatable without finalizers: Lua runs __gc with its hooks off, so
+ * the instruction budget (limits.c) could not stop a __gc that loops, and
+ * it would run at some later collection or keep the process from exiting.
+ * (A __gc added to the metatable afterwards marks nothing: Lua decides at
+ * setmetatable time.) */
+static int sb_setmetatable(lua_State *L) {
+  int t = lua_type(L, 2);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+  if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+    return luaL_error(L, "cannot change a protected metatable");
+  if (t == LUA_TTABLE) {
+    lua_pushliteral(L, "__gc");
+    if (lua_rawget(L, 2) != LUA_TNIL)
+      return luaL_error(L, "__gc is not allowed in the recipe sandbox (%s)", unsafe_hint);
+  }
+  lua_settop(L, 2);
+  lua_setmetatable(L, 1);
   return 1;
 }
 
@@ -349,7 +371,7 @@ static int sb_getmetatable(lua_State *L) {
 static const char *const safe_globals[] = {
     "assert", "error",  "ipairs",       "next",     "pairs",
     "pcall",  "print",  "rawequal",     "rawget",   "rawlen",
-    "rawset", "select", "setmetatable", "tonumber", "tostring",
+    "rawset", "select", "tonumber", "tostring",
     "type",   "xpcall", "_VERSION",     NULL};
 
 static void push_unsafe_env(lua_State *L) {
@@ -418,6 +440,8 @@ static void push_safe_env(lua_State *L, const char *run_dir,
   add_boxed(L, env, box, "require", sb_require);
   lua_pushcfunction(L, sb_getmetatable);
   lua_setfield(L, env, "getmetatable");
+  lua_pushcfunction(L, sb_setmetatable);
+  lua_setfield(L, env, "setmetatable");
   lua_pushvalue(L, env);
   lua_setfield(L, env, "_G");
   add_forbidden(L, env, "", (const char *const[]){"collectgarbage", NULL});

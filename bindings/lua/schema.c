@@ -135,6 +135,11 @@ static const field output_fields[] = {
     {.key = "checkpoint_every", .type = S_INT, .range = R_NONNEG, .def = "0"},
     {0}};
 
+static const field sandbox_fields[] = {
+    {.key = "instructions", .type = S_INT, .range = R_POS, .def = "1000000000"},
+    {.key = "memory_mb", .type = S_INT, .range = R_POS, .def = "1024"},
+    {0}};
+
 static const field recipe_fields[] = {
     {.key = "model", .type = S_STR, .flags = F_REQUIRED},
     {.key = "tokenizer", .type = S_STR},
@@ -151,6 +156,7 @@ static const field recipe_fields[] = {
     {.key = "train", .type = S_MAP, .flags = F_CREATE, .sub = train_fields},
     {.key = "eval", .type = S_MAP, .sub = eval_fields},
     {.key = "output", .type = S_MAP, .flags = F_CREATE, .sub = output_fields},
+    {.key = "sandbox", .type = S_MAP, .flags = F_CREATE, .sub = sandbox_fields},
     {0}};
 
 /* --- collecting errors --------------------------------------------------- */

@@ -52,7 +52,7 @@ int sl_pcall(lua_State *L, int nargs, int nresults) {
 
 int sl_run_file(const char *script, int argc, char **argv, int unsafe,
                 int threads_fixed) {
-  lua_State *L = luaL_newstate();
+  lua_State *L = sl_newstate();
   if (!L) return st_err("cannot create a Lua state: out of memory");
   luaL_openlibs(L);
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
@@ -82,6 +82,6 @@ int sl_run_file(const char *script, int argc, char **argv, int unsafe,
       lua_pushstring(L, argv[i]);
     rc = sl_pcall(L, argc, 0);
   }
-  lua_close(L);
+  sl_close(L);
   return rc;
 }

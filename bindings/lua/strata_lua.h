@@ -53,6 +53,29 @@ int sl_errorf(lua_State *L, const char *fmt, ...)
 #endif
     ;
 
+/* --- limits (limits.c) --------------------------------------------------- */
+/* luaL_newstate, allocating through a counter so a memory cap can be set;
+ * close it with sl_close (NULL: out of memory) */
+lua_State *sl_newstate(void);
+/* lua_close under an instruction budget of SL_CLOSE_BUDGET, so a looping
+ * __gc cannot keep the process from exiting; frees what sl_newstate made */
+void sl_close(lua_State *L);
+#define SL_CLOSE_BUDGET 100000000LL
+/* caps the state's memory at what it holds now plus `extra` bytes (0: no
+ * cap); returns the previous cap for sl_memory_cap_restore. A state not
+ * made by sl_newstate is not capped (returns 0). An allocation over the
+ * cap fails, and Lua raises "not enough memory". */
+size_t sl_memory_cap(lua_State *L, size_t extra);
+void sl_memory_cap_restore(lua_State *L, size_t cap);
+/* 1 when an allocation was refused for the cap since it was set */
+int sl_memory_cap_hit(lua_State *L);
+/* an instruction budget for the Lua code that runs until sl_budget_end: the
+ * code that overruns it raises "ran past its instruction budget of N" (and
+ * so does any code after it, until sl_budget_end); sl_budget_end returns 1
+ * when the budget was overrun, even if a script caught the error */
+void sl_budget_begin(lua_State *L, long long n);
+int sl_budget_end(lua_State *L);
+
 /* --- YAML (yaml.c) ------------------------------------------------------- */
 /* [raises] Parses YAML into plain Lua tables and scalars (null -> nil, true/false,
  * integers, floats incl .inf/.nan, quoted -> strings; anchors, aliases and
