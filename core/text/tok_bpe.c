@@ -483,6 +483,13 @@ static const st_tok_vt bpe_vt = {bpe_encode, bpe_decode, bpe_free};
 
 typedef struct { const char *s; size_t n; int32_t id; } ventry;
 
+/* Tables are indexed by id, so ids must be about as many as the entries: a
+ * 50 KB file must not claim a gigabyte through one id of 10^9. Real
+ * vocabularies are dense, with at most a few holes. */
+static int id_bound_ok(int32_t id, size_t entries) {
+  return (size_t)id < 2 * entries + 1024;
+}
+
 /* the vocabulary: strings copied into one pool, the map and id -> string */
 static int build_vocab(bpe *m, const ventry *v, size_t nv, int32_t max_id) {
   size_t bytes = 0;
@@ -765,6 +772,17 @@ static int hf_build(st_tokenizer *t, bpe *m, const json_t *root,
     free(a);
     return st_err("model: empty vocabulary");
   }
+  for (size_t i = 0; i < k + na; i++) {
+    int32_t id = i < k ? v[i].id : a[i - k].id;
+    if (id_bound_ok(id, k + na)) continue;
+    if (i < k) st_err("model.vocab['%s']: id %d is far outside the %zu entries (ids must be "
+                      "dense or bounded by the vocabulary size)", v[i].s, id, k + na);
+    else st_err("added_tokens[%zu] '%s': id %d is far outside the %zu entries (ids must be "
+                "dense or bounded by the vocabulary size)", i - k, a[i - k].s, id, k + na);
+    free(v);
+    free(a);
+    return ST_ERR;
+  }
   int rc = build_vocab(m, v, k, max_id);
   free(v);
 
@@ -858,6 +876,10 @@ int st_tok_gpt2_load(st_tokenizer *t, const char *encoder_json, size_t en,
     if (id > max_id) max_id = (int32_t)id;
   }
   if (rc == ST_OK && max_id < 0) rc = st_err("encoder.json: empty vocabulary");
+  for (size_t i = 0; rc == ST_OK && i < k; i++)
+    if (!id_bound_ok(v[i].id, k))
+      rc = st_err("encoder.json['%s']: id %d is far outside the %zu entries (ids must be "
+                  "dense or bounded by the vocabulary size)", v[i].s, v[i].id, k);
   if (rc == ST_OK) rc = build_vocab(m, v, k, max_id);
   free(v);
   json_decref(vocab);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -227,6 +228,12 @@ static void test_bad_files(void) {
        " \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"(a\"},"
        " \"behavior\": \"Isolated\", \"invert\": false}}", "regex '(a'"},
       {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": -3}, \"merges\": []}}", "vocab['a']"},
+      /* one far id would size the id tables in gigabytes */
+      {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
+       " \"added_tokens\": [{\"id\": 1073741822, \"content\": \"<x>\"}]}",
+       "added_tokens[0] '<x>': id 1073741822 is far outside the 2 entries"},
+      {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 999999999},"
+       " \"merges\": []}}", "vocab['b']: id 999999999 is far outside"},
       {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [],"
        " \"continuing_subword_prefix\": \"##\"}}", "continuing_subword_prefix"},
   };
@@ -238,6 +245,28 @@ static void test_bad_files(void) {
     CHECK_MSG(rc == ST_ERR && t == NULL && err_has(cases[i].err) && err_has("bad.json"),
               "case %zu: %s", i, st_errmsg());
   }
+}
+
+/* GPT-2's encoder.json: an id of 10^9 in a small file is refused by name */
+static void test_encoder_ids(void) {
+  char dir[600], p[700];
+  snprintf(dir, sizeof dir, "%s/gpt2bad", tmpdir);
+  CHECK(mkdir(dir, 0755) == 0);
+  const char *enc = "{\"a\": 0, \"b\": 1, \"ab\": 1000000000}";
+  const char *bpe = "#version: 0.2\na b\n";
+  snprintf(p, sizeof p, "%s/encoder.json", dir);
+  write_file(p, enc, strlen(enc));
+  snprintf(p, sizeof p, "%s/vocab.bpe", dir);
+  write_file(p, bpe, strlen(bpe));
+  st_tokenizer *t = NULL;
+  CHECK_MSG(st_tokenizer_load(&t, dir) == ST_ERR && t == NULL &&
+                err_has("encoder.json['ab']: id 1000000000 is far outside the 3 entries"),
+            "%s", st_errmsg());
+  snprintf(p, sizeof p, "%s/encoder.json", dir);
+  unlink(p);
+  snprintf(p, sizeof p, "%s/vocab.bpe", dir);
+  unlink(p);
+  rmdir(dir);
 }
 
 static void test_bpe_input(void) {
@@ -308,6 +337,7 @@ int main(void) {
   test_bytelevel();
   test_llama2c();
   test_bad_files();
+  test_encoder_ids();
   test_bpe_input();
   test_threads();
   const char *names[] = {"tok.bin", "tok2.bin", "short.bin", "trunc.bin", "bad.json"};
