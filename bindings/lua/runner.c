@@ -481,7 +481,10 @@ static int lora_init_from(run *r) {
   st_lora *tl = st_trainer_lora(r->t), *src = NULL;
   if (!tl || !tl->n)
     return st_err("lora.init_from: the plan has no LoRA layers to start from %s", r->lora_init);
-  if (st_lora_load_peft_model(&src, r->m, r->lora_init, NULL))
+  /* the folder's modules_to_save are written into the model: they count as
+   * trained, so checkpoints keep them and the run's adapter carries them
+   * even when this run keeps them frozen */
+  if (st_lora_load_peft_model(&src, r->m, r->lora_init, r->st.touched))
     return st_err_prefix("lora.init_from: ");
   const char **names;
   st_plan_modules(r->m, &names);
