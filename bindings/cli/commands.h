@@ -31,6 +31,7 @@ ST_CMD(trace);
 ST_CMD(sweep);
 ST_CMD(lua);
 ST_CMD(eval);
+ST_CMD(data);
 ST_CMD(run);
 ST_CMD(plan);
 ST_CMD(merge);

@@ -14,6 +14,7 @@ static const st_command commands[] = {
     {"convert", "write a model (e.g. a llama2.c .bin) as a Hugging Face folder", cmd_convert},
     {"trace", "per-layer transition trace of a model on a data file", cmd_trace},
     {"eval", "loss, perplexity, accuracy and macro-F1 of a model on a data file", cmd_eval},
+    {"data", "print a recipe's data as training sees it: tokens and loss mask", cmd_data},
     {"bench", "time a training step of a random model, masked vs full fine-tuning", cmd_bench},
     {"run", "fine-tune as a recipe says, into a run folder", cmd_run},
     {"plan", "trace, run a recipe's policy and print its plan; trains nothing", cmd_plan},

@@ -61,9 +61,9 @@ static const field data_fields[] = {
     {.key = "format",
      .type = S_ENUM,
      .def = "text",
-     .choices =
-         "text|jsonl|prompt-completion|tsv-classification|csv-classification"},
-    {.key = "text_column", .type = S_STR},
+     .choices = "text|jsonl|prompt-completion|tsv-classification|"
+                "csv-classification|chat|alpaca"},
+    {.key = "text_column", .type = S_STR, .def = "text"},
     {.key = "label_column", .type = S_STR_OR_INT},
     {.key = "template", .type = S_STR},
     {.key = "eval_template", .type = S_STR, .computed = "`template`"},
@@ -72,6 +72,14 @@ static const field data_fields[] = {
      .type = S_DICT,
      .sub = &str_item,
      .keys = S_STR_OR_INT},
+    {.key = "chat_template", .type = S_STR, .def = "chatml"},
+    {.key = "messages_column", .type = S_STR, .def = "messages"},
+    {.key = "role_key", .type = S_STR, .def = "role"},
+    {.key = "content_key", .type = S_STR, .def = "content"},
+    {.key = "roles", .type = S_DICT, .sub = &str_item, .keys = S_STR},
+    {.key = "instruction_column", .type = S_STR, .def = "instruction"},
+    {.key = "input_column", .type = S_STR, .def = "input"},
+    {.key = "output_column", .type = S_STR, .def = "output"},
     {.key = "eval_fraction", .type = S_NUM, .range = R_UNIT},
     {.key = "max_samples", .type = S_INT, .range = R_POS},
     {0}};

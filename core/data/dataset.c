@@ -1,6 +1,7 @@
 /* dataset.c - loading (through the token cache), splitting and batching.
- * The format readers are dataset_text.c and dataset_table.c, the row
- * building dataset_build.c, the cache file dataset_cache.c. */
+ * The format readers are dataset_text.c, dataset_table.c and
+ * dataset_chat.c, the row building dataset_build.c, the cache file
+ * dataset_cache.c. */
 #include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
@@ -19,11 +20,19 @@ st_data_opts st_data_opts_default(void) {
   st_data_opts o = {0};
   o.seq_len = 256;
   o.header = -1;
+  o.text_key = "text";
+  o.messages_key = "messages";
+  o.role_key = "role";
+  o.content_key = "content";
+  o.instruction_key = "instruction";
+  o.input_key = "input";
+  o.output_key = "output";
   return o;
 }
 
 static const char *format_name(st_ds_format f) {
-  static const char *n[] = {"auto", "text", "jsonl", "tsv", "csv"};
+  static const char *n[] = {"auto", "text", "jsonl", "tsv", "csv", "chat",
+                            "alpaca"};
   return n[f];
 }
 
@@ -119,8 +128,10 @@ static uint64_t hash_str(uint64_t h, const char *s) {
   return s ? st_fnv1a(s, n, h) : h;
 }
 
+/* rendered: what the chat template made of the rows (0 otherwise) */
 static uint64_t cache_key(const st_tokenizer *tk, const st_data_opts *o,
-                          st_ds_format fmt, const ds_file *files, int nf) {
+                          st_ds_format fmt, const ds_file *files, int nf,
+                          uint64_t rendered) {
   uint64_t h = hash_str(ST_FNV_INIT, "strata token cache 1");
   uint64_t th = st_tokenizer_hash(tk);
   int64_t nums[] = {fmt, o->seq_len, o->header, o->n_classes, nf};
@@ -129,6 +140,8 @@ static uint64_t cache_key(const st_tokenizer *tk, const st_data_opts *o,
   h = hash_str(h, o->separator);
   h = hash_str(h, o->templ);
   h = hash_str(h, o->label_col);
+  h = hash_str(h, o->text_key);
+  h = st_fnv1a(&rendered, sizeof rendered, h);
   for (int k = 0; k < o->n_classes; k++)
     h = hash_str(hash_str(h, o->labels[k]), o->verbalizers[k]);
   /* contents in reading order, not names: a renamed copy shares the cache */
@@ -154,6 +167,7 @@ static int finish(ds_build *b, st_dataset *ds, const st_data_opts *o) {
   ds->T = T;
   ds->pad = b->pad;
   ds->n_truncated = b->n_trunc;
+  ds->n_skipped = b->n_skip;
   if (b->stream.n >= 2) {
     /* packed: row r covers stream[r*T .. r*T+T] (T inputs, T targets) */
     size_t S = b->stream.n, n = (S - 1 + (size_t)T - 1) / (size_t)T;
@@ -227,6 +241,17 @@ static int check_opts(const st_data_opts *o, st_ds_format fmt) {
     return st_err("%s: %s files are classification tables: give a template "
                   "and verbalizers", o->path, format_name(fmt));
   }
+  int chat = fmt == ST_DS_CHAT || fmt == ST_DS_ALPACA;
+  if (chat && o->n_classes)
+    return st_err("%s: %s data is not a classification table", o->path,
+                  format_name(fmt));
+  if (chat && !o->render)
+    return st_err("%s: %s data needs a chat template", o->path,
+                  format_name(fmt));
+  if (!o->text_key || (chat && (!o->messages_key || !o->role_key ||
+                                !o->content_key || !o->instruction_key ||
+                                !o->input_key || !o->output_key)))
+    return st_err("%s: a JSON key name is not set", o->path);
   return ST_OK;
 }
 
@@ -248,7 +273,13 @@ int st_dataset_load(st_dataset *ds, const st_tokenizer *tk,
   ds_build b = {0};
   char cpath[ST_PATH_MAX] = "", why[128];
   if (read_inputs(o->path, is_dir, &files, &nf)) goto done;
-  uint64_t key = cache_key(tk, o, fmt, files, nf);
+  /* chat rows are rendered (and checked) first: the key holds the result,
+   * so a changed template cannot reuse stale tokens */
+  int chat = fmt == ST_DS_CHAT || fmt == ST_DS_ALPACA;
+  uint64_t rendered = chat ? ST_FNV_INIT : 0;
+  for (int i = 0; chat && i < nf; i++)
+    if (ds_read_chat(NULL, &files[i], o, &rendered)) goto done;
+  uint64_t key = cache_key(tk, o, fmt, files, nf, rendered);
   if (!o->no_cache) {
     char name[64];
     snprintf(name, sizeof name, "tokens/%016llx.bin", (unsigned long long)key);
@@ -271,12 +302,17 @@ int st_dataset_load(st_dataset *ds, const st_tokenizer *tk,
   for (int i = 0; i < nf; i++) {
     int r = fmt == ST_DS_TEXT    ? ds_read_text(&b, &files[i], o->separator)
             : fmt == ST_DS_JSONL ? ds_read_jsonl(&b, &files[i], o)
+            : chat               ? ds_read_chat(&b, &files[i], o, NULL)
                                  : ds_read_table(&b, &files[i], o, fmt == ST_DS_CSV);
     if (r) goto done;
   }
   if (finish(&b, ds, o)) goto done;
   if (ds->n == 0) {
-    st_err("%s: no examples (the data is empty)", o->path);
+    if (ds->n_skipped)
+      st_err("%s: no examples: all %d conversations have their first trained "
+             "token past seq_len %d", o->path, ds->n_skipped, ds->T);
+    else
+      st_err("%s: no examples (the data is empty)", o->path);
     goto done;
   }
   if (cpath[0] && ds_cache_write(ds, cpath, key))
@@ -291,6 +327,10 @@ done:
               "tokens %s truncated\n", o->path, ds->n_truncated,
               ds->n_truncated == 1 ? "" : "s", ds->T,
               ds->n_truncated == 1 ? "was" : "were");
+    if (ds->n_skipped)
+      fprintf(stderr, "strata: warning: %s: %d conversation%s skipped: no "
+              "trained token within %d tokens\n", o->path, ds->n_skipped,
+              ds->n_skipped == 1 ? "" : "s", ds->T);
   } else {
     st_dataset_free(ds);
   }

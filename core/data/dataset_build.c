@@ -1,5 +1,5 @@
-/* dataset_build.c - turning tokenized documents and prompt examples into
- * rows of T positions (see dataset.h for the rules). */
+/* dataset_build.c - turning tokenized documents, prompt examples and
+ * conversations into rows of T positions (see dataset.h for the rules). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,4 +121,29 @@ done:
   free(F);
   free(nf);
   return rc;
+}
+
+int ds_add_masked(ds_build *b, const int32_t *ids, const unsigned char *train,
+                  int n) {
+  int T = b->T, L = n > T + 1 ? T + 1 : n;
+  /* the first trained token; token 0 has no position to be predicted from */
+  int first = 1;
+  while (first < L && !train[first]) first++;
+  if (first >= L) {
+    b->n_skip++;
+    return ST_OK;
+  }
+  if (L < n) b->n_trunc++;
+  size_t r = b->tok.n;
+  if (st_ivec_reserve(&b->tok, (size_t)T) || st_ivec_reserve(&b->tgt, (size_t)T))
+    return ST_ERR;
+  for (int t = 0; t < T; t++) {
+    b->tok.p[r + t] = t < L ? ids[t] : b->pad;
+    b->tgt.p[r + t] = t + 1 < L && train[t + 1] ? ids[t + 1] : -1;
+  }
+  b->tok.n += T;
+  b->tgt.n += T;
+  if (st_ivec_push(&b->plen, first)) return ST_ERR;
+  b->n++;
+  return ST_OK;
 }

@@ -3,7 +3,7 @@
  *
  * Layout (little-endian, as written by this machine):
  *   "STRATADS" u32 version u32 flags(1: prompt_len) u64 key
- *   i32 n T K pad n_truncated 0   i64 n_cand   u64 strings_bytes
+ *   i32 n T K pad n_truncated n_skipped   i64 n_cand   u64 strings_bytes
  *   strings: K x (u32 len, label bytes, u32 len, verbalizer bytes)
  *   i32 tok[n*T] tgt[n*T] (prompt_len[n]) (label[n] i64 cand_off[n*K+1]
  *   i32 cand[n_cand]) ... u64 FNV-1a of all bytes before it.
@@ -28,7 +28,7 @@ typedef struct {
   char magic[8];
   uint32_t version, flags;
   uint64_t key;
-  int32_t n, T, K, pad, n_trunc, zero;
+  int32_t n, T, K, pad, n_trunc, n_skip;
   int64_t n_cand;
   uint64_t sbytes;
 } header;
@@ -45,7 +45,7 @@ int ds_cache_write(const st_dataset *ds, const char *path, uint64_t key) {
   if (!f) return ST_ERR;
   size_t nT = (size_t)ds->n * ds->T, nK = (size_t)ds->n * ds->n_classes;
   header hd = {MAGIC, VERSION, ds->prompt_len ? 1u : 0u, key, ds->n, ds->T,
-               ds->n_classes, ds->pad, ds->n_truncated, 0,
+               ds->n_classes, ds->pad, ds->n_truncated, ds->n_skipped,
                ds->n_classes ? ds->cand_off[nK] : 0, 0};
   for (int k = 0; k < ds->n_classes; k++)
     hd.sbytes += 8 + strlen(ds->classes[k]) + strlen(ds->verbalizers[k]);
@@ -146,6 +146,7 @@ int ds_cache_read(st_dataset *ds, const char *path, uint64_t key, char *why,
   ds->n_classes = hd.K;
   ds->pad = hd.pad;
   ds->n_truncated = hd.n_trunc;
+  ds->n_skipped = hd.n_skip;
   cursor c = {buf + HEADER, (size_t)sz - HEADER - 8};
   if (hd.K) {
     ds->classes = calloc((size_t)hd.K, sizeof *ds->classes);

@@ -4,6 +4,7 @@
 #ifndef ST_DATASET_INTERNAL_H
 #define ST_DATASET_INTERNAL_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,7 +26,7 @@ typedef struct ds_build {
   st_ivec stream;           /* packed token stream */
   st_ivec tok, tgt, plen;   /* rows of prompt examples */
   st_ivec label, clen, cand; /* classification: gold, [n*K] lengths, ids */
-  int n, n_trunc;
+  int n, n_trunc, n_skip;
   st_sbuf scratch;
 } ds_build;
 
@@ -37,11 +38,36 @@ int ds_add_doc(ds_build *b, const char *text, size_t len);
  * prefixes errors. */
 int ds_add_example(ds_build *b, const char *prompt, const char *const *conts,
                    int nc, int gold, int add_eos, const char *where);
+/* a tokenized conversation: ids[0..n-1], loss on the tokens with train[i]
+ * set; cut at its end to T+1 tokens, skipped (n_skip) when no trained
+ * token is left */
+int ds_add_masked(ds_build *b, const int32_t *ids, const unsigned char *train,
+                  int n);
 
 /* the readers: text (documents), jsonl (documents, prompt/completion or
- * classification rows), tsv/csv (classification rows) */
+ * classification rows), tsv/csv (classification rows), chat and alpaca
+ * (conversations) */
 int ds_read_text(ds_build *b, const ds_file *f, const char *separator);
 int ds_read_jsonl(ds_build *b, const ds_file *f, const st_data_opts *o);
+/* chat / alpaca rows through o->render. With b NULL the rows are only
+ * rendered, and their segments hashed into *h (the cache key); with b they
+ * are tokenized into rows. */
+int ds_read_chat(ds_build *b, const ds_file *f, const st_data_opts *o,
+                 uint64_t *h);
+
+/* JSONL, line by line: `where` is "file:line" of the current line */
+typedef struct ds_lines {
+  const ds_file *f;
+  const char *p;
+  int ln;
+  char where[ST_PATH_MAX + 16];
+} ds_lines;
+/* the next non-blank line's JSON object into *obj (the previous one is
+ * released; the caller releases the last): 1, 0 at the end, or ST_ERR for
+ * a line that is not a JSON object */
+int ds_jsonl_next(ds_lines *it, json_t **obj);
+/* obj[key] as a string, or NULL with st_err "where: missing key ..." */
+const char *ds_json_str(json_t *obj, const char *key, const char *where);
 int ds_read_table(ds_build *b, const ds_file *f, const st_data_opts *o,
                   int csv);
 

@@ -1,4 +1,5 @@
-/* dataset_text.c - plain text and JSONL readers. */
+/* dataset_text.c - plain text and JSONL readers, and the JSONL line reader
+ * the chat formats share. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,9 +33,33 @@ static int field_text(json_t *v, char *buf, size_t n, const char **out) {
   return ST_OK;
 }
 
+int ds_jsonl_next(ds_lines *it, json_t **obj) {
+  const char *end = it->f->data + it->f->len;
+  json_decref(*obj);
+  *obj = NULL;
+  while (it->p < end) {
+    const char *nl = memchr(it->p, '\n', (size_t)(end - it->p));
+    if (!nl) nl = end;
+    const char *s = it->p;
+    size_t len = (size_t)(nl - s), i = 0;
+    it->p = nl + 1;
+    it->ln++;
+    while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r')) i++;
+    if (i == len) continue;
+    snprintf(it->where, sizeof it->where, "%s:%d", it->f->name, it->ln);
+    json_error_t err;
+    if (!(*obj = json_loadb(s, len, 0, &err)))
+      return st_err("%s: invalid JSON: %s", it->where, err.text);
+    if (!json_is_object(*obj))
+      return st_err("%s: expected a JSON object", it->where);
+    return 1;
+  }
+  return 0;
+}
+
 enum { MODE_UNSET, MODE_TEXT, MODE_PROMPT, MODE_CLASSIFY };
 
-static const char *get_string(json_t *obj, const char *key, const char *where) {
+const char *ds_json_str(json_t *obj, const char *key, const char *where) {
   json_t *v = json_object_get(obj, key);
   if (!v) {
     st_err("%s: missing key \"%s\"", where, key);
@@ -49,7 +74,7 @@ static const char *get_string(json_t *obj, const char *key, const char *where) {
 
 int ds_read_jsonl(ds_build *b, const ds_file *f, const st_data_opts *o) {
   int mode = o->n_classes > 0 ? MODE_CLASSIFY : MODE_UNSET, rc = ST_ERR;
-  char **names = NULL, where[ST_PATH_MAX + 16]; /* file:line */
+  char **names = NULL;
   const char **fields = NULL;
   char (*num)[64] = NULL;
   int nnames = 0, named = 0, indexed = 0;
@@ -65,49 +90,32 @@ int ds_read_jsonl(ds_build *b, const ds_file *f, const st_data_opts *o) {
     }
     fields = st_calloc((size_t)nnames, sizeof *fields);
     num = st_calloc((size_t)nnames, sizeof *num);
-    snprintf(where, sizeof where, "%s", f->name);
     if (!fields || !num) goto done;
-    if (ds_cls_init(&c, o, (const char *const *)names, nnames, where))
+    if (ds_cls_init(&c, o, (const char *const *)names, nnames, f->name))
       goto done;
   }
-  const char *p = f->data, *end = f->data + f->len;
-  for (int ln = 1; p < end; ln++) {
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
-    if (!nl) nl = end;
-    const char *s = p;
-    size_t len = (size_t)(nl - p);
-    p = nl + 1;
-    size_t i = 0;
-    while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r')) i++;
-    if (i == len) continue;
-    snprintf(where, sizeof where, "%s:%d", f->name, ln);
-    json_error_t err;
-    json_decref(obj);
-    obj = json_loadb(s, len, 0, &err);
-    if (!obj) {
-      st_err("%s: invalid JSON: %s", where, err.text);
-      goto done;
-    }
-    if (!json_is_object(obj)) {
-      st_err("%s: expected a JSON object", where);
-      goto done;
-    }
+  ds_lines it = {f, f->data, 0, ""};
+  int got;
+  while ((got = ds_jsonl_next(&it, &obj)) == 1) {
+    const char *where = it.where;
     if (mode == MODE_UNSET) {
-      if (json_object_get(obj, "text")) mode = MODE_TEXT;
+      if (json_object_get(obj, o->text_key)) mode = MODE_TEXT;
       else if (json_object_get(obj, "prompt")) mode = MODE_PROMPT;
       else {
-        st_err("%s: expected a \"text\" key, or \"prompt\" and \"completion\" "
-               "keys (or give verbalizers for a classification table)", where);
+        st_err("%s: expected a \"%s\" key, or \"prompt\" and \"completion\" "
+               "keys (or give verbalizers for a classification table)", where,
+               o->text_key);
         goto done;
       }
     }
     if (mode == MODE_TEXT) {
-      const char *t = get_string(obj, "text", where);
-      if (!t || ds_add_doc(b, t, json_string_length(json_object_get(obj, "text"))))
+      const char *t = ds_json_str(obj, o->text_key, where);
+      if (!t ||
+          ds_add_doc(b, t, json_string_length(json_object_get(obj, o->text_key))))
         goto done;
     } else if (mode == MODE_PROMPT) {
-      const char *pr = get_string(obj, "prompt", where);
-      const char *co = pr ? get_string(obj, "completion", where) : NULL;
+      const char *pr = ds_json_str(obj, "prompt", where);
+      const char *co = pr ? ds_json_str(obj, "completion", where) : NULL;
       if (!co || ds_add_example(b, pr, &co, 1, 0, 1, where)) goto done;
     } else {
       for (int k = 0; k < nnames; k++) {
@@ -125,7 +133,7 @@ int ds_read_jsonl(ds_build *b, const ds_file *f, const st_data_opts *o) {
       if (ds_cls_row(&c, b, fields, nnames, where)) goto done;
     }
   }
-  rc = ST_OK;
+  if (got == 0) rc = ST_OK;
 done:
   json_decref(obj);
   ds_cls_free(&c);

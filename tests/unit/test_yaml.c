@@ -350,8 +350,8 @@ static void test_schema(void) {
   CHECK_ERR_IS(
       check("model: m\ndata: {train: t, format: csv}\n"),
       "<string>:2:26: key 'data.format': expected one of "
-      "text|jsonl|prompt-completion|tsv-classification|csv-classification, "
-      "got string \"csv\"");
+      "text|jsonl|prompt-completion|tsv-classification|csv-classification|"
+      "chat|alpaca, got string \"csv\"");
   CHECK_ERR_IS(check("model: m\ndata: {train: t}\nlr: 0.1\n"),
                "<string>:3:1: unknown key 'lr' (it belongs at 'train.lr')");
   CHECK_ERR_IS(
