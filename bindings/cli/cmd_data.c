@@ -175,6 +175,8 @@ int cmd_data(int argc, char **argv) {
   lua_setfield(L, LUA_REGISTRYINDEX, "strata.unsafe_lua");
   if (sl_recipe_load(L, recipe, nsets, sets)) goto done;
   int r = lua_gettop(L), T;
+  field(L, r, "sandbox", "instructions"); /* the chat template's budget */
+  lua_setfield(L, LUA_REGISTRYINDEX, "strata.sandbox_instructions");
   if (setup(L, r, &tk, &T)) goto done;
   field(L, r, "train", "seed");
   uint64_t seed = (uint64_t)lua_tointeger(L, -1);

@@ -12,7 +12,11 @@
  * messages = {{role = "user", content = "..."}, ...}; each segment is a
  * string (no loss) or {text = "...", train = true}. The core tokenizes the
  * segments' text as one (st_chat_encode) and puts the loss on the trained
- * ones. */
+ * ones. Loading the template and each call run under an instruction
+ * budget, so a template that loops fails instead of hanging the data load:
+ * the registry's "strata.sandbox_instructions" when a caller put the
+ * recipe's sandbox.instructions there (strata data does), else the
+ * schema's default. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +33,7 @@
 typedef struct chat_tmpl {
   lua_State *L;
   int fn; /* stack index of the template function */
+  long long budget; /* instructions per call */
   char name[256], path[ST_PATH_MAX]; /* as the recipe names it; its file */
 } chat_tmpl;
 
@@ -177,7 +182,12 @@ static int render(void *ctx, const st_chat_msg *msgs, int n, st_segments *out) {
   lua_pushlightuserdata(L, (void *)msgs);
   lua_pushinteger(L, n);
   lua_pushlightuserdata(L, out);
-  if (lua_pcall(L, 4, 0, 0) == LUA_OK) return ST_OK;
+  sl_budget_begin(L, c->budget);
+  int rc = lua_pcall(L, 4, 0, 0);
+  if (sl_budget_end(L) && rc == LUA_OK) /* it caught the error and went on */
+    return st_err("chat template %s: ran past its instruction budget of %lld",
+                  c->name, c->budget);
+  if (rc == LUA_OK) return ST_OK;
   const char *msg = lua_tostring(L, -1);
   st_err("chat template %s: %s", c->name, msg ? msg : "(a non-string error)");
   lua_pop(L, 1);
@@ -198,7 +208,21 @@ static int load_template(lua_State *L, int t, data_spec *d) {
   if (stat(d->tmpl.path, &st))
     return st_err("data.chat_template: no template at %s (the shipped ones "
                   "are in %s/chat_templates)", d->tmpl.path, sl_scripts_dir());
-  if (sl_load_script(L, d->tmpl.path, NULL)) return ST_ERR;
+  if (lua_getfield(L, LUA_REGISTRYINDEX, "strata.sandbox_instructions") !=
+      LUA_TNUMBER) {
+    lua_pop(L, 1);
+    sl_schema_push_default(L, "sandbox.instructions");
+  }
+  d->tmpl.budget = (long long)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  sl_budget_begin(L, d->tmpl.budget);
+  int rc = sl_load_script(L, d->tmpl.path, NULL);
+  if (sl_budget_end(L) && rc == ST_OK) {
+    lua_pop(L, 1);
+    return st_err("%s: ran past its instruction budget of %lld", d->tmpl.path,
+                  d->tmpl.budget);
+  }
+  if (rc) return ST_ERR;
   if (!lua_isfunction(L, -1)) {
     lua_pop(L, 1);
     return st_err("%s: a chat template must return function(messages) -> "

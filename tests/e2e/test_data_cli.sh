@@ -4,7 +4,8 @@
 # with transformers): each shown example has the token count, the trained
 # count and the ids of the transformers reference, with exactly the
 # assistant's text bracketed; alpaca rows render as their conversation; a
-# malformed row or a refused conversation exits 2 naming the file and line;
+# malformed row or a refused conversation exits 2 naming the file and line,
+# a template that loops fails under the recipe's sandbox.instructions;
 # and, with stories260K, a recipe on chat data trains.
 set -u
 bin=${STRATA_BIN:-build/strata}
@@ -79,6 +80,9 @@ expect_error "$tmp/sys.jsonl:2: chat template mistral: Conversation roles must a
   data "$tmp/chat.yaml" --set "data.train=$tmp/sys.jsonl" --set data.chat_template=mistral \
   --set tokenizer=$fix/sp.json
 expect_error "--set data.format=sharegpt: key 'data.format': expected one of" data "$tmp/chat.yaml" --set data.format=sharegpt
+echo 'return function(m) while true do end end' >"$tmp/loop.lua"
+expect_error "$fix/qwen2.jsonl:1: chat template $tmp/loop.lua: ran past its instruction budget of 100000" \
+  data "$tmp/chat.yaml" --set "data.chat_template=$tmp/loop.lua" --set sandbox.instructions=100000
 
 # training on chat data (the model's own tokenizer: the template's special
 # tokens are plain text to it, which is fine for a smoke test)

@@ -123,6 +123,10 @@ static void test_bad_templates(void) {
       {"return function(m) error('no thanks', 0) end", "data.jsonl:1: chat template "},
       {"return function(m) return {'untrained only'} end", "nothing to train on"},
       {"os.execute('true') return function(m) end", "not allowed in the recipe sandbox"},
+      {"return function(m) while true do end end", "ran past its instruction budget of 1000000"},
+      {"return function(m) while true do pcall(error, 'x') end end",
+       "ran past its instruction budget"},
+      {"while true do end", "ran past its instruction budget"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     put_file(fpath("t.lua"), cases[i].code);
@@ -242,6 +246,9 @@ int main(void) {
   setenv("STRATA_CACHE", fpath("cache"), 1);
   L = luaL_newstate();
   luaL_openlibs(L);
+  /* a small budget, so the looping templates fail fast */
+  lua_pushinteger(L, 1000000);
+  lua_setfield(L, LUA_REGISTRYINDEX, "strata.sandbox_instructions");
   OK(st_tokenizer_load(&tk, "tests/fixtures/chat/bl.json"));
   test_defaults();
   test_bad_rows();
