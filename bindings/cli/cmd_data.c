@@ -94,11 +94,16 @@ done:
   return rc;
 }
 
-static void summary(const char *set, const st_dataset *ds) {
-  int32_t *s = malloc(((size_t)ds->T + 1) * sizeof *s);
-  unsigned char *tr = malloc((size_t)ds->T + 1);
+static int summary(const char *set, const st_dataset *ds) {
+  int32_t *s = st_malloc(((size_t)ds->T + 1) * sizeof *s);
+  unsigned char *tr = st_malloc((size_t)ds->T + 1);
   long tokens = 0, trained = 0;
-  for (int i = 0; s && tr && i < ds->n; i++) {
+  if (!s || !tr) {
+    free(s);
+    free(tr);
+    return ST_ERR;
+  }
+  for (int i = 0; i < ds->n; i++) {
     int L;
     trained += example(ds, i, s, tr, &L);
     tokens += L;
@@ -112,13 +117,19 @@ static void summary(const char *set, const st_dataset *ds) {
   printf("%s\n", ds->from_cache ? " (token cache)" : "");
   free(s);
   free(tr);
+  return ST_OK;
 }
 
 /* recipe[a][b] on the stack (b may be NULL) */
 static int field(lua_State *L, int recipe, const char *a, const char *b) {
-  lua_getfield(L, recipe, a);
-  if (!b) return lua_type(L, -1);
-  int ty = lua_istable(L, -1) ? lua_getfield(L, -1, b) : (lua_pushnil(L), LUA_TNIL);
+  int ty = lua_getfield(L, recipe, a);
+  if (!b) return ty;
+  if (ty != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    return LUA_TNIL;
+  }
+  ty = lua_getfield(L, -1, b);
   lua_remove(L, -2);
   return ty;
 }
@@ -190,8 +201,7 @@ int cmd_data(int argc, char **argv) {
   int chat = fmt && (!strcmp(fmt, "chat") || !strcmp(fmt, "alpaca"));
   printf("data   %s (%s%s%s)\n", lua_tostring(L, -1), fmt ? fmt : "text",
          chat ? ", template " : "", chat ? lua_tostring(L, -2) : "");
-  summary("train", &train);
-  if (eval.n) summary("eval", &eval);
+  if (summary("train", &train) || (eval.n && summary("eval", &eval))) goto done;
   const st_dataset *ds = use_eval ? &eval : &train;
   if (use_eval && !eval.n) {
     st_err("data: the recipe has no eval set (data.eval or data.eval_fraction)");

@@ -100,7 +100,7 @@ int st_chat_encode(const st_tokenizer *tk, const st_segments *s,
     int m = 0;
     if (st_tokenizer_encode(tk, s->text + rs[r], re[r] - rs[r], 0, &R, &m))
       goto done;
-    same = k + m <= nf && !memcmp(F + k, R, (size_t)m * sizeof *R);
+    same = k + m <= nf && (m == 0 || !memcmp(F + k, R, (size_t)m * sizeof *R));
     if (same) memset(tr + k, rf[r], (size_t)m);
     k += m;
     free(R);
