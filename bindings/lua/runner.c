@@ -230,6 +230,9 @@ static int read_config(run *r) {
   r->budget = (long long)lua_tointeger(r->L, -1);
   lua_pop(r->L, 1);
   r->mem_mb = integer(r, "sandbox.memory_mb");
+  /* chat templates (data_lua.c) run under the same budget per call */
+  lua_pushinteger(r->L, (lua_Integer)r->budget);
+  lua_setfield(r->L, LUA_REGISTRYINDEX, "strata.sandbox_instructions");
   r->trace_samples = integer(r, "trace.samples");
   r->trace_keep = integer(r, "trace.keep");
   const char *ms = str(r, "trace.measure");
@@ -1076,6 +1079,8 @@ int sl_run(lua_State *L, int recipe, const sl_run_opts *o) {
     }
   }
   cleanup(r);
+  lua_pushnil(L); /* the next run or strata.data takes its own budget */
+  lua_setfield(L, LUA_REGISTRYINDEX, "strata.sandbox_instructions");
   /* the scripts' objects go now, while their finalizers are bounded, not
    * at some later collection in the caller's code */
   sl_budget_begin(L, SL_CLOSE_BUDGET);

@@ -20,7 +20,7 @@ ret='return {plan = function(ctx) return {layers = {[4] = "full"}} end}'
 policy loop 'return {plan = function(ctx) while true do end end}'
 plan loop --set sandbox.instructions=1000000
 rc=$?
-[ $rc = 2 ] && grep -q "loop.lua.*ran past its instruction budget of 1000000" "$tmp/loop.out" ||
+[ $rc = 2 ] && grep -q "loop.lua.*ran past its instruction budget of 1000000 (" "$tmp/loop.out" ||
   { cat "$tmp/loop.out"; fail "endless loop: exit $rc"; }
 
 policy caught 'return {plan = function(ctx) for i = 1, 10 do pcall(function() while true do end end) end return {layers = {[4] = "full"}} end}'
@@ -52,4 +52,19 @@ policy meta "assert(getmetatable(io.stdout) == nil and getmetatable('') == nil, 
 plan meta
 rc=$?
 [ $rc = 0 ] || { cat "$tmp/meta.out"; fail "getmetatable reaches the host's metatables"; }
+# a chat template is a recipe script too: the recipe's budget stops it
+printf '%s\n' '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}' \
+  >"$tmp/chat.jsonl"
+printf '%s\n' 'return function(messages) while true do end end' >"$tmp/loop_tmpl.lua"
+cat >"$tmp/chat.yaml" <<Y
+model: $shared/models/stories260K/stories260K.bin
+data: {train: $tmp/chat.jsonl, format: chat, chat_template: $tmp/loop_tmpl.lua}
+train: {steps: 1, batch_size: 1, seq_len: 32}
+trace: {samples: 1}
+sandbox: {instructions: 1000000}
+Y
+timeout -s KILL 120 "$bin" --threads 1 plan "$tmp/chat.yaml" >"$tmp/chat.out" 2>&1
+rc=$?
+[ $rc = 2 ] && grep -q "loop_tmpl.lua.*instruction budget of 1000000 (" "$tmp/chat.out" ||
+  { cat "$tmp/chat.out"; fail "a looping chat template: exit $rc"; }
 echo ok
