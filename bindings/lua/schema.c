@@ -39,13 +39,16 @@ typedef struct field {
   const char *choices;     /* S_ENUM: "a|b|c" */
   const char *def;         /* default, as YAML text */
   const char *computed;    /* a default the engine computes, described */
+  long long hi;            /* S_INT: the largest value (every int has one:
+                              the engine's sizes are ints, and a size from
+                              a file must not reach an allocation unbounded) */
   int keys;                /* S_DICT: S_STR or S_STR_OR_INT */
 } field;
 
 /* --- the recipe ---------------------------------------------------------- */
 
 static const field str_item = {.type = S_STR};
-static const field pos_int_item = {.type = S_INT, .range = R_POS};
+static const field pos_int_item = {.type = S_INT, .range = R_POS, .hi = 65536};
 static const field pos_num_item = {.type = S_NUM, .range = R_POS};
 static const field metric_item = {.type = S_ENUM,
                                   .choices = "loss|perplexity|accuracy|f1"};
@@ -81,18 +84,18 @@ static const field data_fields[] = {
     {.key = "input_column", .type = S_STR, .def = "input"},
     {.key = "output_column", .type = S_STR, .def = "output"},
     {.key = "eval_fraction", .type = S_NUM, .range = R_UNIT},
-    {.key = "max_samples", .type = S_INT, .range = R_POS},
+    {.key = "max_samples", .type = S_INT, .range = R_POS, .hi = 1000000000},
     {0}};
 
 static const field trace_fields[] = {
-    {.key = "samples", .type = S_INT, .range = R_POS, .def = "64"},
-    {.key = "seq_len", .type = S_INT, .range = R_POS, .computed = "`train.seq_len`"},
-    {.key = "keep", .type = S_INT, .range = R_NONNEG, .def = "0"},
+    {.key = "samples", .type = S_INT, .range = R_POS, .def = "64", .hi = 1000000},
+    {.key = "seq_len", .type = S_INT, .range = R_POS, .computed = "`train.seq_len`", .hi = 1048576},
+    {.key = "keep", .type = S_INT, .range = R_NONNEG, .def = "0", .hi = 1000000},
     {.key = "measure", .type = S_STR},
     {0}};
 
 static const field lora_fields[] = {
-    {.key = "rank", .type = S_INT, .range = R_POS, .def = "8"},
+    {.key = "rank", .type = S_INT, .range = R_POS, .def = "8", .hi = 65536},
     {.key = "alpha", .type = S_NUM, .range = R_POS, .def = "16"},
     {.key = "modules",
      .type = S_LIST,
@@ -113,16 +116,17 @@ static const field lora_fields[] = {
     {0}};
 
 static const field train_fields[] = {
-    {.key = "steps", .type = S_INT, .range = R_NONNEG, .def = "100"},
-    {.key = "batch_size", .type = S_INT, .range = R_POS, .def = "16"},
+    {.key = "steps", .type = S_INT, .range = R_NONNEG, .def = "100", .hi = 1000000000},
+    {.key = "batch_size", .type = S_INT, .range = R_POS, .def = "16", .hi = 1048576},
     {.key = "seq_len",
      .type = S_INT,
      .range = R_POS,
-     .computed = "min(128, the model's context)"},
+     .computed = "min(128, the model's context)",
+     .hi = 1048576},
     {.key = "lr", .type = S_NUM, .range = R_POS, .def = "1.0e-3"},
     {.key = "weight_decay", .type = S_NUM, .range = R_NONNEG, .def = "0.0"},
     {.key = "grad_clip", .type = S_NUM, .range = R_NONNEG, .def = "1.0"},
-    {.key = "seed", .type = S_INT, .def = "1"},
+    {.key = "seed", .type = S_INT, .range = R_NONNEG, .def = "1", .hi = 2147483647},
     {.key = "beta1", .type = S_NUM, .range = R_UNIT, .def = "0.9"},
     {.key = "beta2", .type = S_NUM, .range = R_UNIT, .def = "0.999"},
     {.key = "eps", .type = S_NUM, .range = R_POS, .def = "1.0e-8"},
@@ -130,22 +134,22 @@ static const field train_fields[] = {
     {0}};
 
 static const field eval_fields[] = {
-    {.key = "every", .type = S_INT, .range = R_POS, .computed = "never (zero-shot and final only)"},
+    {.key = "every", .type = S_INT, .range = R_POS, .computed = "never (zero-shot and final only)", .hi = 1000000000},
     {.key = "metrics",
      .type = S_LIST,
      .sub = &metric_item,
      .computed = "loss and perplexity, with accuracy and f1 on classification data"},
-    {.key = "samples", .type = S_INT, .range = R_POS, .computed = "the whole eval set"},
+    {.key = "samples", .type = S_INT, .range = R_POS, .computed = "the whole eval set", .hi = 1000000000},
     {0}};
 
 static const field output_fields[] = {
     {.key = "dir", .type = S_STR, .def = "runs"},
-    {.key = "checkpoint_every", .type = S_INT, .range = R_NONNEG, .def = "0"},
+    {.key = "checkpoint_every", .type = S_INT, .range = R_NONNEG, .def = "0", .hi = 1000000000},
     {0}};
 
 static const field sandbox_fields[] = {
-    {.key = "instructions", .type = S_INT, .range = R_POS, .def = "1000000000"},
-    {.key = "memory_mb", .type = S_INT, .range = R_POS, .def = "1024"},
+    {.key = "instructions", .type = S_INT, .range = R_POS, .def = "1000000000", .hi = 1000000000000000},
+    {.key = "memory_mb", .type = S_INT, .range = R_POS, .def = "1024", .hi = 1048576},
     {0}};
 
 static const field recipe_fields[] = {
@@ -153,7 +157,7 @@ static const field recipe_fields[] = {
     {.key = "tokenizer", .type = S_STR},
     {.key = "device", .type = S_ENUM, .choices = "cpu|cuda", .def = "cpu"},
     {.key = "precision", .type = S_ENUM, .choices = "fp32|bf16", .def = "fp32"},
-    {.key = "threads", .type = S_INT, .range = R_POS, .computed = "all cores"},
+    {.key = "threads", .type = S_INT, .range = R_POS, .computed = "all cores", .hi = 1024},
     {.key = "data", .type = S_MAP, .flags = F_REQUIRED, .sub = data_fields},
     {.key = "policy",
      .type = S_MAP,
@@ -257,7 +261,9 @@ static const char *type_name(const field *f, char *buf, size_t n) {
                                            : "";
   switch (f->type) {
   case S_STR: return "string";
-  case S_INT: snprintf(buf, n, "int%s", range); return buf;
+  case S_INT:
+    snprintf(buf, n, "int in %d..%lld", f->range == R_POS ? 1 : 0, f->hi);
+    return buf;
   case S_NUM: snprintf(buf, n, "number%s", range); return buf;
   case S_BOOL: return "bool (true or false)";
   case S_ENUM: snprintf(buf, n, "one of %s", f->choices); return buf;
@@ -378,6 +384,7 @@ static int to_int(lua_State *L, int t, int key, int v) {
 }
 
 static int in_range(const field *f, double d) {
+  if (f->type == S_INT && d > (double)f->hi) return 0;
   switch (f->range) {
   case R_NONNEG: return d >= 0;
   case R_POS: return f->type == S_INT ? d >= 1 : d > 0;

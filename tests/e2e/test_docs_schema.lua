@@ -3,7 +3,8 @@
 -- row in its section's table, every row names a schema key, and the
 -- default column says what the schema does: `value` for a default, the
 -- description for one the engine computes, "created" for a section that
--- always exists, and "—" (or nothing, for required keys) otherwise.
+-- always exists, and "—" (or nothing, for required keys) otherwise; an
+-- int's type column gives its range as the schema does ("int in 1..1024").
 local strata = require "strata"
 local doc = arg[1] or "docs/recipes.md"
 local loader_keys = {include = true, extends = true} -- consumed by the loader
@@ -22,7 +23,7 @@ for line in io.lines(doc) do
     end
     for key in cells[1]:gmatch("`([^`]+)`") do
       local dotted = section == "" and key or (section .. "." .. key)
-      rows[dotted] = {default = cells[3], line = line}
+      rows[dotted] = {default = cells[3], type = cells[2], line = line}
     end
   end
 end
@@ -41,6 +42,10 @@ for _, f in ipairs(strata.schema()) do
     if f.default then want = "`" .. f.default .. "`"
     elseif f.computed then want = f.computed
     elseif f.created then want = "created"
+    end
+    -- an int's range is part of its type, and the docs give it
+    if f.type:match("^int in ") and row.type ~= f.type then
+      fail(("%s: docs say type '%s', the schema '%s'"):format(f.key, row.type, f.type))
     end
     local got = row.default
     if want then

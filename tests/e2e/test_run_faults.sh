@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # test_run_faults.sh - a run that cannot record its steps stops: with
 # metrics.jsonl on a full disk (a link to /dev/full) the run exits 2 naming
-# the file and the cause instead of training on unrecorded; a batch whose
-# positions do not fit an int is refused by name before anything is
-# allocated for it (UBSan in the sanitizer build checks nothing overflows);
+# the file and the cause instead of training on unrecorded; a batch size
+# past its declared range is refused by name before anything is allocated
+# for it (the trainer's own check of B x T: tests/unit/test_masked.c);
 # Ctrl-C (SIGINT) stops a run after the step in progress with a checkpoint
 # and a resume hint, and --resume finishes it; SIGTERM to a sweep stops its
 # running child the same way, waits for it and leaves no orphan behind.
@@ -28,7 +28,7 @@ fi
 "$bin" run recipes/quickstart.yaml "${small[@]}" --set train.batch_size=100000000 \
   --out "$tmp/huge" >"$tmp/huge.out" 2>&1
 rc=$?
-[ $rc = 2 ] && grep -q "positions; at most" "$tmp/huge.out" ||
+[ $rc = 2 ] && grep -q "key 'train.batch_size': expected int in 1..1048576, got int 100000000" "$tmp/huge.out" ||
   { cat "$tmp/huge.out"; fail "batch_size 1e8: exit $rc"; }
 "$bin" --threads 1 run recipes/quickstart.yaml "${asset_sets[@]}" --set train.steps=2000 \
   --set trace.samples=4 --set eval.samples=8 --set eval.every=1000 --out "$tmp/int" >"$tmp/int.out" 2>&1 &

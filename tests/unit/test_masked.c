@@ -234,6 +234,13 @@ static void test_invalid(st_model *m) {
   p.modules[1] = 1u << 20; /* no such module */
   CHECK(st_plan_validate(&p, m) == ST_ERR);
   st_plan_free(&p);
+  /* a batch of more positions than an int counts is refused, not
+   * overflowed (UBSan checks the sanitizer build) */
+  st_trainer *t = NULL;
+  CHECK(st_plan_parse(&p, m, "all") == ST_OK);
+  CHECK(st_trainer_new(&t, m, &p, 100000000, m->cfg.max_seq) == ST_ERR && t == NULL);
+  CHECK(strstr(st_errmsg(), "positions; at most 2147483647") != NULL);
+  st_plan_free(&p);
 }
 
 static void test_flops(st_model *m) {

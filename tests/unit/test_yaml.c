@@ -277,7 +277,7 @@ static void test_overrides(void) {
       "--set train.lrr=1: unknown key 'train.lrr' (did you mean 'lr'?)");
   CHECK_ERR_IS(
       lua_run("strata.load_recipe('" FIX "child.yaml', {'train.steps=abc'})"),
-      "--set train.steps=abc: key 'train.steps': expected int >= 0, got string "
+      "--set train.steps=abc: key 'train.steps': expected int in 0..1000000000, got string "
       "\"abc\"");
   CHECK_ERR_IS(
       lua_run("strata.load_recipe('" FIX "child.yaml', {'newsection.x=1'})"),
@@ -314,6 +314,15 @@ static void test_overrides(void) {
   CHECK_ERR_IS(
       st_errmsg(),
       "--set train.lr=-1: key 'train.lr': expected number > 0, got int -1");
+  /* every int has a range: a step count past it is refused by name, not
+   * cut to 32 bits (4294967299 would train 3 steps) */
+  const char *big[] = {"train.steps=4294967299"};
+  CHECK(sl_recipe_load(L, FIX "child.yaml", 1, big) == ST_ERR);
+  CHECK_ERR_IS(st_errmsg(), "--set train.steps=4294967299: key 'train.steps': expected int in "
+                            "0..1000000000, got int 4294967299");
+  const char *many[] = {"trace.samples=4000000000"};
+  CHECK(sl_recipe_load(L, FIX "child.yaml", 1, many) == ST_ERR);
+  CHECK(strstr(st_errmsg(), "key 'trace.samples': expected int in 1..1000000") != NULL);
   /* a non-finite number is no learning rate, however large */
   const char *inf[] = {"train.lr=.inf"};
   CHECK(sl_recipe_load(L, FIX "child.yaml", 1, inf) == ST_ERR);
@@ -362,13 +371,13 @@ static void test_schema(void) {
       "<string>:4:19: key 'eval.metrics[2]': expected one of "
       "loss|perplexity|accuracy|f1, got string \"bleu\"");
   CHECK_ERR_IS(check("model: m\ndata: {train: t}\nthreads: 0\n"),
-               "<string>:3:10: key 'threads': expected int >= 1, got int 0");
+               "<string>:3:10: key 'threads': expected int in 1..1024, got int 0");
   CHECK_ERR_IS(
       check("model: m\ndata: {train: t}\ntrain: {beta2: 1}\n"),
       "<string>:3:16: key 'train.beta2': expected number in [0, 1), got int 1");
   CHECK_ERR_IS(
       check("model: m\ndata: {train: t}\ntrain: {steps: 2.5}\n"),
-      "<string>:3:16: key 'train.steps': expected int >= 0, got number 2.5");
+      "<string>:3:16: key 'train.steps': expected int in 0..1000000000, got number 2.5");
   CHECK_ERR_IS(check("model: m\ndata: {train: t}\nlora: {rslora: yes}\n"),
                "<string>:3:16: key 'lora.rslora': expected bool (true or "
                "false), got string \"yes\"");
@@ -393,7 +402,7 @@ static void test_schema(void) {
       "<string>:4:20: key 'data.verbalizers[0]': expected string, got int 1");
   CHECK_ERR_IS(
       check("model: m\ndata: {train: t}\nlora: {rank_pattern: {x: 0}}\n"),
-      "<string>:3:26: key 'lora.rank_pattern.x': expected int >= 1, got int 0");
+      "<string>:3:26: key 'lora.rank_pattern.x': expected int in 1..65536, got int 0");
   CHECK_ERR_IS(
       check("model: m\ndata: {train: t}\nlora: {rank_pattern: {3: 4}}\n"),
       "<string>:3:23: key 'lora.rank_pattern': keys must be strings, got int "
