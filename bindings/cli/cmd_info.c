@@ -36,7 +36,18 @@ int cmd_info(int argc, char **argv) {
          c->n_layers, c->dim, c->hidden, c->n_heads, c->n_kv_heads, c->head_dim);
   printf("vocab %d  max_seq %d  norm_eps %g", c->vocab, c->max_seq, c->norm_eps);
   if (!gpt2) printf("  rope_theta %g", c->rope_theta);
-  printf("  tied %s\n\n", c->tied ? "yes" : "no");
+  printf("  tied %s\n", c->tied ? "yes" : "no");
+  /* what changes the computation beyond the shapes, so a user can check it
+   * against the folder's config.json */
+  if (!gpt2) {
+    static const char *const rope[] = {"default", "linear", "llama3", "yarn"};
+    printf("rope %s", rope[c->rope_type]);
+    if (c->rope_type != ST_ROPE_DEFAULT) printf(" (factor %g)", c->rope_factor);
+    if (c->window > 0)
+      printf("  sliding_window %d from layer %d", c->window, c->window_from);
+    printf("\n");
+  }
+  printf("\n");
 
   static const int attn[] = {ST_QKV_W, ST_QKV_B, ST_ATO_W, ST_ATO_B};
   static const int mlp[] = {ST_FC_W, ST_FC_B, ST_PRJ_W, ST_PRJ_B};

@@ -73,22 +73,29 @@ typedef struct st_backend {
   /* --- attention ------------------------------------------------------- */
   /* qkv[B,T,(NH+2*NKV)*HS] holds q heads, then k heads, then v heads.
    * RoPE, Hugging Face half-split convention, in place on the q and k heads
-   * at positions t = 0..T-1: with i < HS/2, f_i = theta^(-2i/HS),
-   *   x'[i]      = x[i] cos(t f_i) - x[i+HS/2] sin(t f_i)
-   *   x'[i+HS/2] = x[i+HS/2] cos(t f_i) + x[i] sin(t f_i).
-   * inverse != 0 applies the transpose rotation (used by backward on dqkv). */
-  void (*rope)(float *qkv, int B, int T, int NH, int NKV, int HS, float theta,
-               int inverse);
+   * at positions t = 0..T-1: with i < HS/2, f_i = freq[i] (a device array
+   * of HS/2 inverse frequencies, st_rope_freqs), a = t f_i rounded to
+   * float as transformers computes it, c = s cos a, d = s sin a:
+   *   x'[i]      = x[i] c - x[i+HS/2] d
+   *   x'[i+HS/2] = x[i+HS/2] c + x[i] d.
+   * Plain RoPE has f_i = theta^(-2i/HS) and s = 1; yarn scales by s.
+   * inverse != 0 applies the transpose (used by backward on dqkv). */
+  void (*rope)(float *qkv, int B, int T, int NH, int NKV, int HS,
+               const float *freq, float s, int inverse);
   /* Causal softmax attention with grouped-query heads (query head h reads
-   * kv head h / (NH/NKV)), scale 1/sqrt(HS).
+   * kv head h / (NH/NKV)), scale 1/sqrt(HS). window > 0: query t sees keys
+   * t-window+1..t only (sliding window); 0: keys 0..t.
    * out[B,T,NH*HS]; lse[B,NH,T] = log-sum-exp of the scaled scores per row,
    * kept for backward (flash-attention style: no T x T matrix is stored). */
   void (*attn_fwd)(float *out, float *lse, const float *qkv, int B, int T,
-                   int NH, int NKV, int HS);
+                   int NH, int NKV, int HS, int window);
   /* dqkv (=, same layout as qkv) from dout[B,T,NH*HS]. */
   void (*attn_bwd)(float *dqkv, const float *dout, const float *qkv,
                    const float *out, const float *lse, int B, int T, int NH,
-                   int NKV, int HS);
+                   int NKV, int HS, int window);
+  /* 1 when attn_fwd/attn_bwd implement window > 0; a backend without it
+   * (cuda) gets window 0 only: st_model_new refuses a windowed model there */
+  int attn_window;
 
   /* --- activations ----------------------------------------------------- */
   /* GELU, tanh approximation: out = gelu(inp); dinp (=) from dout */

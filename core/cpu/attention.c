@@ -1,4 +1,5 @@
-/* attention.c - RoPE and causal grouped-query attention, flash style.
+/* attention.c - RoPE and causal grouped-query attention (optionally in a
+ * sliding window), flash style.
  *
  * qkv[B,T,(NH+2*NKV)*HS] holds the NH query heads, then the NKV key heads,
  * then the NKV value heads of each token; query head h reads kv head
@@ -66,13 +67,15 @@ static inline void axpys(float *y, const float *c, const float *x, size_t ld,
     axpy(y, c[j], x + j * ld, n);
 }
 
-/* Hugging Face half-split RoPE on the q and k heads, in place; with i < HS/2
- * and angle t * theta^(-2i/HS):
- *   x'[i] = x[i] cos - x[i+HS/2] sin,  x'[i+HS/2] = x[i+HS/2] cos + x[i] sin.
- * inverse applies the transpose (sin negated). The frequencies are computed
- * in float as transformers does, so positions far out agree with it. */
-void st_cpu_rope(float *qkv, int B, int T, int NH, int NKV, int HS, float theta,
-                 int inverse) {
+/* Hugging Face half-split RoPE on the q and k heads, in place; with i < HS/2,
+ * angle a = t * freq[i] (rounded in float, as transformers computes it) and
+ * the factor s:
+ *   x'[i] = s (x[i] cos a - x[i+HS/2] sin a),
+ *   x'[i+HS/2] = s (x[i+HS/2] cos a + x[i] sin a).
+ * inverse applies the transpose (sin negated). cos and sin are rounded to
+ * float and then scaled, as transformers' cos * attention_scaling. */
+void st_cpu_rope(float *qkv, int B, int T, int NH, int NKV, int HS,
+                 const float *freq, float scale, int inverse) {
   enum { CH = 128 }; /* frequencies per chunk: bounded stack for any HS */
   int half = HS / 2, nrot = NH + NKV;
   size_t C3 = (size_t)(NH + 2 * NKV) * HS;
@@ -86,10 +89,9 @@ void st_cpu_rope(float *qkv, int B, int T, int NH, int NKV, int HS, float theta,
     for (int i0 = 0; i0 < half; i0 += CH) {
       int ni = half - i0 < CH ? half - i0 : CH;
       for (int j = 0; j < ni; j++) {
-        float f = 1.0f / powf(theta, (float)(2 * (i0 + j)) / (float)HS);
-        float a = t * f;
-        cs[j] = cosf(a);
-        sn[j] = sgn * sinf(a);
+        float a = t * freq[i0 + j];
+        cs[j] = cosf(a) * scale;
+        sn[j] = sgn * (sinf(a) * scale);
       }
       for (int h = 0; h < nrot; h++) {
         float *x = row + (size_t)h * HS + i0, *y = x + half;
@@ -104,11 +106,17 @@ void st_cpu_rope(float *qkv, int B, int T, int NH, int NKV, int HS, float theta,
   }
 }
 
-/* out[b,t,h] = sum_{s<=t} softmax_s(q_t . k_s / sqrt(HS)) v_s, one query row
- * at a time with an online softmax over blocks of keys: the running output
- * is rescaled once per block when the running max grows. */
+/* the first key query t sees: 0, or t-window+1 in a sliding window */
+static inline int first_key(int t, int window) {
+  return window > 0 && t >= window ? t - window + 1 : 0;
+}
+
+/* out[b,t,h] = sum_{s0(t)<=s<=t} softmax_s(q_t . k_s / sqrt(HS)) v_s, with
+ * s0(t) = first_key(t, window), one query row at a time with an online
+ * softmax over blocks of keys: the running output is rescaled once per
+ * block when the running max grows. */
 void st_cpu_attn_fwd(float *out, float *lse, const float *qkv, int B, int T,
-                     int NH, int NKV, int HS) {
+                     int NH, int NKV, int HS, int window) {
   enum { BLK = 64 };
   size_t C3 = (size_t)(NH + 2 * NKV) * HS;
   int grp = NH / NKV;
@@ -126,7 +134,8 @@ void st_cpu_attn_fwd(float *out, float *lse, const float *qkv, int B, int T,
         float *o = out + ((size_t)(b * T + t) * NH + h) * HS;
         memset(o, 0, (size_t)HS * sizeof *o);
         float m = -INFINITY, l = 0.0f, sc[BLK];
-        for (int s0 = 0; s0 <= t; s0 += BLK) {
+        int lo = first_key(t, window);
+        for (int s0 = lo; s0 <= t; s0 += BLK) {
           int ns = t + 1 - s0 < BLK ? t + 1 - s0 : BLK;
           float bm = -INFINITY;
           dots(sc, q, k0 + (size_t)s0 * C3, C3, ns, HS);
@@ -135,9 +144,9 @@ void st_cpu_attn_fwd(float *out, float *lse, const float *qkv, int B, int T,
             bm = sc[j] > bm ? sc[j] : bm;
           }
           if (bm > m) {
-            float c = s0 ? st_expf(m - bm) : 0.0f;
+            float c = s0 > lo ? st_expf(m - bm) : 0.0f;
             l *= c;
-            if (s0)
+            if (s0 > lo)
               for (int i = 0; i < HS; i++)
                 o[i] *= c;
             m = bm;
@@ -157,7 +166,8 @@ void st_cpu_attn_fwd(float *out, float *lse, const float *qkv, int B, int T,
       }
 }
 
-/* With P_ts = exp(q_t.k_s*scale - lse_t), D_t = dout_t . out_t and
+/* The sums run over the keys s that query t sees (first_key(t, window)..t).
+ * With P_ts = exp(q_t.k_s*scale - lse_t), D_t = dout_t . out_t and
  * dS_ts = P_ts (dout_t . v_s - D_t):
  *   dq_t = scale sum_s dS_ts k_s,  dk_s = scale sum_t dS_ts q_t,
  *   dv_s = sum_t P_ts dout_t.
@@ -165,7 +175,7 @@ void st_cpu_attn_fwd(float *out, float *lse, const float *qkv, int B, int T,
  * shared dk/dv rows have a single writer. dqkv is overwritten. */
 void st_cpu_attn_bwd(float *dqkv, const float *dout, const float *qkv,
                      const float *out, const float *lse, int B, int T, int NH,
-                     int NKV, int HS) {
+                     int NKV, int HS, int window) {
   enum { BLK = 64 }; /* keys per batch of recomputed probabilities */
   size_t C3 = (size_t)(NH + 2 * NKV) * HS;
   int grp = NH / NKV;
@@ -190,7 +200,7 @@ void st_cpu_attn_bwd(float *dqkv, const float *dout, const float *qkv,
           memset(dq, 0, (size_t)HS * sizeof *dq);
           float L = lse[((size_t)b * NH + h) * T + t];
           float D = dot(dO, out + ooff, HS), p[BLK], ds[BLK];
-          for (int s0 = 0; s0 <= t; s0 += BLK) {
+          for (int s0 = first_key(t, window); s0 <= t; s0 += BLK) {
             int ns = t + 1 - s0 < BLK ? t + 1 - s0 : BLK;
             dots(p, q, k0 + s0 * C3, C3, ns, HS);
             dots(ds, dO, v0 + s0 * C3, C3, ns, HS);

@@ -101,6 +101,7 @@ static const st_backend cpu_backend = {
     .rope = st_cpu_rope,
     .attn_fwd = st_cpu_attn_fwd,
     .attn_bwd = st_cpu_attn_bwd,
+    .attn_window = 1,
     .gelu_fwd = st_cpu_gelu_fwd,
     .gelu_bwd = st_cpu_gelu_bwd,
     .swiglu_fwd = st_cpu_swiglu_fwd,

@@ -76,13 +76,13 @@ void st_cpu_layernorm_bwd(float *dinp, float *dw, float *db, const float *dout,
                           const float *rstd, int N, int C);
 
 /* attention.c */
-void st_cpu_rope(float *qkv, int B, int T, int NH, int NKV, int HS, float theta,
-                 int inverse);
+void st_cpu_rope(float *qkv, int B, int T, int NH, int NKV, int HS,
+                 const float *freq, float scale, int inverse);
 void st_cpu_attn_fwd(float *out, float *lse, const float *qkv, int B, int T,
-                     int NH, int NKV, int HS);
+                     int NH, int NKV, int HS, int window);
 void st_cpu_attn_bwd(float *dqkv, const float *dout, const float *qkv,
                      const float *out, const float *lse, int B, int T, int NH,
-                     int NKV, int HS);
+                     int NKV, int HS, int window);
 
 /* activation.c */
 void st_cpu_gelu_fwd(float *out, const float *inp, size_t n);

@@ -71,23 +71,24 @@ static void allow_smem(const void *kernel, size_t bytes, int *done) {
 /* RoPE */
 
 /* One thread per (b, t, i < HS/2) rotates pair (i, i + HS/2) of every q and
- * k head. The frequency and angle are rounded in float as transformers
- * (and the CPU backend) compute them; the IEEE-rounded intrinsics and the
- * double sincos keep --use_fast_math's approximations out, which at angles
- * of thousands of radians would be wrong in the first digit. */
+ * k head. The angle t * freq[i] is rounded in float as transformers (and
+ * the CPU backend) compute it; the IEEE-rounded intrinsics and the double
+ * sincos keep --use_fast_math's approximations out, which at angles of
+ * thousands of radians would be wrong in the first digit. cos and sin are
+ * rounded to float, then multiplied by the factor s (yarn's
+ * attention_scaling; 1 otherwise). */
 __global__ void rope_kernel(float *qkv, int T, int nrot, int HS, size_t rs,
-                            float theta, float sgn, size_t total) {
+                            const float *freq, float s, float sgn,
+                            size_t total) {
   int half = HS / 2;
   for (size_t idx = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
        idx < total; idx += (size_t)gridDim.x * blockDim.x) {
     size_t bt = idx / half;
     int i = (int)(idx - bt * half);
     float t = (float)(bt % T);
-    float e = __fdiv_rn((float)(2 * i), (float)HS);
-    float f = __fdiv_rn(1.0f, (float)pow((double)theta, (double)e));
     double sd, cd;
-    sincos((double)__fmul_rn(t, f), &sd, &cd);
-    float cs = (float)cd, sn = sgn * (float)sd;
+    sincos((double)__fmul_rn(t, freq[i]), &sd, &cd);
+    float cs = __fmul_rn((float)cd, s), sn = sgn * __fmul_rn((float)sd, s);
     float *row = qkv + bt * rs;
     for (int h = 0; h < nrot; h++) {
       float *x = row + (size_t)h * HS + i, *y = x + half;
@@ -98,13 +99,13 @@ __global__ void rope_kernel(float *qkv, int T, int nrot, int HS, size_t rs,
   }
 }
 
-void cuda_rope(float *qkv, int B, int T, int NH, int NKV, int HS, float theta,
-               int inverse) {
+void cuda_rope(float *qkv, int B, int T, int NH, int NKV, int HS,
+               const float *freq, float s, int inverse) {
   size_t total = (size_t)B * T * (HS / 2);
   if (!total) return;
   size_t rs = (size_t)(NH + 2 * NKV) * HS;
-  rope_kernel<<<cuda_grid(total, 256), 256>>>(qkv, T, NH + NKV, HS, rs, theta,
-                                              inverse ? -1.0f : 1.0f, total);
+  rope_kernel<<<cuda_grid(total, 256), 256>>>(qkv, T, NH + NKV, HS, rs, freq,
+                                              s, inverse ? -1.0f : 1.0f, total);
   LAUNCH_CHECK();
 }
 
@@ -254,8 +255,18 @@ static int attn_impl(int HS, const void *p0, const void *p1, const void *p2) {
   return e && !strcmp(e, "tf32") ? 2 : 0;
 }
 
+/* Sliding windows are not implemented here (the backend's attn_window is
+ * 0, so st_model_new refuses a windowed model on cuda); a window reaching
+ * these kernels anyway is a bug, not a model to compute differently. */
+static void no_window(int window) {
+  if (window > 0)
+    cuda_fatal("attention", "sliding_window attention is not implemented on "
+               "the cuda backend", __FILE__, __LINE__);
+}
+
 void cuda_attn_fwd(float *out, float *lse, const float *qkv, int B, int T,
-                   int NH, int NKV, int HS) {
+                   int NH, int NKV, int HS, int window) {
+  no_window(window);
   if (B <= 0 || T <= 0 || NH <= 0) return;
   int impl = attn_impl(HS, out, qkv, qkv);
   if (impl) {
@@ -544,7 +555,8 @@ static void attn_bwd_launch(float *dqkv, const float *dout, const float *qkv,
 
 void cuda_attn_bwd(float *dqkv, const float *dout, const float *qkv,
                    const float *out, const float *lse, int B, int T, int NH,
-                   int NKV, int HS) {
+                   int NKV, int HS, int window) {
+  no_window(window);
   if (B <= 0 || T <= 0 || NH <= 0) return;
   int nj = nj_for(HS);
   size_t rows = (size_t)B * T * NH;

@@ -217,6 +217,7 @@ static int cuda_init(void) {
   b->rope = cuda_rope;
   b->attn_fwd = cuda_attn_fwd;
   b->attn_bwd = cuda_attn_bwd;
+  b->attn_window = 0; /* sliding windows: cpu only */
   b->gelu_fwd = cuda_gelu_fwd;
   b->gelu_bwd = cuda_gelu_bwd;
   b->swiglu_fwd = cuda_swiglu_fwd;

@@ -105,13 +105,14 @@ void cuda_layernorm_bwd(float *dinp, float *dw, float *db, const float *dout,
                         const float *rstd, int N, int C);
 
 /* --- attention.cu ------------------------------------------------------- */
-void cuda_rope(float *qkv, int B, int T, int NH, int NKV, int HS, float theta,
-               int inverse);
+void cuda_rope(float *qkv, int B, int T, int NH, int NKV, int HS,
+               const float *freq, float s, int inverse);
+/* window must be 0: sliding windows are CPU-only (attn_window = 0) */
 void cuda_attn_fwd(float *out, float *lse, const float *qkv, int B, int T,
-                   int NH, int NKV, int HS);
+                   int NH, int NKV, int HS, int window);
 void cuda_attn_bwd(float *dqkv, const float *dout, const float *qkv,
                    const float *out, const float *lse, int B, int T, int NH,
-                   int NKV, int HS);
+                   int NKV, int HS, int window);
 
 /* --- attention_mma.cu: the tensor-core versions ------------------------ */
 /* whether they handle this shape and these pointers (head size 32, 64 or

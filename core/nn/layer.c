@@ -233,9 +233,9 @@ void st_layer_fwd(const st_model *m, int l, st_acts *a, const float *x,
   lora_fwd(m, a, l, ST_QKV_W, a->ln1, a->qkv, N, C, QKVD);
   if (c->arch == ST_ARCH_LLAMA)
     be->rope(a->qkv, B, T, c->n_heads, c->n_kv_heads, c->head_dim,
-             c->rope_theta, 0);
+             m->rope_freq, m->rope_scale, 0);
   be->attn_fwd(a->att, a->lse, a->qkv, B, T, c->n_heads, c->n_kv_heads,
-               c->head_dim);
+               c->head_dim, st_layer_window(c, l));
   linear_fwd(be, a->res1, a->att, P(ST_ATO_W), P(ST_ATO_B), N, AD, C);
   lora_fwd(m, a, l, ST_ATO_W, a->att, a->res1, N, AD, C);
   be->acc(a->res1, x, (size_t)N * C);
@@ -296,10 +296,10 @@ void st_layer_bwd(const st_model *m, int l, const st_acts *a, const float *x,
            s, N, AD, C);
   if (below >= ST_OP_ATO) return;
   be->attn_bwd(s->dqkv, s->datt, a->qkv, a->att, a->lse, B, T, c->n_heads,
-               c->n_kv_heads, c->head_dim);
+               c->n_kv_heads, c->head_dim, st_layer_window(c, l));
   if (c->arch == ST_ARCH_LLAMA)
     be->rope(s->dqkv, B, T, c->n_heads, c->n_kv_heads, c->head_dim,
-             c->rope_theta, 1);
+             m->rope_freq, m->rope_scale, 1);
   /* QKV: q,k,v / c_attn */
   linear_wgrad(be, g, ST_QKV_W, s->dqkv, a->ln1, N, C, QKVD);
   if (below < ST_OP_QKV)

@@ -86,7 +86,13 @@ int st_config_validate(const st_config *c) {
       return st_err("config: rope_theta = %g, expected > 1", c->rope_theta);
     if (c->qkv_bias != 0 && c->qkv_bias != 1)
       return st_err("config: qkv_bias must be 0 or 1");
+    if (st_rope_validate(c) != ST_OK) return ST_ERR;
   }
+  if (c->window < 0 || c->window_from < 0 || c->window_from > c->n_layers ||
+      (c->window > 0 && c->arch == ST_ARCH_GPT2))
+    return st_err("config: sliding window %d from layer %d, expected a "
+                  "Llama-family window >= 0 from a layer in 0..%d", c->window,
+                  c->window_from, c->n_layers);
   double L = c->n_layers, C = c->dim, H = c->hidden, V = c->vocab;
   double per_layer = ((double)c->n_heads + 2.0 * c->n_kv_heads) * c->head_dim * C +
                      (double)c->n_heads * c->head_dim * C + 3.0 * H * C;
@@ -204,6 +210,23 @@ int st_model_new(st_model **out, const st_config *cfg, const st_backend *be) {
   else table_llama(m);
   m->params = be->alloc(m->n_params * sizeof(float));
   if (!m->params) goto fail;
+  if (cfg->window > 0 && !be->attn_window) {
+    st_err("sliding_window %d: the %s backend does not implement "
+           "sliding-window attention (use the cpu backend)", cfg->window,
+           be->name);
+    goto fail;
+  }
+  if (cfg->arch == ST_ARCH_LLAMA) {
+    size_t half = (size_t)cfg->head_dim / 2;
+    float *f = st_malloc(half * sizeof *f);
+    if (!f || !(m->rope_freq = be->alloc(half * sizeof *f))) {
+      free(f);
+      goto fail;
+    }
+    st_rope_freqs(cfg, f, &m->rope_scale);
+    be->upload(m->rope_freq, f, half * sizeof *f);
+    free(f);
+  }
   *out = m;
   return ST_OK;
 fail:
@@ -214,6 +237,7 @@ fail:
 void st_model_free(st_model *m) {
   if (!m) return;
   if (m->params) m->be->free(m->params);
+  if (m->rope_freq) m->be->free(m->rope_freq);
   free(m->off);
   free(m->size);
   free(m->tab);

@@ -18,6 +18,9 @@
 #include "fs.h"
 
 typedef enum { ST_ARCH_LLAMA = 0, ST_ARCH_GPT2 = 1 } st_arch;
+typedef enum {
+  ST_ROPE_DEFAULT = 0, ST_ROPE_LINEAR, ST_ROPE_LLAMA3, ST_ROPE_YARN
+} st_rope_type;
 
 typedef struct st_config {
   st_arch arch;
@@ -33,7 +36,36 @@ typedef struct st_config {
   float rope_theta; /* Llama only */
   int tied;         /* head shares the token embedding */
   int qkv_bias;     /* Llama family with q/k/v bias (Qwen2); GPT-2 always has biases */
+  /* RoPE variant (Llama family), transformers' rope_parameters; zero for
+   * the plain RoPE of rope_theta. st_rope_freqs turns them into the
+   * per-pair inverse frequencies, once per model. */
+  st_rope_type rope_type;
+  float rope_factor;    /* linear, llama3, yarn: factor */
+  float rope_low_freq;  /* llama3: low_freq_factor */
+  float rope_high_freq; /* llama3: high_freq_factor */
+  int rope_orig_max;    /* llama3, yarn: original_max_position_embeddings */
+  float rope_beta_fast, rope_beta_slow; /* yarn (32 and 1 in transformers) */
+  int rope_truncate;    /* yarn: floor/ceil the correction range */
+  float rope_attn_factor; /* yarn: the factor on cos and sin (attention_factor,
+                             resolved at load); 0 elsewhere (= 1) */
+  /* Sliding-window attention: in layers l >= window_from, query t attends
+   * to keys t-window+1..t only (transformers' sliding_window); window 0:
+   * full causal attention in every layer. */
+  int window;
+  int window_from;
 } st_config;
+
+/* the window of layer l (0: full causal attention) */
+static inline int st_layer_window(const st_config *c, int l) {
+  return c->window > 0 && l >= c->window_from ? c->window : 0;
+}
+
+/* Per-pair inverse frequencies freq[HS/2] and the factor on cos and sin of
+ * the config's RoPE, as transformers' ROPE_INIT_FUNCTIONS compute them in
+ * float32 (default, linear, llama3, yarn). */
+void st_rope_freqs(const st_config *c, float *freq, float *scale);
+/* the RoPE fields are consistent and give finite positive frequencies */
+int st_rope_validate(const st_config *c);
 
 /* per-layer slots; absent ones (e.g. Llama biases) have size 0 */
 enum {
@@ -111,9 +143,14 @@ typedef struct st_model {
   char path[ST_PATH_MAX]; /* where it was loaded from, for messages */
   /* LoRA adapters every forward adds (lora.h; NULL: none). Not owned. */
   const struct st_lora *lora;
+  /* RoPE (Llama family): device [head_dim/2] inverse frequencies and the
+   * factor on cos and sin, from st_rope_freqs at st_model_new */
+  float *rope_freq;
+  float rope_scale;
 } st_model;
 
-/* Creates a model with zeroed parameters on `be`; validates cfg. */
+/* Creates a model with zeroed parameters on `be`; validates cfg, and
+ * refuses a sliding window on a backend without one (backend.h). */
 int st_model_new(st_model **out, const st_config *cfg, const st_backend *be);
 void st_model_free(st_model *m);
 int st_config_validate(const st_config *cfg);

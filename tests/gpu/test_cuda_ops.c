@@ -373,19 +373,28 @@ static void test_layernorm(int N, int C) {
 
 /* --- attention -------------------------------------------------------- */
 
-static void test_rope(int B, int T, int NH, int NKV, int HS, float theta) {
+/* plain RoPE's table theta^(-2i/HS) times `stretch` (a stand-in for the
+ * scaled variants), and the factor s on cos and sin (yarn's) */
+static void test_rope(int B, int T, int NH, int NKV, int HS, float theta,
+                      float stretch, float s) {
   size_t n = (size_t)B * T * (NH + 2 * NKV) * HS;
   float *x = hrand(n, 1.0f), *dx = dev(x, n);
-  char what[80];
-  snprintf(what, sizeof what, "B=%d T=%d NH=%d NKV=%d HS=%d theta=%g", B, T,
-           NH, NKV, HS, theta);
-  cpu->rope(x, B, T, NH, NKV, HS, theta, 0);
-  gpu->rope(dx, B, T, NH, NKV, HS, theta, 0);
+  float *freq = malloc((size_t)HS / 2 * sizeof *freq);
+  for (int i = 0; i < HS / 2; i++)
+    freq[i] = stretch / powf(theta, (float)(2 * i) / (float)HS);
+  float *dfreq = dev(freq, (size_t)HS / 2);
+  char what[96];
+  snprintf(what, sizeof what, "B=%d T=%d NH=%d NKV=%d HS=%d theta=%g x%g s=%g",
+           B, T, NH, NKV, HS, theta, stretch, s);
+  cpu->rope(x, B, T, NH, NKV, HS, freq, s, 0);
+  gpu->rope(dx, B, T, NH, NKV, HS, dfreq, s, 0);
   compare("rope", what, x, dx, n, TOL);
-  cpu->rope(x, B, T, NH, NKV, HS, theta, 1);
-  gpu->rope(dx, B, T, NH, NKV, HS, theta, 1);
+  cpu->rope(x, B, T, NH, NKV, HS, freq, s, 1);
+  gpu->rope(dx, B, T, NH, NKV, HS, dfreq, s, 1);
   compare("rope inverse", what, x, dx, n, TOL);
   gpu->free(dx);
+  gpu->free(dfreq);
+  free(freq);
   free(x);
 }
 
@@ -396,8 +405,8 @@ static void test_attention(int B, int T, int NH, int NKV, int HS) {
   float *qkv = hrand(nqkv, 2.0f);
   float *out = malloc(nout * sizeof *out), *lse = malloc(nlse * sizeof *lse);
   float *dqkv_in = dev(qkv, nqkv), *dout = dnan(nout), *dlse = dnan(nlse);
-  cpu->attn_fwd(out, lse, qkv, B, T, NH, NKV, HS);
-  gpu->attn_fwd(dout, dlse, dqkv_in, B, T, NH, NKV, HS);
+  cpu->attn_fwd(out, lse, qkv, B, T, NH, NKV, HS, 0);
+  gpu->attn_fwd(dout, dlse, dqkv_in, B, T, NH, NKV, HS, 0);
   char what[80];
   snprintf(what, sizeof what, "B=%d T=%d NH=%d NKV=%d HS=%d%s", B, T, NH, NKV,
            HS, mode_tag);
@@ -405,7 +414,7 @@ static void test_attention(int B, int T, int NH, int NKV, int HS) {
   compare("attn_fwd", "lse", lse, dlse, nlse, tol_attn);
   /* lse may be NULL (inference) */
   float *dout2 = dnan(nout);
-  gpu->attn_fwd(dout2, NULL, dqkv_in, B, T, NH, NKV, HS);
+  gpu->attn_fwd(dout2, NULL, dqkv_in, B, T, NH, NKV, HS, 0);
   compare("attn_fwd", "lse NULL", out, dout2, nout, tol_attn);
 
   /* backward from the CPU's out and lse on both sides; dqkv is "=" */
@@ -413,8 +422,8 @@ static void test_attention(int B, int T, int NH, int NKV, int HS) {
   float *dg = dev(g, nout), *ddq = dnan(nqkv);
   gpu->upload(dout, out, nout * sizeof *out);
   gpu->upload(dlse, lse, nlse * sizeof *lse);
-  cpu->attn_bwd(dq, g, qkv, out, lse, B, T, NH, NKV, HS);
-  gpu->attn_bwd(ddq, dg, dqkv_in, dout, dlse, B, T, NH, NKV, HS);
+  cpu->attn_bwd(dq, g, qkv, out, lse, B, T, NH, NKV, HS, 0);
+  gpu->attn_bwd(ddq, dg, dqkv_in, dout, dlse, B, T, NH, NKV, HS, 0);
   compare("attn_bwd", what, dq, ddq, nqkv, tol_attn);
 
   gpu->free(dqkv_in);
@@ -559,9 +568,10 @@ int main(void) {
   test_layernorm(77, 64);
   test_layernorm(256, 768);
 
-  test_rope(2, 77, 8, 4, 64, 10000.0f);
-  test_rope(1, 512, 8, 4, 8, 10000.0f); /* stories260K, long positions */
-  test_rope(1, 2048, 2, 1, 128, 500000.0f);
+  test_rope(2, 77, 8, 4, 64, 10000.0f, 1.0f, 1.0f);
+  test_rope(1, 512, 8, 4, 8, 10000.0f, 1.0f, 1.0f); /* stories260K, long positions */
+  test_rope(1, 2048, 2, 1, 128, 500000.0f, 1.0f, 1.0f);
+  test_rope(1, 600, 4, 2, 16, 1e6f, 0.25f, 1.1386294f); /* scaled table, yarn's s */
 
   test_attention(2, 128, 8, 4, 64);  /* GQA, whole tiles */
   test_attention(2, 77, 12, 12, 64); /* GPT-2 heads, partial tile */

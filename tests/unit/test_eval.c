@@ -20,8 +20,9 @@ static double M[TK_VOCAB][C]; /* head rows, [V, C] */
 static int V;
 
 static st_model *bigram_model(int vocab) {
-  st_config cfg = {ST_ARCH_LLAMA, 2, C, 8, 2, 2, 4, vocab, 16, EPS, 10000.0f,
-                   0, 0};
+  st_config cfg = {.arch = ST_ARCH_LLAMA, .n_layers = 2, .dim = C, .hidden = 8,
+                   .n_heads = 2, .n_kv_heads = 2, .head_dim = 4, .vocab = vocab,
+                   .max_seq = 16, .norm_eps = EPS, .rope_theta = 10000.0f};
   st_model *m = NULL;
   if (st_model_new(&m, &cfg, st_backend_cpu())) {
     fprintf(stderr, "model: %s\n", st_errmsg());

@@ -1,7 +1,10 @@
-/* test_io_hf.c - config.json parsing (defaults, families, errors), HF
+/* test_io_hf.c - config.json parsing (defaults, families, RoPE in both
+ * config styles, sliding windows, keys refused by name), the RoPE
+ * frequency tables, HF
  * folders: save -> load round trips for each family, a GPT-2 checkpoint in
  * the original Conv1D layout without the "transformer." prefix, shards, and
  * missing / unexpected / misshapen tensors. */
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -44,10 +47,21 @@ static void test_config(void) {
                  " \"sliding_window\": 16, \"use_sliding_window\": false}", &c) == ST_OK);
   CHECK(c.qkv_bias == 1 && c.n_kv_heads == 2 && c.head_dim == 8 && c.tied == 1 &&
         c.rope_theta == 1e6f && c.norm_eps == 1e-5f && c.max_seq == 64);
-  /* Mistral's window caps the context */
+  /* Mistral's window is a sliding window in every layer, not the context */
   CHECK(read_cfg("{\"model_type\": \"mistral\", " LLAMA_KEYS ", \"max_position_embeddings\":"
                  " 4096, \"sliding_window\": 128}", &c) == ST_OK);
-  CHECK(c.max_seq == 128 && c.qkv_bias == 0);
+  CHECK(c.max_seq == 4096 && c.qkv_bias == 0 && c.window == 128 && c.window_from == 0);
+  CHECK(st_layer_window(&c, 0) == 128 && st_layer_window(&c, 1) == 128);
+  /* MistralConfig's default window is 4096; null means none, and a window
+   * as long as the context never binds */
+  CHECK(read_cfg("{\"model_type\": \"mistral\", " LLAMA_KEYS "}", &c) == ST_OK);
+  CHECK(c.max_seq == 131072 && c.window == 4096);
+  CHECK(read_cfg("{\"model_type\": \"mistral\", " LLAMA_KEYS ", \"sliding_window\": null}",
+                 &c) == ST_OK);
+  CHECK(c.window == 0);
+  CHECK(read_cfg("{\"model_type\": \"mistral\", " LLAMA_KEYS ", \"max_position_embeddings\":"
+                 " 64, \"sliding_window\": 64}", &c) == ST_OK);
+  CHECK(c.window == 0 && c.max_seq == 64);
   CHECK(read_cfg("{\"model_type\": \"gpt2\", \"n_embd\": 8, \"n_layer\": 2, \"n_head\": 2,"
                  " \"vocab_size\": 13, \"n_positions\": 7, \"n_inner\": null}", &c) == ST_OK);
   CHECK(c.arch == ST_ARCH_GPT2 && c.hidden == 32 && c.head_dim == 4 && c.n_kv_heads == 2 &&
@@ -62,8 +76,6 @@ static void test_config(void) {
             "line 2");
   CHECK_ERR(read_cfg("{\"model_type\": \"llama\", " LLAMA_KEYS ", \"hidden_act\": \"gelu\"}", &c),
             "config.json", "hidden_act 'gelu'");
-  CHECK_ERR(read_cfg("{\"model_type\": \"llama\", " LLAMA_KEYS ", \"rope_scaling\": "
-                     "{\"type\": \"linear\", \"factor\": 2.0}}", &c), "config.json", "rope_scaling");
   CHECK_ERR(read_cfg("{\"model_type\": \"llama\", " LLAMA_KEYS ", \"attention_bias\": true}", &c),
             "config.json", "attention_bias");
   CHECK_ERR(read_cfg("{\"model_type\": \"llama\", " LLAMA_KEYS ", \"num_key_value_heads\": 3}", &c),
@@ -75,6 +87,217 @@ static void test_config(void) {
   st_model *m = NULL;
   CHECK_ERR(st_load_hf(&m, folder("nothing"), st_backend_cpu()), "nothing/config.json",
             "No such file");
+}
+
+#define QWEN_KEYS LLAMA_KEYS ", \"num_key_value_heads\": 2, \"max_position_embeddings\": 1024"
+
+/* RoPE settings in both styles: top-level rope_theta / rope_scaling
+ * (transformers 4.x) and rope_parameters (5.x) */
+static void test_config_rope(void) {
+  st_config c;
+  /* a Qwen2 folder saved by transformers 5: theta inside rope_parameters */
+  CHECK(read_cfg("{\"model_type\": \"qwen2\", " QWEN_KEYS ", \"rope_parameters\": "
+                 "{\"rope_theta\": 1000000.0, \"rope_type\": \"default\"}}", &c) == ST_OK);
+  CHECK(c.rope_theta == 1e6f && c.rope_type == ST_ROPE_DEFAULT);
+  CHECK(read_cfg("{\"model_type\": \"qwen2\", " QWEN_KEYS ", \"rope_theta\": 1e6}", &c) == ST_OK);
+  CHECK(c.rope_theta == 1e6f);
+  /* SmolLM2-shaped, nanotron's extra keys included */
+  CHECK(read_cfg("{\"model_type\": \"llama\", " LLAMA_KEYS ", \"rope_theta\": 100000,"
+                 " \"rope_scaling\": null, \"rope_interleaved\": false, \"is_llama_config\":"
+                 " true, \"pretraining_tp\": 1}", &c) == ST_OK);
+  CHECK(c.rope_theta == 1e5f && c.rope_type == ST_ROPE_DEFAULT);
+  /* Llama 3.1: llama3 scaling, both styles read the same */
+  const char *l3 = "\"factor\": 8.0, \"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, "
+                   "\"original_max_position_embeddings\": 8192, \"rope_type\": \"llama3\"";
+  char js[1024];
+  snprintf(js, sizeof js, "{\"model_type\": \"llama\", " LLAMA_KEYS ", \"rope_theta\": 500000.0,"
+           " \"rope_scaling\": {%s}}", l3);
+  CHECK(read_cfg(js, &c) == ST_OK);
+  st_config old = c;
+  CHECK(c.rope_type == ST_ROPE_LLAMA3 && c.rope_theta == 5e5f && c.rope_factor == 8 &&
+        c.rope_low_freq == 1 && c.rope_high_freq == 4 && c.rope_orig_max == 8192);
+  snprintf(js, sizeof js, "{\"model_type\": \"llama\", " LLAMA_KEYS ", \"rope_parameters\": "
+           "{\"rope_theta\": 500000.0, %s}}", l3);
+  CHECK(read_cfg(js, &c) == ST_OK);
+  CHECK(!memcmp(&c, &old, sizeof c));
+  /* original_max_position_embeddings defaults to max_position_embeddings */
+  CHECK(read_cfg("{\"model_type\": \"llama\", " LLAMA_KEYS ", \"rope_scaling\": {\"rope_type\":"
+                 " \"llama3\", \"factor\": 8, \"low_freq_factor\": 1, \"high_freq_factor\": 4}}",
+                 &c) == ST_OK);
+  CHECK(c.rope_orig_max == 2048);
+  /* linear, old "type" key */
+  CHECK(read_cfg("{\"model_type\": \"llama\", " LLAMA_KEYS ", \"rope_scaling\": "
+                 "{\"type\": \"linear\", \"factor\": 2.0}}", &c) == ST_OK);
+  CHECK(c.rope_type == ST_ROPE_LINEAR && c.rope_factor == 2 && c.rope_theta == 1e4f);
+  /* Qwen2.5's long-context yarn: attention factor 0.1 ln 4 + 1, betas 32 / 1 */
+  CHECK(read_cfg("{\"model_type\": \"qwen2\", " QWEN_KEYS ", \"rope_theta\": 1e6, "
+                 "\"rope_scaling\": {\"type\": \"yarn\", \"factor\": 4.0, "
+                 "\"original_max_position_embeddings\": 256}}", &c) == ST_OK);
+  CHECK(c.rope_type == ST_ROPE_YARN && c.rope_factor == 4 && c.rope_orig_max == 256 &&
+        c.rope_beta_fast == 32 && c.rope_beta_slow == 1 && c.rope_truncate == 1 &&
+        c.rope_attn_factor == (float)(0.1 * log(4.0) + 1));
+  /* mscale / mscale_all_dim, a null factor (max / original), truncate false */
+  CHECK(read_cfg("{\"model_type\": \"qwen2\", " QWEN_KEYS ", \"rope_parameters\": "
+                 "{\"rope_type\": \"yarn\", \"factor\": null, \"original_max_position_embeddings\":"
+                 " 256, \"mscale\": 2, \"mscale_all_dim\": 1, \"beta_fast\": 0, \"truncate\": false}}",
+                 &c) == ST_OK);
+  CHECK(c.rope_factor == 4 && c.rope_beta_fast == 32 && c.rope_truncate == 0 &&
+        c.rope_attn_factor == (float)((0.2 * log(4.0) + 1) / (0.1 * log(4.0) + 1)));
+}
+
+/* what strata does not compute is refused, naming the key */
+static void test_config_refused(void) {
+  st_config c;
+#define REFUSED(extra, what)                                                          \
+  CHECK_ERR(read_cfg("{\"model_type\": \"llama\", " LLAMA_KEYS ", " extra "}", &c), \
+            "cfg/config.json", what)
+  REFUSED("\"rope_parameters\": {\"rope_type\": \"longrope\", \"short_factor\": [1], "
+          "\"long_factor\": [1]}", "rope_parameters.rope_type 'longrope' is not supported");
+  REFUSED("\"rope_scaling\": {\"type\": \"dynamic\", \"factor\": 2.0}",
+          "rope_scaling.type 'dynamic' is not supported");
+  REFUSED("\"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8}",
+          "missing key 'rope_scaling.low_freq_factor'");
+  REFUSED("\"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": 2, \"mrope_section\": [1]}",
+          "'rope_scaling.mrope_section' is not supported");
+  REFUSED("\"rope_parameters\": {\"full_attention\": {\"rope_type\": \"default\"}}",
+          "'rope_parameters.full_attention' is not supported");
+  REFUSED("\"rope_theta\": 10000, \"rope_parameters\": {\"rope_theta\": 1e6}",
+          "rope_theta 10000 and rope_parameters.rope_theta 1e+06 differ");
+  REFUSED("\"rope_scaling\": {\"type\": \"linear\", \"factor\": 2}, \"rope_parameters\": "
+          "{\"rope_type\": \"default\"}", "rope_scaling and rope_parameters are both given");
+  REFUSED("\"partial_rotary_factor\": 0.5", "partial_rotary_factor = 0.5");
+  REFUSED("\"rope_interleaved\": true", "rope_interleaved");
+  REFUSED("\"attention_bias\": true", "attention_bias");
+  REFUSED("\"mlp_bias\": true", "mlp_bias");
+  REFUSED("\"sliding_window\": 16", "config key 'sliding_window' is not supported");
+  REFUSED("\"quantization_config\": {\"quant_method\": \"gptq\"}",
+          "config key 'quantization_config' is not supported");
+  REFUSED("\"some_future_key\": 1", "config key 'some_future_key' is not supported");
+  REFUSED("\"is_encoder_decoder\": true", "is_encoder_decoder");
+  REFUSED("\"pruned_heads\": {\"0\": [1]}", "pruned_heads");
+#undef REFUSED
+  CHECK_ERR(read_cfg("{\"model_type\": \"qwen2\", " QWEN_KEYS ", \"use_mrope\": true}", &c),
+            "config.json", "use_mrope");
+  CHECK_ERR(read_cfg("{\"model_type\": \"mistral\", " LLAMA_KEYS ", \"layer_types\": "
+                     "[\"full_attention\", \"full_attention\"]}", &c), "config.json",
+            "config key 'layer_types'");
+  CHECK_ERR(read_cfg("{\"model_type\": \"gpt2\", \"n_embd\": 8, \"n_layer\": 2, \"n_head\": 2,"
+                     " \"vocab_size\": 13, \"n_positions\": 7, \"rope_theta\": 1e4}", &c),
+            "config.json", "config key 'rope_theta'");
+  CHECK_ERR(read_cfg("{\"model_type\": \"gpt2\", \"n_embd\": 8, \"n_layer\": 2, \"n_head\": 2,"
+                     " \"vocab_size\": 13, \"n_positions\": 7, \"add_cross_attention\": true}", &c),
+            "config.json", "add_cross_attention");
+  /* harmless keys stay quiet, whatever their value */
+  CHECK(read_cfg("{\"model_type\": \"llama\", " LLAMA_KEYS ", \"eos_token_id\": [1, 2], "
+                 "\"torch_dtype\": \"bfloat16\", \"use_cache\": false, \"architectures\": "
+                 "[\"LlamaForCausalLM\"], \"transformers_version\": \"9.0\", \"attention_dropout\":"
+                 " 0.0, \"rope_scaling\": null, \"pruned_heads\": {}, \"_name_or_path\": \"x\","
+                 " \"task_specific_params\": {}, \"max_length\": 20}", &c) == ST_OK);
+}
+
+/* Qwen2's sliding window: use_sliding_window, then the layers
+ * l >= max_window_layers, or those that layer_types marks */
+static void test_config_window(void) {
+  st_config c;
+#define QWEN(extra) read_cfg("{\"model_type\": \"qwen2\", " QWEN_KEYS ", " extra "}", &c)
+  CHECK(QWEN("\"sliding_window\": 16, \"use_sliding_window\": false, \"max_window_layers\": 0")
+        == ST_OK);
+  CHECK(c.window == 0);
+  CHECK(QWEN("\"sliding_window\": 16, \"use_sliding_window\": true, \"max_window_layers\": 1")
+        == ST_OK);
+  CHECK(c.window == 16 && c.window_from == 1 && st_layer_window(&c, 0) == 0 &&
+        st_layer_window(&c, 1) == 16);
+  /* Qwen2Config's default max_window_layers (28) leaves 2 layers unwindowed */
+  CHECK(QWEN("\"sliding_window\": 16, \"use_sliding_window\": true") == ST_OK);
+  CHECK(c.window == 0);
+  /* layer_types, as transformers 5 saves it, wins over max_window_layers */
+  CHECK(QWEN("\"sliding_window\": 16, \"use_sliding_window\": true, \"max_window_layers\": 1,"
+             " \"layer_types\": [\"sliding_attention\", \"sliding_attention\"]") == ST_OK);
+  CHECK(c.window == 16 && c.window_from == 0);
+  CHECK(QWEN("\"sliding_window\": null, \"use_sliding_window\": true, \"layer_types\": "
+             "[\"full_attention\", \"full_attention\"]") == ST_OK);
+  CHECK(c.window == 0);
+  CHECK_ERR(QWEN("\"sliding_window\": 16, \"use_sliding_window\": true, \"layer_types\": "
+                 "[\"sliding_attention\", \"full_attention\"]"), "config.json",
+            "layer_types has full_attention above sliding_attention");
+  CHECK_ERR(QWEN("\"use_sliding_window\": false, \"layer_types\": "
+                 "[\"full_attention\", \"sliding_attention\"]"), "config.json",
+            "use_sliding_window is false");
+  CHECK_ERR(QWEN("\"layer_types\": [\"full_attention\", \"chunked_attention\"]"),
+            "config.json", "layer_types[1]");
+  CHECK_ERR(QWEN("\"layer_types\": [\"full_attention\"]"), "config.json",
+            "layer_types must list 2 layers");
+#undef QWEN
+  /* the cuda backend has no sliding window: refused by name there */
+  c.window = 16;
+  c.window_from = 0;
+  st_backend nowin = *st_backend_cpu();
+  nowin.attn_window = 0;
+  st_model *m = NULL;
+  CHECK(st_model_new(&m, &c, &nowin) == ST_ERR && strstr(st_errmsg(), "sliding_window 16"));
+}
+
+/* st_rope_freqs against transformers' ROPE_INIT_FUNCTIONS, written out in
+ * double from modeling_rope_utils.py (values checked against
+ * transformers 5.24's inv_freq for these configs to 1 ulp of float) */
+static void test_rope_freqs(void) {
+  st_config c = {.arch = ST_ARCH_LLAMA, .head_dim = 16, .rope_theta = 500000};
+  float f[8], s;
+  double base[8];
+  for (int i = 0; i < 8; i++) base[i] = pow(500000.0, -2.0 * i / 16);
+  st_rope_freqs(&c, f, &s);
+  double worst = 0;
+  for (int i = 0; i < 8; i++) worst = fmax(worst, fabs(f[i] / base[i] - 1));
+  CHECK_MSG(worst < 3e-7 && s == 1.0f, "default: rel %.3g", worst);
+  c.rope_type = ST_ROPE_LINEAR;
+  c.rope_factor = 4;
+  st_rope_freqs(&c, f, &s);
+  for (int i = 0; i < 8; i++) worst = fmax(worst, fabs(f[i] * 4 / base[i] - 1));
+  CHECK_MSG(worst < 3e-7 && s == 1.0f, "linear: rel %.3g", worst);
+  /* llama3, factor 8, low 1, high 4, original context 8192: wavelengths
+   * 2 pi / f below 2048 keep f, above 8192 get f / 8, between them
+   * interpolate with smooth = (8192 / wavelength - 1) / 3 */
+  c.rope_type = ST_ROPE_LLAMA3;
+  c.rope_factor = 8, c.rope_low_freq = 1, c.rope_high_freq = 4;
+  c.rope_orig_max = 8192;
+  st_rope_freqs(&c, f, &s);
+  int kinds[3] = {0, 0, 0};
+  for (int i = 0; i < 8; i++) {
+    double wl = 2 * M_PI / base[i], want = base[i];
+    if (wl > 8192) want = base[i] / 8, kinds[2]++;
+    else if (wl >= 2048) {
+      double sm = (8192 / wl - 1) / 3;
+      want = (1 - sm) * base[i] / 8 + sm * base[i];
+      kinds[1]++;
+    } else kinds[0]++;
+    worst = fmax(worst, fabs(f[i] / want - 1));
+  }
+  CHECK_MSG(worst < 1e-6 && kinds[0] && kinds[1] && kinds[2] && s == 1.0f,
+            "llama3: rel %.3g (%d high, %d medium, %d low)", worst, kinds[0],
+            kinds[1], kinds[2]);
+  /* yarn, factor 4, original context 64, betas 32 / 1, truncated: the
+   * correction range [floor(lo), ceil(hi)] ramps from extrapolation (f) to
+   * interpolation (f / 4); the attention factor is 0.1 ln 4 + 1 */
+  c = (st_config){.arch = ST_ARCH_LLAMA, .head_dim = 16, .rope_theta = 10000,
+                  .rope_type = ST_ROPE_YARN, .rope_factor = 4,
+                  .rope_orig_max = 64, .rope_beta_fast = 32,
+                  .rope_beta_slow = 1, .rope_truncate = 1,
+                  .rope_attn_factor = (float)(0.1 * log(4.0) + 1)};
+  st_rope_freqs(&c, f, &s);
+  double cd = 16 / (2 * log(10000.0));
+  double lo = floor(cd * log(64 / (32 * 2 * M_PI))), hi = ceil(cd * log(64 / (2 * M_PI)));
+  lo = fmax(lo, 0), hi = fmin(hi, 15);
+  worst = 0;
+  for (int i = 0; i < 8; i++) {
+    double b = pow(10000.0, -2.0 * i / 16);
+    double ramp = fmin(fmax((i - lo) / (hi - lo), 0), 1);
+    double want = b / 4 * ramp + b * (1 - ramp);
+    worst = fmax(worst, fabs(f[i] / want - 1));
+  }
+  CHECK_MSG(worst < 1e-6 && s == c.rope_attn_factor, "yarn: rel %.3g", worst);
+  CHECK(st_rope_validate(&c) == ST_OK);
+  c.rope_attn_factor = 0;
+  CHECK(st_rope_validate(&c) == ST_ERR);
 }
 
 static void snapshot(const st_model *m, float **out) {
@@ -109,15 +332,37 @@ static void round_trip(st_config c, const char *name) {
 }
 
 static void test_round_trips(void) {
-  st_config llama = {ST_ARCH_LLAMA, 2, 16, 40, 4, 2, 4, 32, 64, 1e-5f, 10000.0f, 0, 0};
+  st_config llama = {.arch = ST_ARCH_LLAMA, .n_layers = 2, .dim = 16, .hidden = 40,
+                     .n_heads = 4, .n_kv_heads = 2, .head_dim = 4, .vocab = 32,
+                     .max_seq = 64, .norm_eps = 1e-5f, .rope_theta = 10000.0f};
   round_trip(llama, "llama");
+  st_config l3 = llama;
+  l3.rope_theta = 5e5f;
+  l3.rope_type = ST_ROPE_LLAMA3;
+  l3.rope_factor = 32, l3.rope_low_freq = 1, l3.rope_high_freq = 4, l3.rope_orig_max = 8192;
+  round_trip(l3, "llama3");
+  st_config lin = llama;
+  lin.rope_type = ST_ROPE_LINEAR;
+  lin.rope_factor = 2.5f;
+  round_trip(lin, "linear");
+  st_config mistral = llama;
+  mistral.window = 24;
+  round_trip(mistral, "mistral");
   st_config qwen = llama;
   qwen.qkv_bias = 1;
   qwen.tied = 1;
   qwen.head_dim = 6; /* NH*HS != C is allowed for the Llama family */
   qwen.rope_theta = 1e6f;
   round_trip(qwen, "qwen2");
-  st_config gpt2 = {ST_ARCH_GPT2, 2, 8, 32, 2, 2, 4, 13, 7, 1e-5f, 0.0f, 1, 0};
+  qwen.window = 20;
+  qwen.window_from = 1;
+  qwen.rope_type = ST_ROPE_YARN;
+  qwen.rope_factor = 4, qwen.rope_orig_max = 16, qwen.rope_beta_fast = 32;
+  qwen.rope_beta_slow = 1, qwen.rope_truncate = 1, qwen.rope_attn_factor = 1.1386294f;
+  round_trip(qwen, "qwen2_window_yarn");
+  st_config gpt2 = {.arch = ST_ARCH_GPT2, .n_layers = 2, .dim = 8, .hidden = 32,
+                    .n_heads = 2, .n_kv_heads = 2, .head_dim = 4, .vocab = 13,
+                    .max_seq = 7, .norm_eps = 1e-5f, .tied = 1};
   round_trip(gpt2, "gpt2");
   gpt2.tied = 0;
   gpt2.hidden = 20;
@@ -197,7 +442,9 @@ static void test_gpt2_original(void) {
 }
 
 static void test_bad_folders(void) {
-  st_config c = {ST_ARCH_LLAMA, 2, 16, 40, 4, 2, 4, 32, 64, 1e-5f, 10000.0f, 0, 0};
+  st_config c = {.arch = ST_ARCH_LLAMA, .n_layers = 2, .dim = 16, .hidden = 40,
+                 .n_heads = 4, .n_kv_heads = 2, .head_dim = 4, .vocab = 32,
+                 .max_seq = 64, .norm_eps = 1e-5f, .rope_theta = 10000.0f};
   st_model *m = NULL, *b = NULL;
   CHECK(st_model_new(&m, &c, st_backend_cpu()) == ST_OK);
   if (!m) return;
@@ -255,6 +502,10 @@ static void test_bad_folders(void) {
 int main(void) {
   tmpdir(dir);
   test_config();
+  test_config_rope();
+  test_config_refused();
+  test_config_window();
+  test_rope_freqs();
   test_round_trips();
   test_gpt2_original();
   test_bad_folders();

@@ -8,11 +8,16 @@
 #include "test_io_util.h"
 
 static st_config llama_cfg(int tied, int qkv_bias) {
-  st_config c = {ST_ARCH_LLAMA, 3, 16, 24, 4, 2, 4, 11, 32, 1e-5f, 10000.0f, tied, qkv_bias};
+  st_config c = {.arch = ST_ARCH_LLAMA, .n_layers = 3, .dim = 16, .hidden = 24,
+                 .n_heads = 4, .n_kv_heads = 2, .head_dim = 4, .vocab = 11,
+                 .max_seq = 32, .norm_eps = 1e-5f, .rope_theta = 10000.0f,
+                 .tied = tied, .qkv_bias = qkv_bias};
   return c;
 }
 static st_config gpt2_cfg(int tied) {
-  st_config c = {ST_ARCH_GPT2, 2, 8, 32, 2, 2, 4, 13, 7, 1e-5f, 0.0f, tied, 0};
+  st_config c = {.arch = ST_ARCH_GPT2, .n_layers = 2, .dim = 8, .hidden = 32,
+                 .n_heads = 2, .n_kv_heads = 2, .head_dim = 4, .vocab = 13,
+                 .max_seq = 7, .norm_eps = 1e-5f, .tied = tied};
   return c;
 }
 

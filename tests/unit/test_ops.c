@@ -140,6 +140,9 @@ static double wsum(const double *g, const double *out, size_t n) {
 typedef struct {
   int B, T, N, C, NH, NKV, HS, V;
   double eps, theta, dscale;
+  const float *freq;  /* RoPE inverse frequencies [HS/2] */
+  double rscale;      /* RoPE factor on cos and sin */
+  int window;         /* attention: sliding window, 0 = none */
   const int32_t *tok;
   double *x, *w, *b; /* differentiated inputs (some unused) */
   const double *g;   /* upstream gradient */
@@ -216,8 +219,8 @@ static void test_threads(void) {
   float *w = up(x, 130), *dinp = be->alloc(300 * 130 * 4);
   for (int k = 0; k < 2; k++) {
     st_set_threads(k + 1);
-    be->attn_fwd(o, lse, dq, B, T, NH, NKV, HS);
-    be->attn_bwd(dqkv, dd, dq, o, lse, B, T, NH, NKV, HS);
+    be->attn_fwd(o, lse, dq, B, T, NH, NKV, HS, 0);
+    be->attn_bwd(dqkv, dd, dq, o, lse, B, T, NH, NKV, HS, 0);
     be->zero(dw, 130 * 4);
     be->zero(db, 130 * 4);
     be->layernorm_fwd(dinp, mean, rstd, dx, w, w, 300, 130, 1e-5f);
@@ -574,15 +577,15 @@ static void test_norm(int layer, int N, int C) {
 /* ------------------------------------------------------------------------ */
 /* RoPE */
 
-/* the formula of backend.h, angles in double */
+/* the formula of backend.h, angles and products in double */
 static void ref_rope(double *qkv, int B, int T, int NH, int NKV, int HS,
-                     double theta, int inverse) {
+                     const float *freq, double scale, int inverse) {
   int C3 = (NH + 2 * NKV) * HS, half = HS / 2;
   for (int bt = 0; bt < B * T; bt++)
     for (int h = 0; h < NH + NKV; h++)
       for (int i = 0; i < half; i++) {
-        double a = (bt % T) * pow(theta, -2.0 * i / HS);
-        double cs = cos(a), sn = inverse ? -sin(a) : sin(a);
+        double a = (bt % T) * (double)freq[i];
+        double cs = scale * cos(a), sn = scale * (inverse ? -sin(a) : sin(a));
         double *x = qkv + bt * C3 + h * HS;
         double x0 = x[i], x1 = x[i + half];
         x[i] = x0 * cs - x1 * sn;
@@ -593,20 +596,26 @@ static double loss_rope(void *p) {
   fctx *c = p;
   size_t n = (size_t)c->B * c->T * (c->NH + 2 * c->NKV) * c->HS;
   memcpy(c->out, c->x, n * sizeof *c->out);
-  ref_rope(c->out, c->B, c->T, c->NH, c->NKV, c->HS, c->theta, 0);
+  ref_rope(c->out, c->B, c->T, c->NH, c->NKV, c->HS, c->freq, c->rscale, 0);
   return wsum(c->g, c->out, n);
 }
 
 /* tol: the backend computes angles in float, as transformers does, so far
- * positions drift from the double-angle formula by ~t * 1e-7 */
+ * positions drift from the double-angle formula by ~t * 1e-7. The
+ * frequencies are plain RoPE's theta^(-2i/HS), and with scale != 1 (yarn's
+ * attention factor) the rotation is scaled. */
 static void test_rope(int B, int T, int NH, int NKV, int HS, float theta,
-                      double tol) {
+                      float scale, double tol) {
   size_t C3 = (size_t)(NH + 2 * NKV) * HS, n = (size_t)B * T * C3;
+  float *freq = malloc((size_t)HS / 2 * sizeof *freq);
+  for (int i = 0; i < HS / 2; i++)
+    freq[i] = (float)pow(theta, -2.0 * i / HS);
+  float *dfreq = up(freq, (size_t)HS / 2);
   float *x = rvec(n, -1, 1), *dx = up(x, n);
-  be->rope(dx, B, T, NH, NKV, HS, theta, 0);
+  be->rope(dx, B, T, NH, NKV, HS, dfreq, scale, 0);
   float *y = down(dx, n);
   double *want = dbl(x, n);
-  ref_rope(want, B, T, NH, NKV, HS, theta, 0);
+  ref_rope(want, B, T, NH, NKV, HS, freq, scale, 0);
   close_f("rope", y, want, n, tol);
   int v_same = 1; /* v heads are not rotated */
   for (int bt = 0; bt < B * T; bt++)
@@ -614,18 +623,21 @@ static void test_rope(int B, int T, int NH, int NKV, int HS, float theta,
                       x + bt * C3 + (NH + NKV) * HS, (size_t)NKV * HS * 4);
   CHECK_MSG(v_same, "rope changed a v head");
 
-  /* inverse after forward is the identity */
-  be->rope(dx, B, T, NH, NKV, HS, theta, 1);
+  /* inverse after forward is the identity, times scale^2 */
+  be->rope(dx, B, T, NH, NKV, HS, dfreq, scale, 1);
   float *z = down(dx, n);
-  double *xd = dbl(x, n);
-  close_f("rope inverse(forward)", z, xd, n, 1e-5);
+  double *xd = dbl(x, n), *xs = dbl(x, n);
+  for (size_t bt = 0; bt < (size_t)B * T; bt++)
+    for (size_t i = 0; i < (size_t)(NH + NKV) * HS; i++)
+      xs[bt * C3 + i] *= (double)scale * scale;
+  close_f("rope inverse(forward)", z, xs, n, 1e-5);
 
   /* inverse is the transpose: it maps an upstream gradient g to the
    * gradient of sum(g * rope(x)) with respect to x */
   float *gf = rvec(n, -1, 1);
   double *g = dbl(gf, n), *scratch = malloc(n * 8);
   be->upload(dx, gf, n * 4);
-  be->rope(dx, B, T, NH, NKV, HS, theta, 1);
+  be->rope(dx, B, T, NH, NKV, HS, dfreq, scale, 1);
   float *gi = down(dx, n);
   double *gid = dbl(gi, n);
   fctx c = {.B = B,
@@ -633,21 +645,23 @@ static void test_rope(int B, int T, int NH, int NKV, int HS, float theta,
             .NH = NH,
             .NKV = NKV,
             .HS = HS,
-            .theta = theta,
+            .freq = freq,
+            .rscale = scale,
             .x = xd,
             .g = g,
             .out = scratch};
   check_grad("rope inverse = transpose", loss_rope, &c, xd, n, gid);
-  free(x), free(y), free(want), free(z), free(xd), free(gf), free(g);
-  free(scratch), free(gi), free(gid);
+  free(x), free(y), free(want), free(z), free(xd), free(xs), free(gf), free(g);
+  free(scratch), free(gi), free(gid), free(freq);
   be->free(dx);
+  be->free(dfreq);
 }
 
 /* ------------------------------------------------------------------------ */
 /* attention */
 
 static void ref_attn(double *out, double *lse, const double *qkv, int B, int T,
-                     int NH, int NKV, int HS) {
+                     int NH, int NKV, int HS, int window) {
   int C3 = (NH + 2 * NKV) * HS;
   double scale = 1.0 / sqrt(HS), *s = malloc(T * sizeof *s);
   for (int b = 0; b < B; b++)
@@ -656,7 +670,8 @@ static void ref_attn(double *out, double *lse, const double *qkv, int B, int T,
         const double *q = qkv + (b * T + t) * C3 + h * HS;
         int kh = NH + h / (NH / NKV), vh = kh + NKV;
         double m = -INFINITY, z = 0;
-        for (int u = 0; u <= t; u++) {
+        int u0 = window > 0 && t - window + 1 > 0 ? t - window + 1 : 0;
+        for (int u = u0; u <= t; u++) {
           const double *k = qkv + (b * T + u) * C3 + kh * HS;
           s[u] = 0;
           for (int i = 0; i < HS; i++)
@@ -665,12 +680,12 @@ static void ref_attn(double *out, double *lse, const double *qkv, int B, int T,
           if (s[u] > m)
             m = s[u];
         }
-        for (int u = 0; u <= t; u++)
+        for (int u = u0; u <= t; u++)
           z += exp(s[u] - m);
         double *o = out + ((b * T + t) * NH + h) * HS;
         for (int i = 0; i < HS; i++) {
           o[i] = 0;
-          for (int u = 0; u <= t; u++)
+          for (int u = u0; u <= t; u++)
             o[i] += exp(s[u] - m) / z * qkv[(b * T + u) * C3 + vh * HS + i];
         }
         if (lse)
@@ -680,28 +695,32 @@ static void ref_attn(double *out, double *lse, const double *qkv, int B, int T,
 }
 static double loss_attn(void *p) {
   fctx *c = p;
-  ref_attn(c->out, NULL, c->x, c->B, c->T, c->NH, c->NKV, c->HS);
+  ref_attn(c->out, NULL, c->x, c->B, c->T, c->NH, c->NKV, c->HS, c->window);
   return wsum(c->g, c->out, (size_t)c->B * c->T * c->NH * c->HS);
 }
 
-static void test_attention(int B, int T, int NH, int NKV, int HS) {
+/* window > 0: sliding window attention (each query sees its last `window`
+ * keys) */
+static void test_attention(int B, int T, int NH, int NKV, int HS, int window) {
   size_t C3 = (size_t)(NH + 2 * NKV) * HS, n = (size_t)B * T * C3;
   size_t no = (size_t)B * T * NH * HS, nl = (size_t)B * NH * T;
   float *x = rvec(n, -1.5f, 1.5f), *dout = rvec(no, -1, 1);
   float *dX = up(x, n), *dD = up(dout, no), *dO = be->alloc(no * 4);
   float *dL = be->alloc(nl * 4);
-  be->attn_fwd(dO, dL, dX, B, T, NH, NKV, HS);
+  be->attn_fwd(dO, dL, dX, B, T, NH, NKV, HS, window);
   float *out = down(dO, no), *lse = down(dL, nl);
   double *xd = dbl(x, n), *want = malloc(no * 8), *wl = malloc(nl * 8);
-  ref_attn(want, wl, xd, B, T, NH, NKV, HS);
-  char what[96];
-  snprintf(what, sizeof what, "attn_fwd out (T=%d NH=%d NKV=%d)", T, NH, NKV);
+  ref_attn(want, wl, xd, B, T, NH, NKV, HS, window);
+  char what[112];
+  snprintf(what, sizeof what, "attn_fwd out (T=%d NH=%d NKV=%d W=%d)", T, NH,
+           NKV, window);
   close_f(what, out, want, no, 1e-5);
-  snprintf(what, sizeof what, "attn_fwd lse (T=%d NH=%d NKV=%d)", T, NH, NKV);
+  snprintf(what, sizeof what, "attn_fwd lse (T=%d NH=%d NKV=%d W=%d)", T, NH,
+           NKV, window);
   close_f(what, lse, wl, nl, 1e-5);
 
   float *nan = fill(n, NAN), *dq = up(nan, n);
-  be->attn_bwd(dq, dD, dX, dO, dL, B, T, NH, NKV, HS);
+  be->attn_bwd(dq, dD, dX, dO, dL, B, T, NH, NKV, HS, window);
   float *dqkv = down(dq, n);
   double *got = dbl(dqkv, n), *g = dbl(dout, no);
   fctx c = {.B = B,
@@ -709,10 +728,12 @@ static void test_attention(int B, int T, int NH, int NKV, int HS) {
             .NH = NH,
             .NKV = NKV,
             .HS = HS,
+            .window = window,
             .x = xd,
             .g = g,
             .out = want};
-  snprintf(what, sizeof what, "attn_bwd dqkv (T=%d NH=%d NKV=%d)", T, NH, NKV);
+  snprintf(what, sizeof what, "attn_bwd dqkv (T=%d NH=%d NKV=%d W=%d)", T, NH,
+           NKV, window);
   check_grad(what, loss_attn, &c, xd, n, got);
   free(x), free(dout), free(out), free(lse), free(xd), free(want), free(wl);
   free(nan), free(dqkv), free(got), free(g);
@@ -732,7 +753,7 @@ static void test_causal(void) {
              i++)
           x[i] = frand(-3, 3);
     float *dX = up(x, n), *dO = be->alloc(no * 4), *dL = be->alloc(nl * 4);
-    be->attn_fwd(dO, dL, dX, B, T, NH, NKV, HS);
+    be->attn_fwd(dO, dL, dX, B, T, NH, NKV, HS, 0);
     o[k] = down(dO, no), l[k] = down(dL, nl);
     be->free(dX), be->free(dO), be->free(dL);
   }
@@ -973,14 +994,19 @@ int main(void) {
   test_norm(0, 64, 600);
   test_norm(1, 64, 600);
 
-  test_rope(2, 5, 4, 2, 8, 10000.0f, 1e-5);
-  test_rope(1, 9, 2, 1, 300, 500000.0f, 1e-5); /* HS/2 > one frequency chunk */
-  test_rope(2, 64, 4, 2, 64, 10000.0f, 1e-4);  /* parallel */
+  test_rope(2, 5, 4, 2, 8, 10000.0f, 1.0f, 1e-5);
+  test_rope(1, 9, 2, 1, 300, 500000.0f, 1.0f, 1e-5); /* HS/2 > one frequency chunk */
+  test_rope(2, 64, 4, 2, 64, 10000.0f, 1.0f, 1e-4);  /* parallel */
+  test_rope(2, 7, 4, 2, 8, 1e6f, 1.1386f, 1e-5);     /* yarn's factor on cos, sin */
 
-  test_attention(2, 5, 4, 2, 4);  /* GQA */
-  test_attention(2, 5, 3, 3, 4);  /* MHA */
-  test_attention(1, 6, 4, 1, 8);  /* MQA */
-  test_attention(2, 70, 4, 2, 8); /* two key blocks, parallel */
+  test_attention(2, 5, 4, 2, 4, 0);  /* GQA */
+  test_attention(2, 5, 3, 3, 4, 0);  /* MHA */
+  test_attention(1, 6, 4, 1, 8, 0);  /* MQA */
+  test_attention(2, 70, 4, 2, 8, 0); /* two key blocks, parallel */
+  test_attention(2, 9, 4, 2, 4, 3);  /* sliding window */
+  test_attention(1, 6, 2, 1, 4, 1);  /* a window of one: each query itself */
+  test_attention(1, 5, 2, 2, 4, 8);  /* a window longer than T: full */
+  test_attention(1, 150, 2, 1, 4, 70); /* windows across key blocks */
   test_causal();
 
   test_gelu(41);
