@@ -42,28 +42,41 @@ static int shape_str(char *s, size_t n, const int64_t *shape, int ndim) {
   return snprintf(s + k, n - (size_t)k, "]");
 }
 
-static int load_shard(st_model *m, const char *file, char *seen) {
+/* the parameter a file's tensor is, or NULL for one that is skipped (a
+ * buffer; lm_head of a tied model); *bad set when it is no parameter */
+static const st_param *param_of(const st_model *m, const st_sft_tensor *t, int *bad) {
+  char name[160];
+  *bad = 0;
+  /* GPT-2 checkpoints exist with and without the "transformer." prefix */
+  if (m->cfg.arch == ST_ARCH_GPT2 && strncmp(t->name, "transformer.", 12) &&
+      strcmp(t->name, "lm_head.weight"))
+    snprintf(name, sizeof name, "transformer.%s", t->name);
+  else
+    snprintf(name, sizeof name, "%s", t->name);
+  const st_param *p = st_model_find(m, name);
+  if (!p && !is_buffer(name) && !(m->cfg.tied && !strcmp(name, "lm_head.weight")))
+    *bad = 1;
+  return p;
+}
+
+/* Checks a shard's header against the model's layout: every tensor a
+ * parameter, once, of the shape the config implies and a float dtype.
+ * Runs over every shard before the parameters are allocated, so a config
+ * that claims sizes its files do not have costs no memory. */
+static int check_shard(const st_model *m, const char *file, char *seen) {
   st_sft *f;
   if (st_sft_open(&f, file) != ST_OK) return ST_ERR;
   int rc = ST_OK;
-  float *buf = NULL;
   for (int i = 0; i < f->n && rc == ST_OK; i++) {
     const st_sft_tensor *t = &f->t[i];
-    char name[160];
-    /* GPT-2 checkpoints exist with and without the "transformer." prefix */
-    if (m->cfg.arch == ST_ARCH_GPT2 && strncmp(t->name, "transformer.", 12) &&
-        strcmp(t->name, "lm_head.weight"))
-      snprintf(name, sizeof name, "transformer.%s", t->name);
-    else
-      snprintf(name, sizeof name, "%s", t->name);
-    const st_param *p = st_model_find(m, name);
-    if (!p) {
-      if (is_buffer(name)) continue;
-      if (m->cfg.tied && !strcmp(name, "lm_head.weight")) continue; /* = embedding */
+    int bad;
+    const st_param *p = param_of(m, t, &bad);
+    if (bad) {
       rc = st_err("%s: unexpected tensor '%s' (not a parameter of this "
                   "config's model)", file, t->name);
       break;
     }
+    if (!p) continue;
     int k = (int)(p - m->tab);
     if (seen[k]) {
       rc = st_err("%s: tensor '%s' appears twice", file, t->name);
@@ -78,8 +91,25 @@ static int load_shard(st_model *m, const char *file, char *seen) {
       shape_str(b, sizeof b, want, nd);
       rc = st_err("%s: tensor '%s' has shape %s, the config implies %s", file,
                   t->name, a, b);
-      break;
+    } else if (t->dtype == ST_SFT_I32) {
+      rc = st_err("%s: tensor '%s' is I32; weights are F32, F16 or BF16", file, t->name);
     }
+  }
+  st_sft_close(f);
+  return rc;
+}
+
+/* reads a checked shard's parameters into the allocated model */
+static int load_shard(st_model *m, const char *file) {
+  st_sft *f;
+  if (st_sft_open(&f, file) != ST_OK) return ST_ERR;
+  int rc = ST_OK;
+  float *buf = NULL;
+  for (int i = 0; i < f->n && rc == ST_OK; i++) {
+    const st_sft_tensor *t = &f->t[i];
+    int bad;
+    const st_param *p = param_of(m, t, &bad);
+    if (!p) continue;
     free(buf);
     if (!(buf = st_malloc(t->numel * sizeof(float))) ||
         st_sft_read_f32(f, t, buf, t->numel) != ST_OK ||
@@ -162,7 +192,7 @@ int st_load_hf(st_model **out, const char *path, const st_backend *be) {
 
   st_model *m = NULL;
   char *seen = NULL;
-  if ((rc = st_model_new(&m, &c, be)) != ST_OK) {
+  if ((rc = st_model_layout(&m, &c, be)) != ST_OK) {
     st_err_prefix("%s: ", cfgpath);
     goto out;
   }
@@ -170,12 +200,18 @@ int st_load_hf(st_model **out, const char *path, const st_backend *be) {
   if (!(seen = st_calloc((size_t)m->n_tab, 1))) rc = ST_ERR;
   for (int i = 0; i < nshards && rc == ST_OK; i++) {
     rc = st_path_join(file, sizeof file, dir, shards[i]);
-    if (rc == ST_OK) rc = load_shard(m, file, seen);
+    if (rc == ST_OK) rc = check_shard(m, file, seen);
   }
   for (int k = 0; k < m->n_tab && rc == ST_OK; k++)
     if (!seen[k])
       rc = st_err("%s: missing tensor '%s'", dir, m->tab[k].name);
   free(seen);
+  /* the files agree with the config: now its sizes may cost memory */
+  if (rc == ST_OK) rc = st_model_alloc(m);
+  for (int i = 0; i < nshards && rc == ST_OK; i++) {
+    rc = st_path_join(file, sizeof file, dir, shards[i]);
+    if (rc == ST_OK) rc = load_shard(m, file);
+  }
   if (rc == ST_OK) *out = m;
   else st_model_free(m);
 out:

@@ -189,7 +189,7 @@ static void table_gpt2(st_model *m) {
 
 /* ------------------------------------------------------------------ */
 
-int st_model_new(st_model **out, const st_config *cfg, const st_backend *be) {
+int st_model_layout(st_model **out, const st_config *cfg, const st_backend *be) {
   *out = NULL;
   if (st_config_validate(cfg) != ST_OK) return ST_ERR;
   st_model *m = st_calloc(1, sizeof *m);
@@ -208,29 +208,42 @@ int st_model_new(st_model **out, const st_config *cfg, const st_backend *be) {
   }
   if (cfg->arch == ST_ARCH_GPT2) table_gpt2(m);
   else table_llama(m);
-  m->params = be->alloc(m->n_params * sizeof(float));
-  if (!m->params) goto fail;
   if (cfg->window > 0 && !be->attn_window) {
     st_err("sliding_window %d: the %s backend does not implement "
            "sliding-window attention (use the cpu backend)", cfg->window,
            be->name);
     goto fail;
   }
+  *out = m;
+  return ST_OK;
+fail:
+  st_model_free(m);
+  return ST_ERR;
+}
+
+int st_model_alloc(st_model *m) {
+  const st_config *cfg = &m->cfg;
+  const st_backend *be = m->be;
+  if (!(m->params = be->alloc(m->n_params * sizeof(float)))) return ST_ERR;
   if (cfg->arch == ST_ARCH_LLAMA) {
     size_t half = (size_t)cfg->head_dim / 2;
     float *f = st_malloc(half * sizeof *f);
     if (!f || !(m->rope_freq = be->alloc(half * sizeof *f))) {
       free(f);
-      goto fail;
+      return ST_ERR;
     }
     st_rope_freqs(cfg, f, &m->rope_scale);
     be->upload(m->rope_freq, f, half * sizeof *f);
     free(f);
   }
-  *out = m;
   return ST_OK;
-fail:
-  st_model_free(m);
+}
+
+int st_model_new(st_model **out, const st_config *cfg, const st_backend *be) {
+  if (st_model_layout(out, cfg, be)) return ST_ERR;
+  if (st_model_alloc(*out) == ST_OK) return ST_OK;
+  st_model_free(*out);
+  *out = NULL;
   return ST_ERR;
 }
 

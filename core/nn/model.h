@@ -152,6 +152,11 @@ typedef struct st_model {
 /* Creates a model with zeroed parameters on `be`; validates cfg, and
  * refuses a sliding window on a backend without one (backend.h). */
 int st_model_new(st_model **out, const st_config *cfg, const st_backend *be);
+/* The same in two halves, so a loader can check a file's tensors against
+ * the layout before a config's claimed sizes cost any memory: the layout
+ * (tab, off, size, n_params; params NULL), then the parameters. */
+int st_model_layout(st_model **out, const st_config *cfg, const st_backend *be);
+int st_model_alloc(st_model *m);
 void st_model_free(st_model *m);
 int st_config_validate(const st_config *cfg);
 

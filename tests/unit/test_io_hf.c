@@ -6,6 +6,7 @@
  * missing / unexpected / misshapen tensors. */
 #include <math.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "hf_config.h"
@@ -493,6 +494,22 @@ static void test_bad_folders(void) {
   pjoin(path, d, "model.safetensors");
   write_str(path, "garbage!garbage!");
   CHECK_ERR(st_load_hf(&b, d, st_backend_cpu()), "sharded/model.safetensors", "safetensors");
+  /* a config.json that claims an 8-layer dim-8192 model beside these small
+   * tensors is refused from the file headers, before any of its 2.6G
+   * parameters are allocated (peak RSS stays far below their 10 GB) */
+  CHECK(st_sft_write(path, e, n, NULL, NULL, 0) == ST_OK);
+  st_config huge = c;
+  huge.n_layers = 8, huge.dim = 8192, huge.hidden = 28672, huge.n_heads = 64;
+  huge.n_kv_heads = 8, huge.head_dim = 128, huge.vocab = 32000;
+  pjoin(path, d, "config.json");
+  CHECK(st_hfconfig_write(path, &huge) == ST_OK);
+  struct rusage ru0, ru1;
+  getrusage(RUSAGE_SELF, &ru0);
+  CHECK_ERR(st_load_hf(&b, d, st_backend_cpu()), "model.safetensors",
+            "has shape [32, 16], the config implies [32000, 8192]");
+  getrusage(RUSAGE_SELF, &ru1);
+  CHECK_MSG(ru1.ru_maxrss - ru0.ru_maxrss < 256 * 1024, "peak RSS grew by %ld KB",
+            ru1.ru_maxrss - ru0.ru_maxrss);
   for (int i = 0; i < n; i++) free(bufs[i]);
   free(bufs);
   free(e);
