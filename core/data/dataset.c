@@ -55,8 +55,21 @@ static int resolve_format(const char *path, int is_dir, st_ds_format *f) {
 
 /* ------------------------------------------------------------ input files */
 
+/* Data is a regular file: opening a FIFO blocks until someone writes to it,
+ * and a device may never end */
+static int regular(const char *path, const struct stat *st) {
+  if (S_ISREG(st->st_mode)) return ST_OK;
+  return st_err("%s: not a regular file (%s); data must be a file or a folder "
+                "of them", path, S_ISFIFO(st->st_mode) ? "a FIFO" :
+                S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode) ? "a device" :
+                S_ISSOCK(st->st_mode) ? "a socket" : "not a file");
+}
+
 static int read_one(ds_file *f, const char *path) {
   snprintf(f->name, sizeof f->name, "%s", path);
+  struct stat st;
+  if (stat(path, &st)) return st_err("%s: %s", path, strerror(errno));
+  if (regular(path, &st)) return ST_ERR;
   FILE *fp = fopen(path, "rb");
   if (!fp) return st_err("%s: %s", path, strerror(errno));
   long n = -1;
@@ -262,6 +275,7 @@ int st_dataset_load(st_dataset *ds, const st_tokenizer *tk,
   struct stat st;
   if (stat(o->path, &st)) return st_err("%s: %s", o->path, strerror(errno));
   int is_dir = S_ISDIR(st.st_mode);
+  if (!is_dir && regular(o->path, &st)) return ST_ERR;
   st_ds_format fmt = o->format;
   if (resolve_format(o->path, is_dir, &fmt) || check_opts(o, fmt))
     return ST_ERR;

@@ -6,7 +6,8 @@
 # for it (the trainer's own check of B x T: tests/unit/test_masked.c);
 # Ctrl-C (SIGINT) stops a run after the step in progress with a checkpoint
 # and a resume hint, and --resume finishes it; SIGTERM to a sweep stops its
-# running child the same way, waits for it and leaves no orphan behind.
+# running child the same way, waits for it and leaves no orphan behind;
+# data on a FIFO is refused instead of blocking the run.
 set -u
 . tests/e2e/assets.sh
 fail() { echo "FAIL: $*"; exit 1; }
@@ -49,6 +50,14 @@ done_steps=$(grep -c '"loss"' "$tmp/int/metrics.jsonl")
 "$bin" --threads 1 run --resume "$tmp/int" --set train.steps=$((done_steps + 2)) >"$tmp/res.out" 2>&1 ||
   { cat "$tmp/res.out"; fail "resume after SIGINT"; }
 grep -q '"complete": true' "$tmp/int/summary.json" || fail "the resumed run did not complete"
+# data.train on a FIFO is refused by name instead of blocking on the open
+mkfifo "$tmp/fifo.tsv"
+timeout -s KILL 60 "$bin" run recipes/quickstart.yaml "${small[@]}" --set "data.train=$tmp/fifo.tsv" \
+  --out "$tmp/fifo" >"$tmp/fifo.out" 2>&1
+rc=$?
+[ $rc = 2 ] && grep -q "fifo.tsv: not a regular file (a FIFO)" "$tmp/fifo.out" ||
+  { cat "$tmp/fifo.out"; fail "data.train on a FIFO: exit $rc (137: it blocked)"; }
+
 cat >"$tmp/long.yaml" <<Y
 recipe: recipes/quickstart.yaml
 seeds: [1]
