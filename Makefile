@@ -2,8 +2,9 @@
 # (scripts/install_deps) and build first.
 JOBS ?= $(shell nproc)
 CMAKE_ARGS ?=
+FUZZ_SECONDS ?= 30
 
-.PHONY: deps build build-asan test quickstart bench clean
+.PHONY: deps build build-asan test fuzz quickstart bench clean
 
 deps:
 	@scripts/install_deps
@@ -22,6 +23,12 @@ test: build build-asan
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	  ctest --output-on-failure -j$(JOBS)
+
+# libFuzzer harnesses (tests/fuzz) in build-fuzz with clang, each run for
+# FUZZ_SECONDS on a copy of its seed corpus; fails on any crash, leak,
+# timeout or memory-limit overrun (findings in build-fuzz/findings/).
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz
 
 quickstart: build
 	./build/strata run recipes/quickstart.yaml

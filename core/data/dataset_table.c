@@ -203,8 +203,10 @@ static int trim_field(table *t, size_t start) {
     t->buf.n--;
   size_t lead = start;
   while (lead < t->buf.n && isspace((unsigned char)t->buf.p[lead])) lead++;
-  memmove(t->buf.p + start, t->buf.p + lead, t->buf.n - lead);
-  t->buf.n -= lead - start;
+  if (lead > start) { /* (an empty first field has no buffer yet) */
+    memmove(t->buf.p + start, t->buf.p + lead, t->buf.n - lead);
+    t->buf.n -= lead - start;
+  }
   if (t->nf == t->cap) {
     int cap = t->cap ? 2 * t->cap : 16;
     size_t *o = realloc(t->off, (size_t)cap * sizeof *o);

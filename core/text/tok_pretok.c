@@ -903,7 +903,9 @@ static int decode_step(const st_pipeline *p, const decoder *d,
   int rc = ST_OK;
   if (toks_reset(out)) return ST_ERR;
   for (size_t i = 0; i < in->n && rc == ST_OK; i++) {
-    const char *s = in->s.p + in->off[i];
+    /* an earlier step may have left empty tokens and no buffer (Fuse of
+     * nothing): NULL + 0 is undefined */
+    const char *s = in->s.p ? in->s.p + in->off[i] : "";
     size_t n = in->off[i + 1] - in->off[i];
     const unsigned char *u = (const unsigned char *)s;
     switch (d->kind) {

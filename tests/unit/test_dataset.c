@@ -211,6 +211,15 @@ static void test_classification(void) {
     CHECK(ds.cand_off[2] == 2); /* single-token continuations */
   }
   st_dataset_free(&ds);
+  /* an empty first field (found by tests/fuzz/fuzz_dataset: trimming it
+   * computed NULL + 0 before the buffer existed) */
+  o.label_col = "1";
+  o.templ = "{0}x";
+  CHECK(load(&ds, "empty_first.tsv", "\t1\n  \t0\n", o) == ST_OK);
+  CHECK(ds.n == 2 && ds.label && ds.label[0] == 1 && ds.label[1] == 0);
+  st_dataset_free(&ds);
+  o.label_col = "0";
+  o.templ = "{1}";
 
   /* CSV quoting */
   o = cls_opts("{text}");

@@ -302,6 +302,29 @@ static void test_bpe_input(void) {
   st_tokenizer_free(t);
 }
 
+/* found by tests/fuzz/fuzz_tokenizer_json: decoding nothing through Fuse
+ * then Strip handed Strip an empty token with no buffer (NULL + 0, which
+ * clang's UBSan reports) */
+static void test_empty_decode(void) {
+  const char *json =
+      "{\"decoder\": {\"type\": \"Sequence\", \"decoders\": [{\"type\": \"Fuse\"}, "
+      "{\"type\": \"Strip\", \"content\": \" \", \"start\": 1, \"stop\": 0}]}, "
+      "\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2}, "
+      "\"merges\": [\"a b\"]}}";
+  write_file(tpath("fuse_strip.json"), json, strlen(json));
+  st_tokenizer *t;
+  CHECK(st_tokenizer_load(&t, tpath("fuse_strip.json")) == ST_OK);
+  if (!t) return;
+  char *s = NULL;
+  size_t len = 1;
+  CHECK(st_tokenizer_decode_len(t, NULL, 0, &s, &len) == ST_OK && s && len == 0 && !*s);
+  free(s);
+  int32_t ab = 2;
+  CHECK(st_tokenizer_decode(t, &ab, 1, &s) == ST_OK && !strcmp(s, "ab"));
+  free(s);
+  st_tokenizer_free(t);
+}
+
 /* encode is const and keeps its scratch per call: threads may share it */
 static void test_threads(void) {
   st_tokenizer *t;
@@ -339,9 +362,11 @@ int main(void) {
   test_bad_files();
   test_encoder_ids();
   test_bpe_input();
+  test_empty_decode();
   test_threads();
-  const char *names[] = {"tok.bin", "tok2.bin", "short.bin", "trunc.bin", "bad.json"};
-  for (int i = 0; i < 5; i++) unlink(tpath(names[i]));
+  const char *names[] = {"tok.bin", "tok2.bin", "short.bin", "trunc.bin", "bad.json",
+                         "fuse_strip.json"};
+  for (int i = 0; i < 6; i++) unlink(tpath(names[i]));
   rmdir(tmpdir);
   TEST_DONE();
 }

@@ -1,0 +1,30 @@
+/* fuzz_peft.c - a PEFT adapter folder: the input split at its first NUL
+ * into adapter_config.json and adapter_model.safetensors, loaded with
+ * st_lora_load_peft_model onto a fresh tiny model (fuzz_model.h: GPT-2 when
+ * the config names a GPT-2 module, else Llama). */
+#include "fuzz_common.h"
+#include "error.h"
+#include "fuzz_model.h"
+#include "lora_io.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  size_t n1, off2;
+  fz_split(data, size, &n1, &off2);
+  static char dir[700];
+  if (!dir[0]) {
+    snprintf(dir, sizeof dir, "%s", fz_path("adapter"));
+    mkdir(dir, 0755);
+  }
+  fz_put("adapter/adapter_config.json", data, n1);
+  fz_put("adapter/adapter_model.safetensors", data + off2, size - off2);
+  int gpt2 = memmem(data, n1, "c_attn", 6) || memmem(data, n1, "c_fc", 4);
+  st_config c = fz_tiny_cfg(gpt2);
+  st_model *m = NULL;
+  if (st_model_new(&m, &c, st_backend_cpu()) != ST_OK) abort();
+  unsigned char *written = calloc((size_t)m->n_tab, 1);
+  st_lora *lo = NULL;
+  if (st_lora_load_peft_model(&lo, m, dir, written) == ST_OK) st_lora_free(lo);
+  free(written);
+  st_model_free(m);
+  return 0;
+}
