@@ -897,7 +897,8 @@ int st_tok_gpt2_load(st_tokenizer *t, const char *encoder_json, size_t en,
     if (len && line[len - 1] == '\r') len--;
     if (len == 0 || (len >= 8 && !memcmp(line, "#version", 8))) continue;
     const char *sp = memchr(line, ' ', len);
-    if (!sp || memchr(sp + 1, ' ', len - (size_t)(sp + 1 - line)))
+    if (!sp || sp == line || sp + 1 == line + len ||
+        memchr(sp + 1, ' ', len - (size_t)(sp + 1 - line)))
       rc = st_err("merges line %zu: not two tokens split by one space", ln);
     else
       rc = add_merge(m, line, (size_t)(sp - line), sp + 1,

@@ -70,7 +70,7 @@ uint64_t st_hash_bytes(const void *p, size_t n, uint64_t seed) {
     n -= 8;
   }
   uint64_t w = 0;
-  memcpy(&w, s, n);
+  if (n) memcpy(&w, s, n); /* an empty key may come with a NULL pointer */
   h = mix64(h ^ w ^ 0xA0761D6478BD642Full, 0x94D049BB133111EBull);
   return h ^ (h >> 31);
 }
@@ -115,7 +115,7 @@ int32_t st_strmap_get(const st_strmap *m, const char *key, size_t len) {
   for (;; i = (i + 1) & m->mask) {
     const st_strmap_slot *s = &m->slot[i];
     if (!s->key) return -1;
-    if (s->len == len && !memcmp(s->key, key, len)) return s->val;
+    if (s->len == len && (!len || !memcmp(s->key, key, len))) return s->val;
   }
 }
 

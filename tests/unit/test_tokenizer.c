@@ -262,6 +262,17 @@ static void test_encoder_ids(void) {
   CHECK_MSG(st_tokenizer_load(&t, dir) == ST_ERR && t == NULL &&
                 err_has("encoder.json['ab']: id 1000000000 is far outside the 3 entries"),
             "%s", st_errmsg());
+  /* a merge with an empty side (found by fuzz_gpt2_bpe: it hashed a NULL
+   * key) is refused as malformed */
+  const char *enc2 = "{\"a\": 0, \"b\": 1, \"ab\": 2}";
+  const char *bpe2 = "#version: 0.2\n \n";
+  snprintf(p, sizeof p, "%s/encoder.json", dir);
+  write_file(p, enc2, strlen(enc2));
+  snprintf(p, sizeof p, "%s/vocab.bpe", dir);
+  write_file(p, bpe2, strlen(bpe2));
+  CHECK_MSG(st_tokenizer_load(&t, dir) == ST_ERR && t == NULL &&
+                err_has("merges line 2: not two tokens split by one space"),
+            "%s", st_errmsg());
   snprintf(p, sizeof p, "%s/encoder.json", dir);
   unlink(p);
   snprintf(p, sizeof p, "%s/vocab.bpe", dir);
