@@ -66,11 +66,23 @@ static const char *fz_put(const char *name, const uint8_t *data, size_t n) {
   return p;
 }
 
-/* splits the input at its first NUL: [0, *n1) and [*off2, size) */
-static inline void fz_split(const uint8_t *data, size_t size, size_t *n1, size_t *off2) {
+/* splits the input at its first NUL into two files of the folder `dir`
+ * (created on first use) and returns the folder's path; *n1 is the first
+ * file's length */
+static const char *fz_split_files(const char *dir, const char *first, const char *second,
+                                  const uint8_t *data, size_t size, size_t *n1) {
+  static char path[700];
+  char name[300];
+  snprintf(path, sizeof path, "%s", fz_path(dir));
+  mkdir(path, 0755);
   const uint8_t *z = memchr(data, 0, size);
   *n1 = z ? (size_t)(z - data) : size;
-  *off2 = z ? *n1 + 1 : size;
+  size_t off2 = z ? *n1 + 1 : size;
+  snprintf(name, sizeof name, "%s/%s", dir, first);
+  fz_put(name, data, *n1);
+  snprintf(name, sizeof name, "%s/%s", dir, second);
+  fz_put(name, data + off2, size - off2);
+  return path;
 }
 
 #endif

@@ -8,15 +8,9 @@
 #include "lora_io.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  size_t n1, off2;
-  fz_split(data, size, &n1, &off2);
-  static char dir[700];
-  if (!dir[0]) {
-    snprintf(dir, sizeof dir, "%s", fz_path("adapter"));
-    mkdir(dir, 0755);
-  }
-  fz_put("adapter/adapter_config.json", data, n1);
-  fz_put("adapter/adapter_model.safetensors", data + off2, size - off2);
+  size_t n1;
+  const char *dir = fz_split_files("adapter", "adapter_config.json",
+                                   "adapter_model.safetensors", data, size, &n1);
   int gpt2 = memmem(data, n1, "c_attn", 6) || memmem(data, n1, "c_fc", 4);
   st_config c = fz_tiny_cfg(gpt2);
   st_model *m = NULL;
