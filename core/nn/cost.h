@@ -34,7 +34,11 @@ typedef struct st_layer_flops {
  * B (Ax) 2r.out (lora_fwd); backward dB += dy^T (Ax) 2r.out, d(Ax) = dy B
  * 2r.out and dA += d(Ax)^T x 2r.in (wgrad), and the input gradient d(Ax) A
  * 2r.in only where the module's input gradient is needed (dgrad). W's own
- * input gradient is counted as for any linear map. */
+ * input gradient is counted as for any linear map.
+ *
+ * Activation checkpointing runs a block's forward twice: its second forward
+ * is fwd + lora_fwd of st_layer_cost(..., ST_NOPS) (st_plan_layer_recompute,
+ * plan.h). */
 st_layer_flops st_layer_cost(const st_model *m, int l, int T,
                              const st_layer_plan *lp, int below);
 

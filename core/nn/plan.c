@@ -61,6 +61,7 @@ int st_plan_copy(st_plan *dst, const st_plan *src) {
   dst->final_norm = src->final_norm;
   dst->head = src->head;
   dst->seed = src->seed;
+  dst->recompute = src->recompute;
   return ST_OK;
 }
 
@@ -242,6 +243,16 @@ double st_plan_layer_bwd(const st_plan *p, const st_model *m, int T, int l,
   return c.dgrad + c.wgrad;
 }
 
+double st_plan_layer_recompute(const st_plan *p, const st_model *m, int T,
+                               int l) {
+  int lowest = st_plan_lowest(p, m);
+  /* the trainer's backward recomputes layers max(lowest, 0) .. L-2 */
+  if (!p->recompute || l < lowest || l >= m->cfg.n_layers - 1) return 0;
+  st_layer_plan lp = st_plan_layer(p, l);
+  st_layer_flops c = st_layer_cost(m, l, T, &lp, ST_NOPS);
+  return c.fwd + c.lora_fwd;
+}
+
 st_flops st_plan_flops(const st_plan *p, const st_model *m, int T) {
   const st_config *c = &m->cfg;
   int L = c->n_layers;
@@ -263,7 +274,9 @@ st_flops st_plan_flops(const st_plan *p, const st_model *m, int T) {
     double lf;
     f.bwd += st_plan_layer_bwd(p, m, T, l, &lf);
     f.lora_fwd += lf;
+    f.recompute_fwd += st_plan_layer_recompute(p, m, T, l);
   }
-  f.ideal_ratio = (f.fwd + f.lora_fwd + f.bwd) / (f.fwd + f.full_bwd);
+  f.ideal_ratio = (f.fwd + f.lora_fwd + f.recompute_fwd + f.bwd) /
+                  (f.fwd + f.full_bwd);
   return f;
 }

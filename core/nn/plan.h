@@ -30,6 +30,12 @@ typedef struct st_plan {
   st_lora_spec *lora;   /* [L] for lora layers */
   int embed, final_norm, head; /* trainable flags (tied head: head = embed) */
   uint64_t seed; /* LoRA: initial A of new adapters and dropout draw from it */
+  /* activation checkpointing: the trainer keeps only each block's input from
+   * the lowest trainable layer up and runs a block's forward again inside
+   * the backward, so activations cost one block plus the inputs; costs
+   * st_flops.recompute_fwd more FLOPs, and gives bitwise the same gradients
+   * on a deterministic backend */
+  int recompute;
 } st_plan;
 
 /* all frozen */
@@ -78,12 +84,21 @@ int st_plan_layer_below(const st_plan *p, const st_model *m, int l);
 typedef struct st_flops {
   double fwd, bwd, full_bwd; /* per token */
   double lora_fwd;           /* the adapters' own forward (0 without LoRA) */
-  double ideal_ratio;        /* (fwd + lora_fwd + bwd) / (fwd + full_bwd) */
+  double recompute_fwd;      /* checkpointing's second forward (0 without) */
+  double ideal_ratio;        /* (fwd + lora_fwd + recompute_fwd + bwd) /
+                                (fwd + full_bwd): the baseline is full
+                                fine-tuning without checkpointing */
 } st_flops;
 st_flops st_plan_flops(const st_plan *p, const st_model *m, int T);
 /* the share of st_plan_flops().bwd that layer l does (per token); *lora_fwd
  * (may be NULL) gets its adapters' extra forward FLOPs */
 double st_plan_layer_bwd(const st_plan *p, const st_model *m, int T, int l,
                          double *lora_fwd);
+/* the forward FLOPs per token that checkpointing (p->recompute) runs again
+ * for layer l inside the backward: its forward and its adapters', for the
+ * layers the backward reaches except the top one, whose activations the
+ * forward leaves in place (0 without checkpointing) */
+double st_plan_layer_recompute(const st_plan *p, const st_model *m, int T,
+                               int l);
 
 #endif

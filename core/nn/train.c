@@ -6,6 +6,17 @@
  * up keep their activations and their input h_l for backward. Backward walks
  * from the head down to lowest_trainable and stops there.
  *
+ * Checkpointing (plan.recompute): blocks from k0 up keep only their input
+ * h_l and share the scratch block; the backward runs block l's forward again
+ * from h_l into the scratch just before its backward (the top block's
+ * activations are still there from the forward). The same ops on the same
+ * inputs give bitwise the same activations, so the gradients do not change.
+ *
+ * Accumulation: a step over K micro-batches runs K forwards and backwards
+ * into the same gradients, each micro-batch's loss gradient scaled by 1 /
+ * (the K batches' target count), so the sum is the gradient of the mean
+ * over all their targets: the update of one batch K times larger.
+ *
  * LoRA: the trainer owns an adapter set that follows its plans (lora.h) and
  * is attached to the model while the trainer lives, so evaluation and
  * generation during a run see the adapters. Only A and B of adapters that
@@ -28,6 +39,7 @@ struct st_trainer {
   st_plan plan;
   int B, T, N;
   int lowest, k0;
+  int recompute;       /* plan.recompute: acts[] unused, scratch is every block's */
   int *below;          /* [L] backward depth per block (layer.h) */
   /* activations (reallocated by set_plan) */
   st_acts *acts;       /* [L], allocated for l >= k0 */
@@ -67,19 +79,29 @@ static int alloc_acts(st_trainer *t) {
   const st_backend *be = t->be;
   int L = t->m->cfg.n_layers;
   size_t NC = (size_t)t->N * t->m->cfg.dim * sizeof(float);
-  for (int l = t->k0; l < L; l++) {
+  for (int l = t->k0; l < L && !t->recompute; l++) {
     if (st_acts_alloc_layer(&t->acts[l], t->m, l, t->B, t->T)) return ST_ERR;
     t->acts[l].train = 1;
     t->acts[l].drop_buf = t->bs.lora_tmp;
   }
   for (int l = t->k0; l <= L; l++)
     if (!(t->h[l] = be->alloc(NC))) return ST_ERR;
-  if (t->k0 > 0) {
+  if (t->k0 > 0 || t->recompute) {
     if (st_acts_alloc(&t->scratch, t->m, t->B, t->T)) return ST_ERR;
+    /* adapters below k0 never train, so a training forward is the same
+     * there; from k0 up, those that train draw dropout */
+    t->scratch.train = t->recompute;
+    t->scratch.drop_buf = t->recompute ? t->bs.lora_tmp : NULL;
+  }
+  if (t->k0 > 0)
     for (int i = 0; i < 2; i++)
       if (!(t->pp[i] = be->alloc(NC))) return ST_ERR;
-  }
   return ST_OK;
+}
+
+/* where block l's activations live during a step (l >= k0) */
+static st_acts *block_acts(st_trainer *t, int l) {
+  return t->recompute ? &t->scratch : &t->acts[l];
 }
 
 /* Rebuilds the gradient views of the blocks from the per-tensor buffers. */
@@ -166,6 +188,7 @@ static int set_plan(st_trainer *t, const st_plan *plan) {
   int L = m->cfg.n_layers;
   t->lowest = st_plan_lowest(&t->plan, m);
   t->k0 = t->lowest < 0 ? 0 : t->lowest;
+  t->recompute = t->plan.recompute != 0;
   for (int l = 0; l < L; l++)
     t->below[l] =
         l > t->lowest ? ST_OP_LN1 : st_plan_layer_below(&t->plan, m, l);
@@ -274,7 +297,7 @@ static void forward(st_trainer *t) {
       st_layer_fwd(m, l, &t->scratch, x, y, B, T);
       x = y;
     } else {
-      st_layer_fwd(m, l, &t->acts[l], t->h[l], t->h[l + 1], B, T);
+      st_layer_fwd(m, l, block_acts(t, l), t->h[l], t->h[l + 1], B, T);
     }
   }
   st_final_norm(m, t->lnf, t->lnf_mean, t->lnf_rstd, t->h[L], t->N);
@@ -302,41 +325,82 @@ static void backward(st_trainer *t) {
   else
     be->rmsnorm_bwd(t->dres, global_grad(t, ST_LNF_W), t->bs.dln, t->h[L],
                     st_global(m, ST_LNF_W), t->lnf_rstd, N, C);
-  for (int l = L - 1; l >= 0 && l >= t->lowest; l--)
-    st_layer_bwd(m, l, &t->acts[l], t->h[l], t->dres, &t->lg[l], t->below[l],
-                 &t->bs, t->B, t->T);
+  for (int l = L - 1; l >= 0 && l >= t->lowest; l--) {
+    /* h[l+1] is no longer needed: the forward again writes the same values */
+    if (t->recompute && l < L - 1)
+      st_layer_fwd(m, l, &t->scratch, t->h[l], t->h[l + 1], t->B, t->T);
+    st_layer_bwd(m, l, block_acts(t, l), t->h[l], t->dres, &t->lg[l],
+                 t->below[l], &t->bs, t->B, t->T);
+  }
   if (t->lowest < 0)
     be->embed_bwd(global_grad(t, ST_WTE), global_grad(t, ST_WPE), t->dres,
                   t->tok, t->B, t->T, C);
 }
 
-int st_trainer_fwdbwd(st_trainer *t, const int32_t *tok, const int32_t *tgt,
-                      float *loss) {
-  if (t->broken) return st_err("trainer: unusable after a failed plan change");
-  const st_config *c = &t->m->cfg;
-  int nvalid = 0;
-  for (int i = 0; i < t->N; i++) {
-    if (tok[i] < 0 || tok[i] >= c->vocab)
-      return st_err("token id %d at position %d is outside the vocabulary "
-                    "(0..%d)", tok[i], i, c->vocab - 1);
-    if (tgt[i] >= c->vocab)
-      return st_err("target id %d at position %d is outside the vocabulary",
-                    tgt[i], i);
-    nvalid += tgt[i] >= 0;
-  }
-  if (!nvalid) return st_err("batch has no loss-bearing tokens");
+/* Forward and backward of one micro-batch, host tok/tgt [B,T] with nvalid
+ * loss-bearing targets, of a step with `total` of them; adds its summed
+ * token losses to *sum. */
+static int micro_step(st_trainer *t, const int32_t *tok, const int32_t *tgt,
+                      long nvalid, long total, double *sum) {
   const st_backend *be = t->be;
+  if (!nvalid) return ST_OK; /* no loss, no gradient: nothing to run */
   be->upload(t->tok, tok, (size_t)t->N * sizeof *tok);
   be->upload(t->tgt, tgt, (size_t)t->N * sizeof *tgt);
   forward(t);
-  be->softmax_ce(t->losses, t->logits, t->tgt, t->N, c->vocab, 1.0f / nvalid);
-  *loss = (float)(be->sum(t->losses, (size_t)t->N) / nvalid);
-  if (!isfinite(*loss)) return st_err("loss is %g (not finite)", *loss);
+  be->softmax_ce(t->losses, t->logits, t->tgt, t->N, t->m->cfg.vocab,
+                 1.0f / (float)total);
+  double s = be->sum(t->losses, (size_t)t->N);
+  *sum += s;
+  if (!isfinite(s)) return ST_ERR; /* the caller reports the loss */
   backward(t);
   /* the next training forward draws fresh dropout masks */
   for (int i = 0; t->lora && i < t->lora->n; i++)
     if (t->lora->a[i].train) t->lora->a[i].draws++;
   return ST_OK;
+}
+
+/* forward + masked backward of K micro-batches [K*B,T] (see the top) */
+static int fwdbwd_k(st_trainer *t, const int32_t *tok, const int32_t *tgt,
+                    int K, float *loss) {
+  if (t->broken) return st_err("trainer: unusable after a failed plan change");
+  if (K < 1) return st_err("accumulate: %d micro-batches, expected >= 1", K);
+  const st_config *c = &t->m->cfg;
+  size_t N = (size_t)t->N;
+  /* every micro-batch is checked and counted before the first backward */
+  long *nvalid = st_calloc((size_t)K, sizeof *nvalid), total = 0;
+  if (!nvalid) return ST_ERR;
+  for (size_t i = 0; i < (size_t)K * N; i++) {
+    if (tok[i] < 0 || tok[i] >= c->vocab) {
+      free(nvalid);
+      return st_err("token id %d at position %zu is outside the vocabulary "
+                    "(0..%d)", tok[i], i, c->vocab - 1);
+    }
+    if (tgt[i] >= c->vocab) {
+      free(nvalid);
+      return st_err("target id %d at position %zu is outside the vocabulary",
+                    tgt[i], i);
+    }
+    nvalid[i / N] += tgt[i] >= 0;
+  }
+  for (int k = 0; k < K; k++) total += nvalid[k];
+  if (!total) {
+    free(nvalid);
+    return st_err(K > 1 ? "none of the %d micro-batches has a loss-bearing "
+                          "token" : "batch has no loss-bearing tokens", K);
+  }
+  double sum = 0;
+  int rc = ST_OK;
+  for (int k = 0; k < K && rc == ST_OK; k++)
+    rc = micro_step(t, tok + k * N, tgt + k * N, nvalid[k], total, &sum);
+  free(nvalid);
+  *loss = (float)(sum / total);
+  if (rc || !isfinite(*loss)) return st_err("loss is %g (not finite)", *loss);
+  return ST_OK;
+}
+
+int st_trainer_fwdbwd(st_trainer *t, const int32_t *tok, const int32_t *tgt,
+                      float *loss) {
+  return fwdbwd_k(t, tok, tgt, 1, loss);
 }
 
 /* sizes of an adapter's A and B */
@@ -405,12 +469,17 @@ int st_trainer_update(st_trainer *t, const st_optim *o, float *grad_norm) {
 
 int st_trainer_step(st_trainer *t, const int32_t *tok, const int32_t *tgt,
                     const st_optim *o, float *loss, float *grad_norm) {
+  return st_trainer_step_k(t, tok, tgt, 1, o, loss, grad_norm);
+}
+
+int st_trainer_step_k(st_trainer *t, const int32_t *tok, const int32_t *tgt,
+                      int K, const st_optim *o, float *loss, float *grad_norm) {
   int step = t->steps + 1;
   float l = 0, gn = NAN; /* l stays finite when the forward never ran */
   int rc = ST_OK;
   if (!(o->lr >= 0 && isfinite(o->lr)))
     rc = st_err("step %d: lr %g: expected a finite number >= 0", step, o->lr);
-  else if (st_trainer_fwdbwd(t, tok, tgt, &l))
+  else if (fwdbwd_k(t, tok, tgt, K, &l))
     rc = isfinite(l) ? st_err_prefix("step %d: ", step)
                      : st_err("step %d: loss is %s; the weights were not "
                               "updated (lower lr?)", step, isnan(l) ? "nan" : "inf");
@@ -446,27 +515,40 @@ int st_trainer_grad(const st_trainer *t, const st_param *p, float *host,
   return ST_OK;
 }
 
-size_t st_trainer_bytes(const st_trainer *t) {
-  const st_model *m = t->m;
-  const st_config *c = &m->cfg;
+/* Floats of what a step holds per token position: block activations, the
+ * kept block inputs, the prefix's buffers, the head's (final norm, logits,
+ * losses, the residual gradient), the backward scratch and the adapters'
+ * A·x and scratch. */
+size_t st_trainer_act_bytes(const st_trainer *t) {
+  const st_config *c = &t->m->cfg;
   size_t N = (size_t)t->N, C = c->dim, fl = 0;
   int L = c->n_layers;
   size_t acts = st_acts_floats(c, t->B, t->T);
-  fl += (size_t)(L - t->k0) * acts + (size_t)(L + 1 - t->k0) * N * C;
-  if (t->k0 > 0) fl += acts + 2 * N * C;
+  int blocks = t->recompute ? 0 : L - t->k0; /* acts[l] */
+  int shared = t->k0 > 0 || t->recompute;    /* the scratch block */
+  fl += (size_t)(blocks + shared) * acts + (size_t)(L + 1 - t->k0) * N * C;
+  if (t->k0 > 0) fl += 2 * N * C;
+  fl += N * C + 2 * N + N * (size_t)c->vocab + N + N * C; /* head */
+  fl += N * ((size_t)c->hidden + st_fc_dim(c) + C +
+             (size_t)c->n_heads * c->head_dim + st_qkv_dim(c)); /* bs */
+  for (int l = t->k0; t->lora && l < L && !t->recompute; l++)
+    fl += N * (size_t)st_lora_layer_ranks(t->lora, l);
+  if (shared) fl += N * (size_t)st_lora_layer_ranks(t->lora, -1);
+  fl += N * (size_t)(st_lora_max_rank(t->lora) + st_lora_max_in(t->lora));
+  return fl * sizeof(float);
+}
+
+size_t st_trainer_bytes(const st_trainer *t) {
+  const st_model *m = t->m;
+  size_t fl = 0;
   for (int i = 0; i < m->n_tab; i++)
     if (t->grad[i]) fl += 3 * param_n(&m->tab[i]);
-  /* adapters: A, B, A·x per block; gradients and moments of those that
-   * train; the LoRA backward scratch */
-  for (int l = t->k0; t->lora && l < L; l++)
-    fl += N * (size_t)st_lora_layer_ranks(t->lora, l);
-  if (t->k0 > 0) fl += N * (size_t)st_lora_layer_ranks(t->lora, -1);
+  /* adapters: A and B; gradients and moments of those that train */
   for (int i = 0; t->lora && i < t->lora->n; i++) {
     const st_adapter *a = &t->lora->a[i];
     fl += (a->train ? 4 : 1) * (lora_na(t, a) + lora_nb(t, a));
   }
-  fl += N * (size_t)(st_lora_max_rank(t->lora) + st_lora_max_in(t->lora));
-  return fl * sizeof(float);
+  return fl * sizeof(float) + st_trainer_act_bytes(t);
 }
 
 st_lora *st_trainer_lora(const st_trainer *t) { return t->lora; }

@@ -43,6 +43,16 @@ int st_trainer_update(st_trainer *t, const st_optim *o, float *grad_norm);
  * gradients zeroed. loss and grad_norm (pre-clip) may be NULL. */
 int st_trainer_step(st_trainer *t, const int32_t *tok, const int32_t *tgt,
                     const st_optim *o, float *loss, float *grad_norm);
+/* The same step over K micro-batches of the trainer's B rows, tok/tgt
+ * [K*B,T] (micro-batch k: rows kB..kB+B-1), one after another into the
+ * same gradients: gradient accumulation. Each micro-batch is weighted by
+ * its share of the K batches' loss-bearing targets (counted before the
+ * first backward), so the update is that of one batch K times larger
+ * within float rounding; *loss is the mean over all those targets. A
+ * micro-batch without targets is skipped; K batches without any are an
+ * error. Activation memory stays that of B rows. */
+int st_trainer_step_k(st_trainer *t, const int32_t *tok, const int32_t *tgt,
+                      int K, const st_optim *o, float *loss, float *grad_norm);
 int st_trainer_zero_grad(st_trainer *t);
 
 /* gradient of a named parameter (host copy, checkpoint layout); error if
@@ -59,6 +69,10 @@ int st_trainer_set_state(st_trainer *t, const st_param *p, const float *m,
                          const float *v, size_t n, int step);
 /* device bytes held for activations, gradients and optimizer state */
 size_t st_trainer_bytes(const st_trainer *t);
+/* the part of it that grows with B x T: block activations and kept block
+ * inputs (checkpointing, plan.recompute, keeps the inputs and one block),
+ * the head's buffers (logits: B.T.V floats), the backward scratch */
+size_t st_trainer_act_bytes(const st_trainer *t);
 
 /* LoRA (lora.h). A plan with LoRA layers gives the trainer an adapter set
  * (seeded by plan->seed) that it attaches to the model in place of any
