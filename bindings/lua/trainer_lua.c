@@ -2,18 +2,23 @@
  * step at a time under a Lua script's control.
  *
  *   t = strata.trainer(m, plan, {batch_size =, seq_len =, lr =, weight_decay =,
- *                      grad_clip =, beta1 =, beta2 =, eps =, seed =})
+ *                      grad_clip =, beta1 =, beta2 =, eps =, seed =,
+ *                      accumulate =, checkpointing =})
  *                   options missing take the recipe defaults of train.*
- *                   (the schema, docs/recipes.md)
- *   t:step(ds)      one AdamW step on the next batch of dataset ds (a
- *                   strata.data dataset); returns loss, grad_norm
+ *                   (the schema, docs/recipes.md; accumulate 1 and
+ *                   checkpointing false while the schema has none)
+ *   t:step(ds)      one AdamW step on the next `accumulate` batches of
+ *                   dataset ds (a strata.data dataset), accumulated as one
+ *                   batch that many times larger (st_trainer_step_k);
+ *                   returns loss, grad_norm
  *   t:loss()        the last step's loss (nil before the first)
  *   t:grad_norm()   the last step's pre-clip gradient norm
  *   t:steps()       steps taken
  *   t:lr()  t:set_lr(x)
  *   t:plan()        the current plan, as strata.check_plan returns it
  *   t:set_plan(p)   switch plans between steps; moments of tensors that
- *                   stay trainable are kept (st_trainer_set_plan)
+ *                   stay trainable are kept (st_trainer_set_plan); every
+ *                   plan keeps the trainer's checkpointing setting
  *   t:bytes()       memory held for activations, gradients and moments
  *
  * Batches come from st_batcher seeded with `seed`, as in `strata run`: the
@@ -40,9 +45,11 @@ typedef struct trainer_ud {
   st_model *m;
   st_optim o;
   int B, T;
+  int K;         /* micro-batches per step */
+  int recompute; /* activation checkpointing, for every plan */
   uint64_t seed;
   st_batcher bat; /* bat.ds: the dataset stepped last (uservalue 2) */
-  int32_t *tok, *tgt; /* [B,T] */
+  int32_t *tok, *tgt; /* [K*B,T] */
   int have_loss;
   float loss, grad_norm;
 } trainer_ud;
@@ -78,6 +85,7 @@ static void to_plan(lua_State *L, trainer_ud *u, int idx, const char *who,
     sl_errorf(L, "%s", st_errmsg());
   }
   p->seed = u->seed;
+  p->recompute = u->recompute;
 }
 
 /* opts[k], else the recipe default of train.<k> (the schema's), else d */
@@ -97,6 +105,22 @@ static double opt_num(lua_State *L, int t, const char *k, double d) {
   return v;
 }
 
+/* opts[k] as a boolean, else the recipe default of train.<k>, else false */
+static int opt_bool(lua_State *L, int t, const char *k) {
+  if (lua_isnil(L, t) || lua_getfield(L, t, k) == LUA_TNIL) {
+    char key[64];
+    if (!lua_isnil(L, t)) lua_pop(L, 1);
+    snprintf(key, sizeof key, "train.%s", k);
+    sl_schema_push_default(L, key);
+  }
+  if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
+    return sl_errorf(L, "strata.trainer: %s: expected true or false, not %s", k,
+                     luaL_typename(L, -1));
+  int v = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
 static int t_step(lua_State *L) {
   trainer_ud *u = check(L, 1);
   st_dataset *ds = sl_check_dataset(L, 2);
@@ -112,9 +136,11 @@ static int t_step(lua_State *L) {
     lua_pushvalue(L, 2);
     lua_setiuservalue(L, 1, 2);
   }
-  st_batcher_next(&u->bat, u->tok, u->tgt, NULL);
+  size_t N = (size_t)u->B * u->T;
+  for (int k = 0; k < u->K; k++)
+    st_batcher_next(&u->bat, u->tok + k * N, u->tgt + k * N, NULL);
   float loss = 0, gn = 0;
-  if (st_trainer_step(u->t, u->tok, u->tgt, &u->o, &loss, &gn))
+  if (st_trainer_step_k(u->t, u->tok, u->tgt, u->K, &u->o, &loss, &gn))
     return sl_errorf(L, "%s", st_errmsg());
   u->loss = loss;
   u->grad_norm = gn;
@@ -197,9 +223,14 @@ static int l_trainer(lua_State *L) {
   double B = opt_num(L, 3, "batch_size", 0);
   double T = opt_num(L, 3, "seq_len", sl_default_seq_len(m));
   double seed = opt_num(L, 3, "seed", 0);
+  double K = opt_num(L, 3, "accumulate", 1);
+  int recompute = opt_bool(L, 3, "checkpointing");
   if (B < 1 || B > 65536 || B != floor(B))
     return sl_errorf(L, "strata.trainer: batch_size %g: expected an "
                             "integer >= 1", B);
+  if (K < 1 || K > 65536 || K != floor(K) || B * K > 1 << 24)
+    return sl_errorf(L, "strata.trainer: accumulate %g: expected an integer "
+                            "1..%d (batches of %g rows)", K, (1 << 24) / (int)B, B);
   if (T < 2 || T > m->cfg.max_seq || T != floor(T))
     return sl_errorf(L, "strata.trainer: seq_len %g: expected an integer "
                             "2..%d (the model's context)", T, m->cfg.max_seq);
@@ -232,8 +263,10 @@ static int l_trainer(lua_State *L) {
   u->o = o;
   u->B = (int)B;
   u->T = (int)T;
+  u->K = (int)K;
+  u->recompute = recompute;
   u->seed = (uint64_t)seed;
-  size_t N = (size_t)u->B * u->T;
+  size_t N = (size_t)u->K * u->B * u->T;
   if (!(u->tok = st_malloc(N * sizeof *u->tok)) ||
       !(u->tgt = st_malloc(N * sizeof *u->tgt)))
     return sl_errorf(L, "%s", st_errmsg());
