@@ -142,7 +142,7 @@ static int setup(lua_State *L, int recipe, st_tokenizer **tk, int *T) {
   char tp[ST_PATH_MAX];
   int rc = ST_ERR;
   if (!tok) {
-    if (st_tokenizer_find(model, tp, sizeof tp)) goto done;
+    if (st_model_tokenizer(model, tp, sizeof tp)) goto done;
     tok = tp;
   }
   if (st_tokenizer_load(tk, tok)) goto done;

@@ -1,6 +1,8 @@
 /* cmd_eval.c - strata eval <model> --data FILE: loss/perplexity, and for
  * classification data accuracy and macro-F1; optional generations; JSON. */
 #include <jansson.h>
+#include <lauxlib.h>
+#include <lualib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 #include "error.h"
 #include "model_io.h"
 #include "runner.h"
+#include "strata_lua.h"
 #include "fs.h"
 #include "eval.h"
 #include "model.h"
@@ -17,10 +20,13 @@
 #include "tokenizer.h"
 
 static const cli_opt opts[] = {
-    {"model", CLI_ARG, .help = "llama2.c .bin, or a Hugging Face folder"},
+    {"model", CLI_ARG, .help = "llama2.c .bin, a Hugging Face folder, or a run folder\n"
+                              "(RUN, RUN@best, RUN@step-N)"},
     /* data */
-    {"--data", CLI_STR, "FILE", .required = 1,
-     .help = ".txt (or a folder of them), .jsonl, .tsv or .csv"},
+    {"--data", CLI_STR, "FILE",
+     .help = ".txt (or a folder of them), .jsonl, .tsv or .csv; for a\n"
+             "run folder, default: the run's own eval set, built as the\n"
+             "run built it (its numbers are the run's, bit for bit)"},
     {"--format", CLI_ENUM, "auto|text|jsonl|tsv|csv", "auto", .help = "how to read FILE (auto: by its extension)"},
     {"--seq-len", CLI_INT, "T", .range = "1..",
      .help = "positions per example (default min(256, context): longer\n"
@@ -58,7 +64,8 @@ static const cli_opt opts[] = {
                                          "(generate's default is 1: it samples)", .range = "0.."},
     {"--seed", CLI_INT, "S", "1", .help = "sampling seed", .range = "0.."},
     /* other */
-    {"--batch", CLI_INT, "B", "8", .help = "rows per forward pass", .range = "1.."},
+    {"--batch", CLI_INT, "B", "8", .help = "rows per forward pass (a run's own eval set: the\n"
+                                    "run's, 32)", .range = "1.."},
     {"--tokenizer", CLI_STR, "F", .help = "tokenizer file or folder (default: beside a\n"
                                           "llama2.c model, or the model's folder)"},
     {"--device", CLI_ENUM, "cpu|cuda", "cpu", .help = "backend"},
@@ -155,7 +162,7 @@ int cmd_eval(int argc, char **argv) {
 
   char tp[ST_PATH_MAX];
   if (!tokpath) {
-    if (st_tokenizer_find(model, tp, sizeof tp)) return ST_ERR;
+    if (st_model_tokenizer(model, tp, sizeof tp)) return ST_ERR;
     tokpath = tp;
   }
   const st_backend *be = st_backend_get(cli_str(&a, "--device"));
@@ -187,7 +194,34 @@ int cmd_eval(int argc, char **argv) {
     o.labels = (const char *const *)labels;
     o.verbalizers = (const char *const *)verbs;
   }
-  if (st_dataset_load(&full, tk, &o)) goto done;
+  if (!data) {
+    st_run_ref run;
+    if (st_run_resolve(model, &run)) goto done;
+    if (!run.is_run) {
+      st_err("eval: --data is needed (only a run folder has an eval set of its own)");
+      goto done;
+    }
+    if (verb_s || templ_s || cli_given(&a, "--seq-len") || cli_given(&a, "--format")) {
+      st_err("eval: --template, --verbalizers, --seq-len and --format describe --data; "
+             "a run's own eval set is built from its recipe");
+      goto done;
+    }
+    lua_State *L = sl_newstate();
+    if (!L) {
+      st_err("out of memory");
+      goto done;
+    }
+    luaL_openlibs(L);
+    int cls = 1;
+    int lrc = sl_run_eval_data(L, run.dir, tk, m, &full, &cls);
+    sl_close(L);
+    if (lrc) goto done;
+    if (!cls) task = "lm";
+    if (!cli_given(&a, "--batch")) B = SL_EVAL_BATCH;
+    data = "the run's eval set";
+  } else if (st_dataset_load(&full, tk, &o)) {
+    goto done;
+  }
   const st_dataset *ds = &full;
   if (max_samples && max_samples < full.n) {
     if (!(idx = st_malloc((size_t)max_samples * sizeof *idx))) goto done;

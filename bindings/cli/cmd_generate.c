@@ -40,7 +40,7 @@ int cmd_generate(int argc, char **argv) {
 
   char tp[ST_PATH_MAX];
   if (!tokpath) {
-    if (st_tokenizer_find(model, tp, sizeof tp)) return ST_ERR;
+    if (st_model_tokenizer(model, tp, sizeof tp)) return ST_ERR;
     tokpath = tp;
   }
   st_model *m = NULL;

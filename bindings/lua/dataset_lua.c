@@ -99,7 +99,7 @@ void sl_push_datasets(lua_State *L, int model, int data, int T,
   char tp[ST_PATH_MAX];
   if (!tokenizer) {
     lua_getfield(L, model, "path");
-    if (st_tokenizer_find(lua_tostring(L, -1), tp, sizeof tp))
+    if (st_model_tokenizer(lua_tostring(L, -1), tp, sizeof tp))
       sl_errorf(L, "%s", st_errmsg());
     lua_pop(L, 1);
     tokenizer = tp;

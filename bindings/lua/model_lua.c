@@ -202,7 +202,7 @@ static int m_trace(lua_State *L) {
   const char *tokpath = lua_tostring(L, -1);
   if (!tokpath) {
     lua_getiuservalue(L, 1, 1);
-    if (st_tokenizer_find(lua_tostring(L, -1), tp, sizeof tp))
+    if (st_model_tokenizer(lua_tostring(L, -1), tp, sizeof tp))
       return sl_errorf(L, "%s", st_errmsg());
     tokpath = tp;
   }

@@ -16,6 +16,7 @@
  * per step (a resumed run rewrites it up to its checkpoint). */
 #include <errno.h>
 #include <lauxlib.h>
+#include <limits.h>
 #include <lualib.h>
 #include <math.h>
 #include <stdlib.h>
@@ -45,8 +46,17 @@ struct run {
   lua_State *L;
   int R;
   const char *model_path, *device, *precision;
+  char sha[65]; /* the model's content hash (model_sha256) */
   double *gains; /* [L] the policy's per-layer gains when it reports them */
   int steps, B, T, eval_every, eval_samples, ckpt_every, classify;
+  int zero_shot;             /* eval.zero_shot */
+  /* selection (output.keep, output.metric, train.early_stop) */
+  char metric[16];           /* loss, perplexity, accuracy or f1 */
+  int higher;                /* the metric is better higher */
+  int patience;              /* 0: no early stopping */
+  double min_delta;
+  double val_frac;           /* data.validation */
+  int val_seed;
   int trace_samples, trace_T, trace_keep;
   uint64_t seed;
   st_optim opt;
@@ -65,7 +75,7 @@ struct run {
   /* the work */
   st_model *m;
   st_tokenizer *tk;
-  st_dataset train, eval, trace_ds;
+  st_dataset train, eval, val, trace_ds; /* val: data.validation's split */
   st_trace tr;
   int have_trace;
   st_trainer *t;
@@ -104,9 +114,10 @@ static int get(run *r, const char *dotted) {
   return lua_type(L, -1);
 }
 
-/* sets recipe[a][b] = value on top (popped) unless already set, creating
- * sections, so recipe.resolved.yaml shows every value the run used */
-static void set_default(run *r, const char *dotted) {
+/* sets recipe[a][b] = value on top (popped), creating sections; unless
+ * `force`, only where unset, so recipe.resolved.yaml shows every value the
+ * run used */
+static void set_value(run *r, const char *dotted, int force) {
   lua_State *L = r->L;
   int v = lua_gettop(L);
   char key[128];
@@ -115,7 +126,7 @@ static void set_default(run *r, const char *dotted) {
     const char *dot = strchr(s, '.');
     snprintf(key, sizeof key, "%.*s", dot ? (int)(dot - s) : (int)strlen(s), s);
     if (!dot) {
-      if (lua_getfield(L, -1, key) == LUA_TNIL) {
+      if (lua_getfield(L, -1, key) == LUA_TNIL || force) {
         lua_pushvalue(L, v);
         lua_setfield(L, -3, key);
       }
@@ -162,7 +173,7 @@ static int integer_or(run *r, const char *k, int computed) {
   int v = lua_isinteger(r->L, -1) ? (int)lua_tointeger(r->L, -1) : computed;
   lua_pop(r->L, 1);
   lua_pushinteger(r->L, v);
-  set_default(r, k);
+  set_value(r, k, 0);
   return v;
 }
 
@@ -180,6 +191,64 @@ static int ref_of(run *r, const char *k) {
     lua_newtable(r->L);
   }
   return luaL_ref(r->L, LUA_REGISTRYINDEX);
+}
+
+/* a path as an absolute one; "RUN@best" keeps its selector. Left as it is
+ * when it does not exist (the load that follows names it). */
+static void absolute(const char *in, char *out, size_t n) {
+  char real[PATH_MAX], head[ST_PATH_MAX];
+  const char *at = strrchr(in, '@');
+  snprintf(out, n, "%s", in);
+  if (realpath(in, real)) {
+    snprintf(out, n, "%s", real);
+  } else if (at && !strchr(at, '/')) {
+    snprintf(head, sizeof head, "%.*s", (int)(at - in), in);
+    if (realpath(head, real)) snprintf(out, n, "%s%s", real, at);
+  }
+}
+
+/* Every path the run records becomes absolute in its recipe, scripts named
+ * by name too, so recipe.resolved.yaml (and --resume, export, the run as a
+ * model) work from any directory and after the folder moves. */
+static void absolute_paths(run *r) {
+  static const char *files[] = {"model", "tokenizer", "data.train", "data.eval",
+                                "lora.init_from"};
+  static const char *scripts[][2] = {{"policy.script", "policies"},
+                                     {"train.schedule.script", "schedules"},
+                                     {"data.chat_template", "chat_templates"}};
+  char out[ST_PATH_MAX], found[ST_PATH_MAX];
+  for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+    const char *v = str(r, files[i]);
+    if (!v) continue;
+    absolute(v, out, sizeof out);
+    lua_pushstring(r->L, out);
+    set_value(r, files[i], 1);
+  }
+  for (size_t i = 0; i < sizeof scripts / sizeof *scripts; i++) {
+    const char *v = str(r, scripts[i][0]);
+    if (!v) continue;
+    sl_script_path(v, scripts[i][1], found, sizeof found);
+    absolute(found, out, sizeof out);
+    if (access(out, R_OK) != 0) continue; /* a missing script fails later, by name */
+    lua_pushstring(r->L, out);
+    set_value(r, scripts[i][0], 1);
+  }
+}
+
+/* the model's content hash: recorded in the recipe (model_sha256) when the
+ * run starts, checked when it resumes, so a changed model is refused */
+static int pin_model(run *r) {
+  if (st_model_sha256(r->model_path, r->sha)) return ST_ERR;
+  const char *want = str(r, "model_sha256");
+  if (want && strcmp(want, r->sha))
+    return st_err("model %s: its sha256 is %s, but the recipe%s pins %s%s",
+                  r->model_path, r->sha, r->o->resume ? " of the run" : "", want,
+                  r->o->resume ? ": the model changed since the run started, and "
+                                 "the run's checkpoint applies only to the model "
+                                 "it was trained from" : "");
+  lua_pushstring(r->L, r->sha);
+  set_value(r, "model_sha256", 1);
+  return ST_OK;
 }
 
 /* `strata --threads N lua script.lua`: the command line chose the thread
@@ -226,6 +295,22 @@ static int read_config(run *r) {
   }
   lua_pop(r->L, 1);
   r->ckpt_every = integer(r, "output.checkpoint_every");
+  const char *keep = str(r, "output.keep");
+  r->st.keep = !keep || !strcmp(keep, "last") ? SL_KEEP_LAST
+               : !strcmp(keep, "best")        ? SL_KEEP_BEST
+                                              : SL_KEEP_ALL;
+  get_or_default(r, "eval.zero_shot");
+  r->zero_shot = lua_toboolean(r->L, -1);
+  lua_pop(r->L, 1);
+  get(r, "eval.max_samples"); /* eval.samples is its older name */
+  if (lua_isinteger(r->L, -1)) r->eval_samples = (int)lua_tointeger(r->L, -1);
+  lua_pop(r->L, 1);
+  r->patience = integer(r, "train.early_stop.patience");
+  r->min_delta = num(r, "train.early_stop.min_delta");
+  get(r, "data.validation");
+  r->val_frac = lua_isnumber(r->L, -1) ? lua_tonumber(r->L, -1) : 0;
+  lua_pop(r->L, 1);
+  r->val_seed = integer(r, "data.validation_seed");
   get_or_default(r, "sandbox.instructions");
   r->budget = (long long)lua_tointeger(r->L, -1);
   lua_pop(r->L, 1);
@@ -259,11 +344,11 @@ static int load_inputs(run *r) {
   if (be->set_bf16) be->set_bf16(bf16);
   else if (bf16)
     fprintf(stderr, "strata: note: the %s backend has no bf16 mode; running fp32\n", be->name);
-  if (st_model_load(&r->m, r->model_path, be)) return ST_ERR;
+  if (pin_model(r) || st_model_load(&r->m, r->model_path, be)) return ST_ERR;
   char tp[ST_PATH_MAX];
   const char *tok = str(r, "tokenizer");
   if (!tok) {
-    if (st_tokenizer_find(r->model_path, tp, sizeof tp)) return ST_ERR;
+    if (st_model_tokenizer(r->model_path, tp, sizeof tp)) return ST_ERR;
     tok = tp;
   }
   if (st_tokenizer_load(&r->tk, tok)) return ST_ERR;
@@ -279,6 +364,17 @@ static int load_inputs(run *r) {
   int rc = sl_load_data(r->L, -1, r->tk, r->T, r->seed, &r->train, &r->eval);
   lua_pop(r->L, 1);
   if (rc) return ST_ERR;
+  if (r->val_frac > 0) {
+    /* held out of the training data, the same rows for every run with the
+     * same data and validation_seed, whatever train.seed */
+    st_dataset rest;
+    if (r->train.n < 2)
+      return st_err("data.validation: %d training example(s) cannot be split", r->train.n);
+    if (st_dataset_split(&r->train, r->val_frac, (uint64_t)r->val_seed, &rest, &r->val))
+      return st_err_prefix("data.validation: ");
+    st_dataset_free(&r->train);
+    r->train = rest;
+  }
   if (r->eval_samples && r->eval_samples < r->eval.n) {
     st_dataset cut;
     if (sl_dataset_head(&cut, &r->eval, r->eval_samples)) return ST_ERR;
@@ -576,33 +672,86 @@ static int log_json(run *r, json_t *j) {
 
 typedef struct metrics { double loss, acc, f1; } metrics;
 
-static int evaluate(run *r, metrics *out) {
+static int evaluate_on(run *r, const st_dataset *ds, metrics *out) {
   st_eval_result e = {0};
-  out->acc = out->f1 = NAN;
-  int rc = st_eval_loss(r->m, &r->eval, 32, &e);
+  out->loss = out->acc = out->f1 = NAN;
+  if (!ds->n) return ST_OK;
+  int rc = st_eval_loss(r->m, ds, SL_EVAL_BATCH, &e);
   out->loss = e.loss;
-  if (rc == ST_OK && r->eval.n_classes && r->classify) {
-    rc = st_eval_classify(r->m, &r->eval, 32, &e, NULL, NULL);
+  if (rc == ST_OK && ds->n_classes && r->classify) {
+    rc = st_eval_classify(r->m, ds, SL_EVAL_BATCH, &e, NULL, NULL);
     out->acc = e.accuracy;
     out->f1 = e.macro_f1;
   }
   st_eval_result_free(&e);
-  return rc ? st_err_prefix("eval: ") : ST_OK;
+  return rc ? st_err_prefix("%s: ", ds == &r->val ? "validation" : "eval") : ST_OK;
 }
 
-static int log_eval(run *r, int step, const metrics *e, const char *label) {
-  printf("%s%s loss %.4f  perplexity %.3f", r->tty ? "\n" : "", label, e->loss,
-         exp(e->loss));
-  json_t *j = json_pack("{s:i,s:f,s:f}", "step", step, "eval_loss", e->loss,
-                        "eval_perplexity", exp(e->loss));
-  if (!isnan(e->acc)) {
-    printf("  accuracy %.4f  macro-F1 %.4f", e->acc, e->f1);
-    json_object_set_new(j, "eval_accuracy", json_real(e->acc));
-    json_object_set_new(j, "eval_macro_f1", json_real(e->f1));
-  }
+static int evaluate(run *r, metrics *out) { return evaluate_on(r, &r->eval, out); }
+
+static double metric_of(const run *r, const metrics *m) {
+  if (!strcmp(r->metric, "accuracy")) return m->acc;
+  if (!strcmp(r->metric, "f1")) return m->f1;
+  if (!strcmp(r->metric, "perplexity")) return exp(m->loss);
+  return m->loss;
+}
+
+/* prints and adds to j one set's metrics (pre: "eval" or "val") */
+static void put_metrics(json_t *j, const char *pre, const metrics *m) {
+  char k[32];
+  if (isnan(m->loss)) return;
+  printf("  %s loss %.4f  perplexity %.3f", pre, m->loss, exp(m->loss));
+  snprintf(k, sizeof k, "%s_loss", pre);
+  json_object_set_new(j, k, json_real(m->loss));
+  snprintf(k, sizeof k, "%s_perplexity", pre);
+  json_object_set_new(j, k, json_real(exp(m->loss)));
+  if (isnan(m->acc)) return;
+  printf("  accuracy %.4f  macro-F1 %.4f", m->acc, m->f1);
+  snprintf(k, sizeof k, "%s_accuracy", pre);
+  json_object_set_new(j, k, json_real(m->acc));
+  snprintf(k, sizeof k, "%s_macro_f1", pre);
+  json_object_set_new(j, k, json_real(m->f1));
+}
+
+static int log_eval(run *r, int step, const metrics *e, const metrics *v,
+                    const char *label) {
+  printf("%s%s", r->tty ? "\n" : "", label);
+  json_t *j = json_pack("{s:i}", "step", step);
+  put_metrics(j, "eval", e);
+  put_metrics(j, "val", v);
   printf("\n");
   fflush(stdout);
   return log_json(r, j);
+}
+
+static int checkpoint(run *r);
+
+/* After an evaluation during training or at the end: output.keep: best
+ * and train.early_stop, on the validation split when there is one, else on
+ * the eval set. An improvement is a change by more than min_delta in the
+ * metric's direction (loss and perplexity down, accuracy and f1 up). */
+static int select_at(run *r, int step, const metrics *e, const metrics *v,
+                     int final) {
+  double x = metric_of(r, r->val.n ? v : e);
+  if (isnan(x)) return ST_OK;
+  double gain = r->higher ? x - r->st.best : r->st.best - x;
+  if (!isnan(r->st.best) && !(gain > r->min_delta)) {
+    r->st.stale++;
+    if (r->patience && r->st.stale >= r->patience && step < r->steps) {
+      snprintf(r->st.stopped, sizeof r->st.stopped, "early_stop");
+      printf("early stop at step %d: %s has not improved by more than %g for %d "
+             "evaluations (best %.4f at step %d)\n", step, r->metric, r->min_delta,
+             r->st.stale, r->st.best, r->st.best_step);
+    }
+    return ST_OK;
+  }
+  r->st.best = x;
+  r->st.best_step = step;
+  r->st.stale = 0;
+  if (r->st.keep != SL_KEEP_BEST) return ST_OK;
+  /* the checkpoint of this step (at the end, the final one, already
+   * written), then best.safetensors names it */
+  return (!final && checkpoint(r)) || sl_ckpt_mark_best(r->dir) ? ST_ERR : ST_OK;
 }
 
 /* --- the training loop --------------------------------------------------- */
@@ -748,12 +897,16 @@ static int train(run *r, double *tok_s) {
       mark_touched(r);
     }
     if (r->eval_every && step % r->eval_every == 0 && step < r->steps &&
-        r->eval.n) {
-      metrics e;
+        (r->eval.n || r->val.n)) {
+      metrics e, v;
       char label[64];
-      if (evaluate(r, &e)) goto done;
+      if (evaluate(r, &e) || evaluate_on(r, &r->val, &v)) goto done;
       snprintf(label, sizeof label, "eval @ step %d:", step);
-      if (log_eval(r, step, &e, label)) goto done;
+      if (log_eval(r, step, &e, &v, label) || select_at(r, step, &e, &v, 0)) goto done;
+      if (r->st.stopped[0]) {
+        if (checkpoint(r)) goto done;
+        break;
+      }
     }
     if (r->o->interrupt && *r->o->interrupt) {
       if (checkpoint(r)) goto done;
@@ -784,17 +937,25 @@ done:
 
 static json_t *jnum(double v) { return isnan(v) ? json_null() : json_real(v); }
 
-static int write_summary(run *r, const metrics *fin, double tok_s,
-                         double wall_total) {
+static json_t *metrics_json(const metrics *m) {
+  return json_pack("{s:o,s:o,s:o,s:o}", "loss", jnum(m->loss), "perplexity",
+                   jnum(exp(m->loss)), "accuracy", jnum(m->acc), "macro_f1",
+                   jnum(m->f1));
+}
+
+static int write_summary(run *r, const metrics *fin, const metrics *val,
+                         double tok_s, double wall_total) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   st_flops f = st_plan_flops(st_trainer_plan(r->t), r->m, r->T);
   json_t *j = json_object();
   json_object_set_new(j, "recipe", json_string(r->name));
   json_object_set_new(j, "model", json_string(r->model_path));
+  json_object_set_new(j, "model_sha256", json_string(r->sha));
   json_object_set_new(j, "steps", json_integer(r->st.step));
   /* false after --stop-at: the run continues with --resume */
-  json_object_set_new(j, "complete", json_boolean(r->st.step >= r->steps));
+  json_object_set_new(j, "complete",
+                      json_boolean(r->st.step >= r->steps || r->st.stopped[0]));
   json_object_set_new(j, "batch_size", json_integer(r->B));
   json_object_set_new(j, "seq_len", json_integer(r->T));
   json_object_set_new(j, "train_examples", json_integer(r->train.n));
@@ -812,12 +973,21 @@ static int write_summary(run *r, const metrics *fin, double tok_s,
   json_object_set_new(j, "zero_shot", json_pack("{s:o,s:o}", "loss",
                                                 jnum(r->st.zs_loss), "accuracy",
                                                 jnum(r->st.zs_acc)));
-  if (fin)
-    json_object_set_new(j, "final", json_pack("{s:o,s:o,s:o,s:o}", "loss",
-                                              jnum(fin->loss), "perplexity",
-                                              jnum(exp(fin->loss)), "accuracy",
-                                              jnum(fin->acc), "macro_f1",
-                                              jnum(fin->f1)));
+  if (fin) json_object_set_new(j, "final", metrics_json(fin));
+  if (val) json_object_set_new(j, "validation", metrics_json(val));
+  json_object_set_new(j, "validation_examples", json_integer(r->val.n));
+  /* why training ended: all its steps, train.early_stop, --stop-at, or a
+   * signal (with a checkpoint to resume from) */
+  json_object_set_new(j, "stop_reason",
+                      json_string(r->st.stopped[0]            ? r->st.stopped
+                                  : r->interrupted            ? "interrupted"
+                                  : r->st.step >= r->steps    ? "steps"
+                                                              : "stop_at"));
+  if (r->st.best_step > 0)
+    json_object_set_new(j, "best", json_pack("{s:i,s:s,s:s,s:f}", "step",
+                                             r->st.best_step, "metric", r->metric,
+                                             "on", r->val.n ? "validation" : "eval",
+                                             "value", r->st.best));
   char p[ST_PATH_MAX];
   path_in(r, "summary.json", p, sizeof p);
   int rc = sl_write_json(j, p);
@@ -856,6 +1026,7 @@ static void cleanup(run *r) {
   st_trace_free(&r->tr);
   st_dataset_free(&r->trace_ds);
   st_dataset_free(&r->eval);
+  st_dataset_free(&r->val);
   st_dataset_free(&r->train);
   st_tokenizer_free(r->tk);
   st_model_free(r->m);
@@ -920,11 +1091,31 @@ static int run_main(run *r, int recipe) {
   double t_begin = now_s();
   lua_State *L = r->L;
   if (load_recipe(r, recipe)) return ST_ERR;
+  absolute_paths(r);
   const char *recipe_path = r->recipe;
   if (read_config(r)) return ST_ERR;
   r->old_cap = sl_memory_cap(L, (size_t)r->mem_mb << 20);
   r->capped = 1;
   if (load_inputs(r)) return ST_ERR;
+  r->st.base_model = r->model_path;
+  r->st.base_sha256 = r->sha;
+  r->st.best = NAN;
+  const char *metric = str(r, "output.metric");
+  const st_dataset *sel = r->val.n ? &r->val : &r->eval;
+  if (!metric || !strcmp(metric, "auto"))
+    metric = sel->n_classes && r->classify ? "accuracy" : "loss";
+  snprintf(r->metric, sizeof r->metric, "%s", metric);
+  r->higher = !strcmp(metric, "accuracy") || !strcmp(metric, "f1");
+  if ((r->st.keep == SL_KEEP_BEST || r->patience) && !sel->n)
+    return st_err("%s needs an evaluation: give data.validation, data.eval or "
+                  "data.eval_fraction", r->patience ? "train.early_stop" : "output.keep: best");
+  if ((r->st.keep == SL_KEEP_BEST || r->patience) && !r->eval_every)
+    return st_err("%s needs evaluations during training: set eval.every",
+                  r->patience ? "train.early_stop" : "output.keep: best");
+  if ((r->st.keep == SL_KEEP_BEST || r->patience) && !r->val.n)
+    fprintf(stderr, "strata: note: %s selects on the eval set; give data.validation "
+            "to keep the eval set for the final number only\n",
+            r->patience ? "train.early_stop" : "output.keep: best");
   if (!r->plan_only && make_dir(r)) return ST_ERR;
   if (load_policy(r)) return ST_ERR;
   if (r->schedule[0]) {
@@ -939,8 +1130,9 @@ static int run_main(run *r, int recipe) {
   printf("model: %s (%s, %d layers, dim %d, %zu parameters)\n", r->model_path,
          r->m->cfg.arch == ST_ARCH_GPT2 ? "gpt2" : "llama", r->m->cfg.n_layers,
          r->m->cfg.dim, r->m->n_params);
-  printf("data: %d training examples, %d eval examples, %d positions%s\n",
-         r->train.n, r->eval.n, r->T, r->train.n_classes ? ", classification" : "");
+  printf("data: %d training examples, %d eval examples", r->train.n, r->eval.n);
+  if (r->val.n) printf(", %d validation examples", r->val.n);
+  printf(", %d positions%s\n", r->T, r->train.n_classes ? ", classification" : "");
   printf("train: %d steps x batch %d, lr %g%s%s, %d thread(s)\n", r->steps,
          r->B, r->opt.lr, r->schedule[0] ? ", schedule " : "", r->schedule,
          st_get_threads());
@@ -949,6 +1141,10 @@ static int run_main(run *r, int recipe) {
   if (!(r->st.touched = calloc((size_t)r->m->n_tab, 1))) return st_err("out of memory");
   if (r->o->resume) {
     if (sl_ckpt_load(r->dir, &r->t, r->m, r->B, r->T, &r->st)) return ST_ERR;
+    if (r->st.stopped[0])
+      return st_err("%s: the run stopped early at step %d (train.early_stop: no "
+                    "improvement of %s since step %d); it is complete", r->dir,
+                    r->st.step, r->metric, r->st.best_step);
     if (r->st.step >= r->steps)
       return st_err("%s: the run is complete (%d of %d steps); raise "
                     "train.steps with --set to continue", r->dir, r->st.step,
@@ -1002,33 +1198,22 @@ static int run_main(run *r, int recipe) {
     return st_err("%s: cannot write", mp);
   printf("run folder: %s\n", r->dir);
 
-  if (!r->o->resume && r->eval.n) {
-    metrics z;
-    if (evaluate(r, &z)) return ST_ERR;
+  if (!r->o->resume && r->zero_shot && (r->eval.n || r->val.n)) {
+    metrics z, zv;
+    if (evaluate(r, &z) || evaluate_on(r, &r->val, &zv)) return ST_ERR;
     r->st.zs_loss = z.loss;
     r->st.zs_acc = z.acc;
-    if (log_eval(r, 0, &z, "zero-shot:")) return ST_ERR;
+    if (log_eval(r, 0, &z, &zv, "zero-shot:")) return ST_ERR;
   }
   double tok_s = 0;
   if (train(r, &tok_s)) return ST_ERR;
   if (r->interrupted) {
-    if (write_summary(r, NULL, tok_s, now_s() - t_begin)) return ST_ERR;
+    if (write_summary(r, NULL, NULL, tok_s, now_s() - t_begin)) return ST_ERR;
     return st_err("%sinterrupted after step %d; its checkpoint is kept: continue with "
                   "strata run --resume %s", r->tty ? "\n" : "", r->st.step, r->dir);
   }
   if (r->o->stop_at && r->st.step == r->o->stop_at && r->st.step < r->steps)
-    return write_summary(r, NULL, tok_s, now_s() - t_begin);
-  metrics fin = {NAN, NAN, NAN};
-  if (r->eval.n) {
-    if (evaluate(r, &fin)) return ST_ERR;
-    if (log_eval(r, r->st.step, &fin, "final:")) return ST_ERR;
-    if (!isnan(fin.acc) && !isnan(r->st.zs_acc))
-      printf("accuracy: %.4f after fine-tuning, %.4f zero-shot\n", fin.acc,
-             r->st.zs_acc);
-    else if (!isnan(r->st.zs_loss))
-      printf("eval loss: %.4f after fine-tuning, %.4f zero-shot\n", fin.loss,
-             r->st.zs_loss);
-  }
+    return write_summary(r, NULL, NULL, tok_s, now_s() - t_begin);
   if (checkpoint(r)) return ST_ERR;
   const st_lora *lo = st_trainer_lora(r->t);
   if (lo && lo->n) { /* the adapters as a PEFT folder */
@@ -1040,13 +1225,75 @@ static int run_main(run *r, int recipe) {
       fprintf(stderr, "strata: warning: no PEFT adapter folder: %s\n", st_errmsg());
     else
       printf("LoRA adapters: %s (PEFT)\n", ad);
+    /* The final evaluation is of the model the run hands on: adapters
+     * merged into the weights, as the run folder loads as a model and as
+     * strata export writes it, so they agree bit for bit. */
+    if (st_lora_merge(r->m, lo)) return ST_ERR;
   }
-  if (write_summary(r, r->eval.n ? &fin : NULL, tok_s, now_s() - t_begin))
+  metrics fin = {NAN, NAN, NAN}, fval = {NAN, NAN, NAN};
+  if (r->eval.n || r->val.n) {
+    if (evaluate(r, &fin) || evaluate_on(r, &r->val, &fval)) return ST_ERR;
+    if (log_eval(r, r->st.step, &fin, &fval, "final:")) return ST_ERR;
+    if (!isnan(fin.acc) && !isnan(r->st.zs_acc))
+      printf("accuracy: %.4f after fine-tuning, %.4f zero-shot\n", fin.acc,
+             r->st.zs_acc);
+    else if (!isnan(r->st.zs_loss) && !isnan(fin.loss))
+      printf("eval loss: %.4f after fine-tuning, %.4f zero-shot\n", fin.loss,
+             r->st.zs_loss);
+    if (select_at(r, r->st.step, &fin, &fval, 1)) return ST_ERR;
+  }
+  if (write_summary(r, r->eval.n ? &fin : NULL, r->val.n ? &fval : NULL, tok_s,
+                    now_s() - t_begin))
     return ST_ERR;
   if (plot_run(r)) return ST_ERR;
   printf("done: %d steps, %.1f s training, %.1f s in all; %s\n", r->st.step,
          r->st.wall_s, now_s() - t_begin, r->dir);
   return ST_OK;
+}
+
+/* The eval set of a run, from its recipe.resolved.yaml, as the run built
+ * it (the same data keys, seq_len, seed and eval.max_samples). */
+int sl_run_eval_data(lua_State *L, const char *dir, const st_tokenizer *tk,
+                     const st_model *m, st_dataset *eval, int *classify) {
+  sl_run_opts o = {.resume = dir};
+  run r0 = {.L = L, .o = &o}, *r = &r0;
+  st_dataset train = {0};
+  int top = lua_gettop(L), rc = load_recipe(r, 0);
+  if (rc == ST_OK) {
+    r->T = integer_or(r, "train.seq_len", sl_default_seq_len(m));
+    r->seed = (uint64_t)integer(r, "train.seed");
+    int max = 0;
+    static const char *cut_keys[] = {"eval.samples", "eval.max_samples"};
+    for (int i = 0; i < 2; i++) {
+      get(r, cut_keys[i]);
+      if (lua_isinteger(L, -1)) max = (int)lua_tointeger(L, -1);
+      lua_pop(L, 1);
+    }
+    r->classify = get(r, "eval.metrics") != LUA_TTABLE;
+    for (int i = 1; !r->classify && i <= (int)lua_rawlen(L, -1); i++) {
+      lua_rawgeti(L, -1, i);
+      const char *mt = lua_tostring(L, -1);
+      r->classify = mt && (!strcmp(mt, "accuracy") || !strcmp(mt, "f1"));
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    *classify = r->classify;
+    get(r, "data");
+    rc = sl_load_data(L, -1, tk, r->T, r->seed, &train, eval);
+    lua_pop(L, 1);
+    if (rc == ST_OK && !eval->n)
+      rc = st_err("%s: the run has no eval set; give --data", dir);
+    if (rc == ST_OK && max && max < eval->n) {
+      st_dataset cut;
+      rc = sl_dataset_head(&cut, eval, max);
+      st_dataset_free(eval);
+      *eval = cut;
+    }
+  }
+  st_dataset_free(&train);
+  if (rc) st_dataset_free(eval);
+  lua_settop(L, top);
+  return rc;
 }
 
 int sl_run(lua_State *L, int recipe, const sl_run_opts *o) {

@@ -14,12 +14,17 @@
 #include <stdio.h>
 
 #include "dataset.h"
+#include "tokenizer.h"
 #include "model.h"
 #include "plan.h"
 #include "train.h"
 #include "trace.h"
 
 /* --- runner.c ------------------------------------------------------------ */
+/* rows per forward pass of a run's evaluations; `strata eval` of a run
+ * folder uses the same, so its numbers are the run's bit for bit */
+#define SL_EVAL_BATCH 32
+
 typedef struct sl_run_opts {
   const char *out;             /* run folder; NULL: <output.dir or runs>/<name>-<time> */
   const char *resume;          /* continue this run folder from its checkpoint */
@@ -52,6 +57,11 @@ typedef struct sl_run_opts {
  * plan as plan.json would hold it) and returns ST_OK, or returns ST_ERR with
  * st_err set and the stack as it was. Never raises. */
 int sl_run(lua_State *L, int recipe, const sl_run_opts *o);
+/* The eval set of the run in dir, built as the run built it (its recipe's
+ * data, seq_len, seed and eval.max_samples), and whether its recipe asked
+ * for classification metrics; ST_ERR when the run has none. Never raises. */
+int sl_run_eval_data(lua_State *L, const char *dir, const st_tokenizer *tk,
+                     const st_model *m, st_dataset *eval, int *classify);
 
 /* --- runner_plots.c ------------------------------------------------------ */
 /* per-layer figure of a run: trace.json's measure per latent space, the
@@ -84,19 +94,36 @@ void sl_plan_summary(const st_plan *p, char *out, size_t n);
 void sl_push_json(lua_State *L, json_t *j);
 
 /* --- runner_ckpt.c ------------------------------------------------------- */
+enum { SL_KEEP_LAST, SL_KEEP_BEST, SL_KEEP_ALL }; /* output.keep */
+
 typedef struct sl_run_state {
   int step;                 /* steps done */
   long epoch, index;        /* batcher position */
   double wall_s;            /* training time so far */
   double zs_loss, zs_acc;   /* zero-shot eval (NaN: not measured) */
   unsigned char *touched;   /* [n_tab]: ever trained (weights differ) */
+  /* the selection metric (output.metric) at its best so far, the step it
+   * was reached (0: none yet) and evaluations since without an improvement
+   * of train.early_stop.min_delta; "early_stop" once that stopped the run */
+  double best;
+  int best_step, stale;
+  char stopped[16];
+  /* what a checkpoint records so the run folder is a model anywhere
+   * (core/io/run_folder.c): the base model, absolute, and its hash */
+  const char *base_model, *base_sha256;
+  int keep;                 /* SL_KEEP_* */
 } sl_run_state;
 
 /* DIR/checkpoint.safetensors: the weights of every tensor trained so far,
  * AdamW m, v and step of the trainable ones, and in the metadata the step,
- * batcher position, plan, zero-shot metrics and wall time */
+ * batcher position, plan, zero-shot metrics, wall time, the selection
+ * state, and the base model with its hash. With SL_KEEP_ALL it is also
+ * kept as DIR/checkpoints/step-N.safetensors (a hard link: no copy). */
 int sl_ckpt_save(const char *dir, st_trainer *t, const st_model *m,
                   const sl_run_state *s);
+/* DIR/best.safetensors: the checkpoint just saved, as the best one (a hard
+ * link; its adapter file is kept while it is the best) */
+int sl_ckpt_mark_best(const char *dir);
 /* restores into a fresh trainer (created here with the saved plan) */
 int sl_ckpt_load(const char *dir, st_trainer **t, st_model *m, int B, int T,
                   sl_run_state *s);

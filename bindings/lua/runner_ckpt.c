@@ -10,14 +10,21 @@
  *   __metadata__        step, epoch and index (the batcher's position; its
  *                       order is a function of (seed, epoch), so this is all
  *                       of the data RNG), plan (JSON), wall_s, zero-shot
- *                       metrics, and "lora": the adapter file
+ *                       metrics, "lora": the adapter file, the selection
+ *                       state (best, best_step, stale, stopped), and
+ *                       base_model + base_sha256, which make the folder a
+ *                       model anywhere (core/io/run_folder.c)
  * LoRA adapters, their AdamW state and dropout position are in
  * lora-<step>.safetensors (st_trainer_save_lora), written before the main
- * file that names it; then lora.safetensors is made a hard link to it (the
- * fixed name `strata merge` reads) and older ones are removed.
+ * file that names it; then lora.safetensors is made a hard link to it and
+ * older ones are removed, except the best checkpoint's.
+ * output.keep: best makes best.safetensors a hard link to the checkpoint of
+ * the best evaluation; all links each one as checkpoints/step-N.safetensors
+ * (the main file is replaced by rename, so a link keeps the old content).
  * Policies that draw at random reseed from (seed, step), so nothing else
  * carries random state. */
 #include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,20 +52,43 @@ static void shape_of(const st_param *q, st_sft_entry *e, int stored) {
   }
 }
 
-/* lora-*.safetensors other than `keep` */
-static void remove_old_lora(const char *dir, const char *keep) {
+/* lora-*.safetensors other than `keep` and the best checkpoint's */
+static void remove_old_lora(const char *dir, const char *keep, int best_step) {
   DIR *d = opendir(dir);
   struct dirent *e;
+  char best[64];
+  snprintf(best, sizeof best, "lora-%d.safetensors", best_step);
   while (d && (e = readdir(d))) {
     size_t n = strlen(e->d_name);
     if (strncmp(e->d_name, "lora-", 5) || n < 12 ||
-        strcmp(e->d_name + n - 12, ".safetensors") || !strcmp(e->d_name, keep))
+        strcmp(e->d_name + n - 12, ".safetensors") || !strcmp(e->d_name, keep) ||
+        (best_step > 0 && !strcmp(e->d_name, best)))
       continue;
     char p[ST_PATH_MAX];
     snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
     remove(p);
   }
   if (d) closedir(d);
+}
+
+/* dst becomes another name of src, atomically (a link swapped in) */
+static int swap_link(const char *src, const char *dst) {
+  char tmp[ST_PATH_MAX];
+  if (st_pathf(tmp, sizeof tmp, "%s.tmp", dst)) return ST_ERR;
+  remove(tmp);
+  if (link(src, tmp) || rename(tmp, dst)) {
+    remove(tmp);
+    return st_err("%s: cannot link %s: %s", dst, src, strerror(errno));
+  }
+  return ST_OK;
+}
+
+int sl_ckpt_mark_best(const char *dir) {
+  char src[ST_PATH_MAX], dst[ST_PATH_MAX];
+  if (st_pathf(src, sizeof src, "%s/checkpoint.safetensors", dir) ||
+      st_pathf(dst, sizeof dst, "%s/best.safetensors", dir))
+    return ST_ERR;
+  return swap_link(src, dst);
 }
 
 int sl_ckpt_save(const char *dir, st_trainer *t, const st_model *m,
@@ -107,13 +137,16 @@ int sl_ckpt_save(const char *dir, st_trainer *t, const st_model *m,
   json_t *pj = sl_plan_json(plan, m);
   plan_s = json_dumps(pj, JSON_COMPACT);
   json_decref(pj);
-  char v[6][64];
+  char v[9][64];
   snprintf(v[0], 64, "%d", s->step);
   snprintf(v[1], 64, "%ld", s->epoch);
   snprintf(v[2], 64, "%ld", s->index);
   snprintf(v[3], 64, "%.17g", s->wall_s);
   snprintf(v[4], 64, "%.17g", s->zs_loss);
   snprintf(v[5], 64, "%.17g", s->zs_acc);
+  snprintf(v[6], 64, "%.17g", s->best);
+  snprintf(v[7], 64, "%d", s->best_step);
+  snprintf(v[8], 64, "%d", s->stale);
   /* LoRA adapters go to their own file, named by step so that the main
    * file, written last, always names a complete one */
   const st_lora *lo = st_trainer_lora(t);
@@ -124,23 +157,30 @@ int sl_ckpt_save(const char *dir, st_trainer *t, const st_model *m,
     if (st_trainer_save_lora(t, path)) goto done;
   }
   const char *keys[] = {"step", "epoch", "index", "wall_s", "zero_shot_loss",
-                        "zero_shot_accuracy", "plan", "lora"};
-  const char *vals[] = {v[0], v[1], v[2], v[3], v[4], v[5], plan_s, lora_name};
+                        "zero_shot_accuracy", "plan", "lora", "best", "best_step",
+                        "stale", "stopped", "base_model", "base_sha256"};
+  const char *vals[] = {v[0], v[1], v[2], v[3], v[4], v[5], plan_s, lora_name,
+                        v[6], v[7], v[8], s->stopped, s->base_model ? s->base_model : "",
+                        s->base_sha256 ? s->base_sha256 : ""};
   snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
-  rc = st_sft_write(path, e, ne, keys, vals, 8);
+  rc = st_sft_write(path, e, ne, keys, vals, 14);
+  if (rc == ST_OK && s->keep == SL_KEEP_ALL) {
+    char kept[ST_PATH_MAX];
+    rc = st_pathf(kept, sizeof kept, "%s/checkpoints", dir);
+    if (rc == ST_OK) rc = st_mkdirs(kept);
+    if (rc == ST_OK)
+      rc = st_pathf(kept, sizeof kept, "%s/checkpoints/step-%d.safetensors", dir, s->step);
+    if (rc == ST_OK) rc = swap_link(path, kept);
+  }
   if (rc == ST_OK && lora_name[0]) {
     /* lora.safetensors: the adapters of the latest checkpoint under a fixed
      * name (strata merge / export-adapter read it), a hard link swapped in */
-    char src[ST_PATH_MAX], tmp[ST_PATH_MAX], dst[ST_PATH_MAX];
+    char src[ST_PATH_MAX], dst[ST_PATH_MAX];
     snprintf(src, sizeof src, "%s/%s", dir, lora_name);
-    snprintf(tmp, sizeof tmp, "%s/lora.safetensors.tmp", dir);
     snprintf(dst, sizeof dst, "%s/lora.safetensors", dir);
-    remove(tmp);
-    if (link(src, tmp) || rename(tmp, dst)) {
-      remove(tmp);
-      rc = st_err("%s: cannot link %s", dst, lora_name);
-    }
-    remove_old_lora(dir, lora_name);
+    rc = swap_link(src, dst);
+    if (s->keep != SL_KEEP_ALL)
+      remove_old_lora(dir, lora_name, s->keep == SL_KEEP_BEST ? s->best_step : 0);
   }
 done:
   for (int i = 0; i < 4 * n && names; i++) free(names[i]);
@@ -189,6 +229,13 @@ int sl_ckpt_load(const char *dir, st_trainer **t, st_model *m, int B, int T,
   s->wall_s = strtod(ws, NULL);
   s->zs_loss = strtod(zl, NULL);
   s->zs_acc = strtod(za, NULL);
+  /* absent in a checkpoint from an older strata: no best yet */
+  const char *bv = st_sft_meta(f, "best"), *bs = st_sft_meta(f, "best_step"),
+             *sc = st_sft_meta(f, "stale"), *so = st_sft_meta(f, "stopped");
+  s->best = bv ? strtod(bv, NULL) : NAN;
+  s->best_step = bs ? atoi(bs) : 0;
+  s->stale = sc ? atoi(sc) : 0;
+  snprintf(s->stopped, sizeof s->stopped, "%s", so ? so : "");
   json_error_t je;
   json_t *pj = json_loads(ps, 0, &je);
   int prc = pj ? sl_plan_from_json(pj, m, &plan)

@@ -84,6 +84,8 @@ static const field data_fields[] = {
     {.key = "input_column", .type = S_STR, .def = "input"},
     {.key = "output_column", .type = S_STR, .def = "output"},
     {.key = "eval_fraction", .type = S_NUM, .range = R_UNIT},
+    {.key = "validation", .type = S_NUM, .range = R_UNIT, .computed = "none"},
+    {.key = "validation_seed", .type = S_INT, .range = R_NONNEG, .def = "1", .hi = 2147483647},
     {.key = "max_samples", .type = S_INT, .range = R_POS, .hi = 1000000000},
     {0}};
 
@@ -115,6 +117,11 @@ static const field lora_fields[] = {
      .keys = S_STR},
     {0}};
 
+static const field early_stop_fields[] = {
+    {.key = "patience", .type = S_INT, .range = R_NONNEG, .def = "0", .hi = 1000000},
+    {.key = "min_delta", .type = S_NUM, .range = R_NONNEG, .def = "0.0"},
+    {0}};
+
 static const field train_fields[] = {
     {.key = "steps", .type = S_INT, .range = R_NONNEG, .def = "100", .hi = 1000000000},
     {.key = "batch_size", .type = S_INT, .range = R_POS, .def = "16", .hi = 1048576},
@@ -131,6 +138,7 @@ static const field train_fields[] = {
     {.key = "beta2", .type = S_NUM, .range = R_UNIT, .def = "0.999"},
     {.key = "eps", .type = S_NUM, .range = R_POS, .def = "1.0e-8"},
     {.key = "schedule", .type = S_MAP, .sub = script_fields, .computed = "none: constant `lr`"},
+    {.key = "early_stop", .type = S_MAP, .flags = F_CREATE, .sub = early_stop_fields},
     {0}};
 
 static const field eval_fields[] = {
@@ -140,11 +148,16 @@ static const field eval_fields[] = {
      .sub = &metric_item,
      .computed = "loss and perplexity, with accuracy and f1 on classification data"},
     {.key = "samples", .type = S_INT, .range = R_POS, .computed = "the whole eval set", .hi = 1000000000},
+    {.key = "max_samples", .type = S_INT, .range = R_POS, .computed = "the whole eval set", .hi = 1000000000},
+    {.key = "zero_shot", .type = S_BOOL, .def = "true"},
     {0}};
 
 static const field output_fields[] = {
     {.key = "dir", .type = S_STR, .def = "runs"},
     {.key = "checkpoint_every", .type = S_INT, .range = R_NONNEG, .def = "0", .hi = 1000000000},
+    {.key = "keep", .type = S_ENUM, .choices = "last|best|all", .def = "last"},
+    {.key = "metric", .type = S_ENUM, .choices = "auto|loss|perplexity|accuracy|f1", .def = "auto"},
+    {.key = "tensorboard", .type = S_BOOL, .def = "false"},
     {0}};
 
 static const field sandbox_fields[] = {
@@ -154,6 +167,7 @@ static const field sandbox_fields[] = {
 
 static const field recipe_fields[] = {
     {.key = "model", .type = S_STR, .flags = F_REQUIRED},
+    {.key = "model_sha256", .type = S_STR, .computed = "the model's hash when the run starts"},
     {.key = "tokenizer", .type = S_STR},
     {.key = "device", .type = S_ENUM, .choices = "cpu|cuda", .def = "cpu"},
     {.key = "precision", .type = S_ENUM, .choices = "fp32|bf16", .def = "fp32"},

@@ -497,7 +497,7 @@ static json_t *jfloat(float x) {
 
 static void set(json_t *o, const char *k, json_t *v) { json_object_set_new(o, k, v); }
 
-int st_hfconfig_write(const char *path, const st_config *c) {
+int st_hfconfig_write(const char *path, const st_config *c, const char *dtype) {
   json_t *o = json_object();
   if (!o) return st_err("out of memory");
   if (c->arch == ST_ARCH_GPT2) {
@@ -587,7 +587,7 @@ int st_hfconfig_write(const char *path, const st_config *c) {
     }
   }
   set(o, "initializer_range", jfloat(0.02f));
-  set(o, "torch_dtype", json_string("float32"));
+  set(o, "torch_dtype", json_string(dtype ? dtype : "float32"));
   st_atomic a;
   FILE *f = st_atomic_open(&a, path);
   int rc = ST_ERR;

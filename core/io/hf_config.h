@@ -17,6 +17,6 @@ int st_hfconfig_read(const char *path, st_config *cfg);
  * MistralForCausalLM with a window in every layer, Qwen2ForCausalLM when
  * qkv_bias, GPT2LMHeadModel), atomically (fs.h); RoPE in the top-level
  * rope_theta / rope_scaling style. */
-int st_hfconfig_write(const char *path, const st_config *cfg);
+int st_hfconfig_write(const char *path, const st_config *cfg, const char *dtype);
 
 #endif

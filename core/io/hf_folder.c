@@ -63,7 +63,7 @@ static const st_param *param_of(const st_model *m, const st_sft_tensor *t, int *
  * parameter, once, of the shape the config implies and a float dtype.
  * Runs over every shard before the parameters are allocated, so a config
  * that claims sizes its files do not have costs no memory. */
-static int check_shard(const st_model *m, const char *file, char *seen) {
+static int check_shard(st_model *m, const char *file, char *seen) {
   st_sft *f;
   if (st_sft_open(&f, file) != ST_OK) return ST_ERR;
   int rc = ST_OK;
@@ -77,6 +77,11 @@ static int check_shard(const st_model *m, const char *file, char *seen) {
       break;
     }
     if (!p) continue;
+    if (t->dtype != ST_SFT_I32)
+      snprintf(m->dtype, sizeof m->dtype, "%s",
+               t->dtype == ST_SFT_BF16  ? "bfloat16"
+               : t->dtype == ST_SFT_F16 ? "float16"
+                                        : "float32");
     int k = (int)(p - m->tab);
     if (seen[k]) {
       rc = st_err("%s: tensor '%s' appears twice", file, t->name);
@@ -223,11 +228,22 @@ out:
 /* ------------------------------------------------------------------ */
 
 int st_save_hf(const st_model *m, const char *dir) {
+  return st_save_hf_as(m, dir, NULL);
+}
+
+int st_save_hf_as(const st_model *m, const char *dir, const char *dtype) {
   char path[ST_PATH_MAX];
   if (!dir[0]) return st_err("st_save_hf: empty folder name");
+  if (!dtype) dtype = m->dtype[0] ? m->dtype : "float32";
+  st_sft_dtype dt = !strcmp(dtype, "float32")    ? ST_SFT_F32
+                    : !strcmp(dtype, "bfloat16") ? ST_SFT_BF16
+                    : !strcmp(dtype, "float16")  ? ST_SFT_F16
+                                                 : ST_SFT_I32;
+  if (dt == ST_SFT_I32)
+    return st_err("dtype '%s': expected float32, bfloat16 or float16", dtype);
   if (st_mkdirs(dir)) return ST_ERR;
   snprintf(path, sizeof path, "%s/config.json", dir);
-  if (st_hfconfig_write(path, &m->cfg) != ST_OK) return ST_ERR;
+  if (st_hfconfig_write(path, &m->cfg, dtype) != ST_OK) return ST_ERR;
 
   st_sft_entry *e = st_calloc((size_t)m->n_tab, sizeof *e);
   float **bufs = st_calloc((size_t)m->n_tab, sizeof *bufs);
@@ -241,7 +257,7 @@ int st_save_hf(const st_model *m, const char *dir) {
       break;
     }
     e[i].name = p->name;
-    e[i].dtype = ST_SFT_F32;
+    e[i].dtype = dt;
     e[i].ndim = st_param_shape(p, e[i].shape);
     e[i].data = bufs[i];
   }

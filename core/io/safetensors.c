@@ -49,6 +49,35 @@ float st_bf16_to_f32(uint16_t h) { /* the top half of an f32 */
   return f;
 }
 
+/* round to nearest even, as torch's .to(bfloat16) does; NaN stays NaN */
+uint16_t st_f32_to_bf16(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)(u >> 16 | 0x40);
+  u += 0x7fffu + (u >> 16 & 1);
+  return (uint16_t)(u >> 16);
+}
+
+/* round to nearest even, with f16 subnormals, overflow to inf */
+uint16_t st_f32_to_f16(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  uint32_t sign = u >> 16 & 0x8000, a = u & 0x7fffffffu;
+  if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00); /* NaN */
+  if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00); /* rounds past 65504 */
+  if (a < 0x38800000u) { /* below 2^-14: an f16 subnormal (or zero) */
+    if (a < 0x33000000u) return (uint16_t)sign; /* under half the smallest */
+    uint32_t e = a >> 23, man = (a & 0x7fffff) | 0x800000;
+    uint32_t shift = 126 - e; /* 14..24: man >> shift is in units of 2^-24 */
+    uint32_t q = man >> shift, rem = man & ((1u << shift) - 1),
+             half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (q & 1))) q++;
+    return (uint16_t)(sign | q);
+  }
+  uint32_t r = a + 0xfffu + (a >> 13 & 1) - (112u << 23); /* rebias 127 -> 15 */
+  return (uint16_t)(sign | r >> 13);
+}
+
 /* ------------------------------------------------------------------ */
 /* reader                                                              */
 
@@ -352,7 +381,10 @@ static void sb_json(sbuf *b, const char *s) {
 static int by_dtype_name(const void *a, const void *b) {
   const st_sft_entry *x = *(const st_sft_entry *const *)a,
                      *y = *(const st_sft_entry *const *)b;
-  if (x->dtype != y->dtype) return x->dtype == ST_SFT_F32 ? -1 : 1;
+  /* safetensors orders by dtype, largest first in its enum: F32, I32, BF16, F16 */
+  static const int rank[] = {[ST_SFT_F32] = 0, [ST_SFT_I32] = 1,
+                             [ST_SFT_BF16] = 2, [ST_SFT_F16] = 3};
+  if (x->dtype != y->dtype) return rank[x->dtype] - rank[y->dtype];
   return strcmp(x->name, y->name);
 }
 
@@ -366,9 +398,9 @@ int st_sft_write(const char *path, const st_sft_entry *e, int n,
                  const char *const *meta_key, const char *const *meta_val,
                  int n_meta) {
   for (int i = 0; i < n; i++) {
-    if (e[i].dtype != ST_SFT_F32 && e[i].dtype != ST_SFT_I32)
-      return st_err("%s: tensor '%s': only F32 and I32 can be written", path,
-                    e[i].name);
+    if ((unsigned)e[i].dtype > ST_SFT_I32)
+      return st_err("%s: tensor '%s': unknown dtype %d", path, e[i].name,
+                    (int)e[i].dtype);
     if (e[i].ndim < 0 || e[i].ndim > ST_SFT_MAXDIM)
       return st_err("%s: tensor '%s': bad ndim %d", path, e[i].name, e[i].ndim);
     for (int j = 0; j < i; j++)
@@ -401,7 +433,7 @@ int st_sft_write(const char *path, const st_sft_entry *e, int n,
       snprintf(num, sizeof num, "%s%lld", d ? "," : "", (long long)s[i]->shape[d]);
       sb_str(&h, num);
     }
-    size_t bytes = entry_numel(s[i]) * 4;
+    size_t bytes = entry_numel(s[i]) * dtype_size[s[i]->dtype];
     snprintf(num, sizeof num, "],\"data_offsets\":[%zu,%zu]}", at, at + bytes);
     sb_str(&h, num);
     at += bytes;
@@ -427,7 +459,23 @@ int st_sft_write(const char *path, const st_sft_entry *e, int n,
   fwrite(h.s, 1, h.n, fp);
   for (int i = 0; i < n; i++) {
     size_t cnt = entry_numel(s[i]);
-    if (cnt && fwrite(s[i]->data, 4, cnt, fp) != cnt) break;
+    if (dtype_size[s[i]->dtype] == 4) {
+      if (cnt && fwrite(s[i]->data, 4, cnt, fp) != cnt) break;
+      continue;
+    }
+    /* F16/BF16 entries hold floats, narrowed here a block at a time */
+    uint16_t blk[4096];
+    const float *src = s[i]->data;
+    int bf = s[i]->dtype == ST_SFT_BF16;
+    size_t done = 0;
+    while (done < cnt) {
+      size_t k = cnt - done < 4096 ? cnt - done : 4096;
+      for (size_t j = 0; j < k; j++)
+        blk[j] = bf ? st_f32_to_bf16(src[done + j]) : st_f32_to_f16(src[done + j]);
+      if (fwrite(blk, 2, k, fp) != k) break;
+      done += k;
+    }
+    if (done < cnt) break;
   }
   rc = st_atomic_commit(&a);
 out:

@@ -7,9 +7,10 @@
  * exactly (no gap, no overlap).
  *
  * Reading accepts F32, F16, BF16 (converted to f32) and I32. Writing emits
- * F32 and I32 and is byte-identical to Python's
+ * all four (F16/BF16 narrowed from floats, rounding to nearest even) and is
+ * byte-identical to Python's
  * safetensors.torch.save_file(t, f, metadata={"format": "pt"}): tensors are
- * ordered by dtype (F32 before I32) then by name, the header is compact
+ * ordered by dtype (F32, I32, BF16, F16) then by name, the header is compact
  * JSON padded with spaces to a multiple of 8. Used for HF models,
  * checkpoints, LoRA adapters and test fixtures. */
 #ifndef ST_SAFETENSORS_H
@@ -58,7 +59,7 @@ int st_sft_read_i32(const st_sft *f, const st_sft_tensor *t, int32_t *dst,
 
 typedef struct st_sft_entry {
   const char *name;
-  st_sft_dtype dtype; /* ST_SFT_F32 or ST_SFT_I32 */
+  st_sft_dtype dtype; /* F32, I32; F16 and BF16 with float data */
   int ndim;           /* 0 = scalar */
   int64_t shape[ST_SFT_MAXDIM];
   const void *data;   /* host, numel elements */
@@ -74,5 +75,7 @@ int st_sft_write(const char *path, const st_sft_entry *e, int n,
 /* half-precision conversions (exposed for tests) */
 float st_f16_to_f32(uint16_t h);
 float st_bf16_to_f32(uint16_t h);
+uint16_t st_f32_to_f16(float f);
+uint16_t st_f32_to_bf16(float f);
 
 #endif

@@ -141,6 +141,9 @@ typedef struct st_model {
   st_param *tab;   /* the named tensors, in checkpoint order */
   int n_tab;
   char path[ST_PATH_MAX]; /* where it was loaded from, for messages */
+  /* the weights' dtype in that file, as torch names it ("float32",
+   * "bfloat16", "float16"): what an export writes by default */
+  char dtype[12];
   /* LoRA adapters every forward adds (lora.h; NULL: none). Not owned. */
   const struct st_lora *lora;
   /* RoPE (Llama family): device [head_dim/2] inverse frequencies and the

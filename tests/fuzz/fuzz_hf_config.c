@@ -12,6 +12,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *out = fz_path("config_out.json");
   st_config back;
   memset(&back, 0, sizeof back);
-  if (st_hfconfig_write(out, &cfg) == ST_OK) (void)st_hfconfig_read(out, &back);
+  if (st_hfconfig_write(out, &cfg, NULL) == ST_OK) (void)st_hfconfig_read(out, &back);
   return 0;
 }

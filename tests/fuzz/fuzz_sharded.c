@@ -29,7 +29,7 @@ static void setup(void) {
     e[i] = (st_sft_entry){p->name, ST_SFT_F32, p->is_bias ? 1 : 2,
                           {p->is_bias ? p->cols : p->rows, p->cols}, bufs[i]};
   }
-  if (st_hfconfig_write(fz_path("sharded/config.json"), &c) != ST_OK ||
+  if (st_hfconfig_write(fz_path("sharded/config.json"), &c, NULL) != ST_OK ||
       st_sft_write(fz_path("sharded/a.safetensors"), e, n / 2, NULL, NULL, 0) != ST_OK ||
       st_sft_write(fz_path("sharded/b.safetensors"), e + n / 2, n - n / 2, NULL, NULL, 0) != ST_OK) {
     fprintf(stderr, "fuzz_sharded setup: %s\n", st_errmsg());

@@ -463,7 +463,7 @@ static void test_bad_folders(void) {
   }
   const char *d = folder("sharded");
   pjoin(path, d, "config.json");
-  CHECK(st_hfconfig_write(path, &c) == ST_OK);
+  CHECK(st_hfconfig_write(path, &c, NULL) == ST_OK);
   /* weights only in shards */
   pjoin(path, d, "model.safetensors.index.json");
   write_str(path, "{\"metadata\": {}, \"weight_map\": {\"model.embed_tokens.weight\": "
@@ -502,7 +502,7 @@ static void test_bad_folders(void) {
   huge.n_layers = 8, huge.dim = 8192, huge.hidden = 28672, huge.n_heads = 64;
   huge.n_kv_heads = 8, huge.head_dim = 128, huge.vocab = 32000;
   pjoin(path, d, "config.json");
-  CHECK(st_hfconfig_write(path, &huge) == ST_OK);
+  CHECK(st_hfconfig_write(path, &huge, NULL) == ST_OK);
   struct rusage ru0, ru1;
   getrusage(RUSAGE_SELF, &ru0);
   CHECK_ERR(st_load_hf(&b, d, st_backend_cpu()), "model.safetensors",
