@@ -1,6 +1,7 @@
 /* test_io_safetensors.c - the safetensors writer's exact bytes, the reader's
  * round trip and half-precision conversion, and each malformed file giving
  * an error that names the file. */
+#include <math.h>
 #include <string.h>
 
 #include "safetensors.h"
@@ -177,11 +178,38 @@ static void test_bad_files(void) {
             "No such file");
   /* writer refuses what it cannot write */
   float x = 0;
-  st_sft_entry e[] = {{"a", ST_SFT_F16, 1, {1}, &x}};
+  st_sft_entry e[] = {{"a", (st_sft_dtype)7, 1, {1}, &x}};
   pjoin(path, dir, "w.st");
-  CHECK_ERR(st_sft_write(path, e, 1, NULL, NULL, 0), "w.st", "only F32 and I32");
+  CHECK_ERR(st_sft_write(path, e, 1, NULL, NULL, 0), "w.st", "unknown dtype");
   st_sft_entry d[] = {{"a", ST_SFT_F32, 1, {1}, &x}, {"a", ST_SFT_F32, 1, {1}, &x}};
   CHECK_ERR(st_sft_write(path, d, 2, NULL, NULL, 0), "w.st", "duplicate");
+  /* F16/BF16 entries are narrowed from floats, rounding to nearest even;
+   * the expected bits are torch's .to(bfloat16/float16) of the same values
+   * (ties, overflow, f16 subnormals and underflow, inf, -0) */
+  {
+    const float v[13] = {1.0f, -2.5f, 65504.0f, 65520.0f, 1e-8f, 6e-8f, 3e-5f,
+                         1.00390625f, 1.01171875f, INFINITY, 0.1f, -0.0f, 1e-45f};
+    const uint16_t want_bf[13] = {0x3f80, 0xc020, 0x4780, 0x4780, 0x322c, 0x3381, 0x37fc,
+                                  0x3f80, 0x3f82, 0x7f80, 0x3dcd, 0x8000, 0x0000};
+    const uint16_t want_h[13] = {0x3c00, 0xc100, 0x7bff, 0x7c00, 0x0000, 0x0001, 0x01f7,
+                                 0x3c04, 0x3c0c, 0x7c00, 0x2e66, 0x8000, 0x0000};
+    st_sft_entry h[] = {{"h", ST_SFT_F16, 1, {13}, v}, {"b", ST_SFT_BF16, 1, {13}, v}};
+    pjoin(path, dir, "half.st");
+    CHECK(st_sft_write(path, h, 2, NULL, NULL, 0) == ST_OK);
+    CHECK(st_sft_open(&f, path) == ST_OK);
+    const st_sft_tensor *tb = f ? st_sft_find(f, "b") : NULL, *th = f ? st_sft_find(f, "h") : NULL;
+    CHECK(tb && th && tb->dtype == ST_SFT_BF16 && th->dtype == ST_SFT_F16);
+    /* safetensors' order: BF16 before F16 */
+    CHECK(tb && th && tb->begin < th->begin);
+    for (int i = 0; tb && th && i < 13; i++) {
+      uint16_t gb, gh;
+      memcpy(&gb, f->data + tb->begin + 2 * i, 2);
+      memcpy(&gh, f->data + th->begin + 2 * i, 2);
+      CHECK_MSG(gb == want_bf[i], "bf16(%g) = %04x, torch %04x", v[i], gb, want_bf[i]);
+      CHECK_MSG(gh == want_h[i], "f16(%g) = %04x, torch %04x", v[i], gh, want_h[i]);
+    }
+    st_sft_close(f);
+  }
   /* empty file set is valid */
   pjoin(path, dir, "empty.st");
   CHECK(st_sft_write(path, NULL, 0, NULL, NULL, 0) == ST_OK);
