@@ -5,6 +5,10 @@
  * (delta_norm, delta_rel, cos_prev, lens_loss, basis_dev); entries l >= 1
  * also hold params, wgrad_flops and dgrad_flops (per token) of layer l-1,
  * which produces space l; `hidden` lists the kept vectors as tensors.
+ * When the trace ran its gradient probe (trace.gradients), entries l >= 1
+ * also hold grad_norm and grad_ratio of layer l-1 as {mean=} (one value
+ * per layer, so no std), and trace.gradients = {loss=, tokens=,
+ * fwd_flops=, bwd_flops=} says what the probe cost.
  *
  * A tensor is a float vector with :size() :norm() :dot(t) :cosine(t)
  * :mean() :sub(t) :totable() (1-based list); t[i] reads element i (1-based)
@@ -152,7 +156,7 @@ static int l_tensor(lua_State *L) {
 void sl_push_trace(lua_State *L, const st_trace *tr) {
   int Ls = tr->n_layers;
   luaL_checkstack(L, 8, "trace table");
-  lua_createtable(L, Ls, 6);
+  lua_createtable(L, Ls, 7);
   lua_pushinteger(L, Ls);
   lua_setfield(L, -2, "n_layers");
   lua_pushinteger(L, tr->n_tokens);
@@ -161,6 +165,18 @@ void sl_push_trace(lua_State *L, const st_trace *tr) {
   lua_setfield(L, -2, "n_seqs");
   lua_pushinteger(L, tr->seq_len);
   lua_setfield(L, -2, "seq_len");
+  if (tr->grad_norm) {
+    lua_createtable(L, 0, 4);
+    lua_pushnumber(L, tr->grad_loss);
+    lua_setfield(L, -2, "loss");
+    lua_pushinteger(L, tr->grad_tokens);
+    lua_setfield(L, -2, "tokens");
+    lua_pushnumber(L, tr->grad_fwd_flops);
+    lua_setfield(L, -2, "fwd_flops");
+    lua_pushnumber(L, tr->grad_bwd_flops);
+    lua_setfield(L, -2, "bwd_flops");
+    lua_setfield(L, -2, "gradients");
+  }
   for (int l = 0; l <= Ls; l++) {
     lua_createtable(L, 0, ST_NMEASURES + 4);
     for (int k = 0; k < ST_NMEASURES; k++) {
@@ -179,6 +195,16 @@ void sl_push_trace(lua_State *L, const st_trace *tr) {
       lua_setfield(L, -2, "wgrad_flops");
       lua_pushnumber(L, tr->dgrad_flops[l - 1]);
       lua_setfield(L, -2, "dgrad_flops");
+      if (tr->grad_norm) {
+        const double v[2] = {tr->grad_norm[l - 1], tr->grad_ratio[l - 1]};
+        const char *name[2] = {"grad_norm", "grad_ratio"};
+        for (int k = 0; k < 2; k++) {
+          lua_createtable(L, 0, 1);
+          lua_pushnumber(L, v[k]);
+          lua_setfield(L, -2, "mean");
+          lua_setfield(L, -2, name[k]);
+        }
+      }
     }
     lua_createtable(L, tr->keep, 0);
     for (int i = 0; i < tr->keep; i++) {

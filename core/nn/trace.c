@@ -12,8 +12,10 @@
 #include "error.h"
 #include "forward.h"
 #include "fs.h"
+#include "plan.h"
 #include "sampler.h"
 #include "trace.h"
+#include "train.h"
 
 const char *const st_measure_names[ST_NMEASURES] = {
     "delta_norm", "delta_rel", "cos_prev", "lens_loss", "basis_dev"};
@@ -153,6 +155,8 @@ void st_trace_free(st_trace *tr) {
   free(tr->wgrad_flops);
   free(tr->dgrad_flops);
   free(tr->kept);
+  free(tr->grad_norm);
+  free(tr->grad_ratio);
   memset(tr, 0, sizeof *tr);
 }
 
@@ -272,12 +276,145 @@ done:
   return rc;
 }
 
+/* --- the gradient probe ------------------------------------------------ */
+
+/* sum of squares of parameter p's host copy w[n] */
+static double sumsq(const float *w, size_t n) {
+  double s = 0;
+  for (size_t i = 0; i < n; i++) s += (double)w[i] * w[i];
+  return s;
+}
+
+int st_trace_gradients(st_trace *tr, st_model *m, const int32_t *tok,
+                       const int32_t *tgt, int M, int T) {
+  int L = m->cfg.n_layers, V = m->cfg.vocab;
+  if (!tr->m || tr->n_layers != L)
+    return st_err("trace gradients: collect the trace of this model first");
+  if (M < 1 || T < 1) return st_err("trace gradients: no sequences");
+  long total = 0;
+  for (long i = 0; i < (long)M * T; i++) {
+    if (tok[i] < 0 || tok[i] >= V)
+      return st_err("trace gradients: token id %d at position %ld is outside the "
+                    "vocabulary (0..%d)", tok[i], i, V - 1);
+    if (tgt[i] >= V)
+      return st_err("trace gradients: target id %d at position %ld is outside the "
+                    "vocabulary (0..%d)", tgt[i], i, V - 1);
+    total += tgt[i] >= 0;
+  }
+  if (!total) return st_err("trace gradients: the data has no loss-bearing tokens");
+  /* the layers' tensors get one double accumulator each, back to back */
+  size_t *at = st_calloc((size_t)m->n_tab, sizeof *at), nacc = 0, wmax = 0;
+  if (!at) return ST_ERR;
+  for (int i = 0; i < m->n_tab; i++) {
+    size_t n = (size_t)m->tab[i].rows * m->tab[i].cols;
+    if (n > wmax) wmax = n;
+    at[i] = nacc;
+    if (m->tab[i].group == ST_G_LAYER) nacc += n;
+  }
+  int bs = M < 8 ? M : 8, rc = ST_ERR;
+  size_t N = (size_t)bs * T;
+  st_plan plan = {0};
+  st_trainer *t = NULL;
+  double *acc = st_calloc(nacc ? nacc : 1, sizeof *acc);
+  float *g = st_malloc(wmax * sizeof *g);
+  int32_t *btok = st_malloc(N * sizeof *btok), *btgt = st_malloc(N * sizeof *btgt);
+  double *gn = st_calloc((size_t)L, sizeof *gn), *wn = st_calloc((size_t)L, sizeof *wn);
+  if (!acc || !g || !btok || !btgt || !gn || !wn) goto done;
+  if (st_plan_parse(&plan, m, "all") || st_trainer_new(&t, m, &plan, bs, T)) goto done;
+  double loss_sum = 0;
+  for (int s0 = 0; s0 < M; s0 += bs) {
+    int nb = M - s0 < bs ? M - s0 : bs;
+    /* the last micro-batch is padded with rows that carry no loss */
+    size_t n = (size_t)nb * T;
+    memcpy(btok, tok + (size_t)s0 * T, n * sizeof *btok);
+    memcpy(btgt, tgt + (size_t)s0 * T, n * sizeof *btgt);
+    for (size_t i = n; i < N; i++) btok[i] = 0, btgt[i] = -1;
+    long nvalid = 0;
+    for (size_t i = 0; i < n; i++) nvalid += btgt[i] >= 0;
+    if (!nvalid) continue;
+    float loss;
+    if (st_trainer_fwdbwd(t, btok, btgt, &loss)) {
+      st_err_prefix("trace gradients: sequences %d..%d: ", s0, s0 + nb - 1);
+      goto done;
+    }
+    /* the micro-batch's gradient is of its own mean loss: weighted by its
+     * share of the tokens, the sum is the gradient of the whole mean */
+    double w = (double)nvalid / total;
+    loss_sum += w * loss;
+    for (int i = 0; i < m->n_tab; i++) {
+      const st_param *p = &m->tab[i];
+      if (p->group != ST_G_LAYER) continue;
+      size_t pn = (size_t)p->rows * p->cols;
+      if (st_trainer_grad(t, p, g, pn)) goto done;
+      for (size_t j = 0; j < pn; j++) acc[at[i] + j] += w * g[j];
+    }
+    if (st_trainer_zero_grad(t)) goto done;
+  }
+  for (int i = 0; i < m->n_tab; i++) {
+    const st_param *p = &m->tab[i];
+    if (p->group != ST_G_LAYER) continue;
+    size_t pn = (size_t)p->rows * p->cols;
+    for (size_t j = 0; j < pn; j++) gn[p->layer] += acc[at[i] + j] * acc[at[i] + j];
+    if (st_model_get(m, p, g, pn)) goto done;
+    wn[p->layer] += sumsq(g, pn);
+  }
+  for (int l = 0; l < L; l++) {
+    gn[l] = sqrt(gn[l]);
+    wn[l] = wn[l] > 0 ? gn[l] / sqrt(wn[l]) : NAN; /* now the ratio */
+  }
+  st_flops f = st_plan_flops(&plan, m, T);
+  free(tr->grad_norm);
+  free(tr->grad_ratio);
+  tr->grad_norm = gn;
+  tr->grad_ratio = wn;
+  gn = wn = NULL;
+  tr->grad_loss = loss_sum;
+  tr->grad_tokens = (long)M * T;
+  tr->grad_fwd_flops = (double)M * T * f.fwd;
+  tr->grad_bwd_flops = (double)M * T * f.bwd;
+  rc = ST_OK;
+done:
+  st_trainer_free(t);
+  st_plan_free(&plan);
+  free(at); free(acc); free(g); free(btok); free(btgt); free(gn); free(wn);
+  return rc;
+}
+
+/* --- trace.json ------------------------------------------------------------ */
+
+/* {"mean": v} for a measure that is one number per layer, not a mean over
+ * tokens (so it has no spread) */
+static json_t *single(double v) {
+  json_t *o = json_object();
+  json_object_set_new(o, "mean", json_real(v));
+  return o;
+}
+
 int st_trace_write_json(const st_trace *tr, const char *path) {
   json_t *o = json_object(), *layers = json_array();
   json_object_set_new(o, "n_layers", json_integer(tr->n_layers));
   json_object_set_new(o, "n_tokens", json_integer(tr->n_tokens));
   json_object_set_new(o, "n_seqs", json_integer(tr->n_seqs));
   json_object_set_new(o, "seq_len", json_integer(tr->seq_len));
+  json_t *rep = json_object();
+  const char *raw = "h_l raw: the embedding output at l = 0, else block l-1's output "
+                    "(h_L is before the final norm)";
+  json_object_set_new(rep, "delta_norm", json_string(raw));
+  json_object_set_new(rep, "delta_rel", json_string(raw));
+  json_object_set_new(rep, "cos_prev", json_string(raw));
+  json_object_set_new(rep, "basis_dev", json_string(raw));
+  json_object_set_new(rep, "lens_loss", json_string("final norm, then the head, applied to h_l"));
+  if (tr->grad_norm) {
+    json_object_set_new(rep, "grad_norm", json_string("the weights of block l-1 (space l)"));
+    json_object_set_new(rep, "grad_ratio", json_string("the weights of block l-1 (space l)"));
+    json_t *gr = json_object();
+    json_object_set_new(gr, "loss", json_real(tr->grad_loss));
+    json_object_set_new(gr, "tokens", json_integer(tr->grad_tokens));
+    json_object_set_new(gr, "fwd_flops", json_real(tr->grad_fwd_flops));
+    json_object_set_new(gr, "bwd_flops", json_real(tr->grad_bwd_flops));
+    json_object_set_new(o, "gradients", gr);
+  }
+  json_object_set_new(o, "representations", rep);
   for (int l = 0; l <= tr->n_layers; l++) {
     json_t *e = json_object();
     json_object_set_new(e, "space", json_integer(l));
@@ -292,6 +429,10 @@ int st_trace_write_json(const st_trace *tr, const char *path) {
       json_object_set_new(e, "params", json_integer((json_int_t)tr->params[l - 1]));
       json_object_set_new(e, "wgrad_flops", json_real(tr->wgrad_flops[l - 1]));
       json_object_set_new(e, "dgrad_flops", json_real(tr->dgrad_flops[l - 1]));
+      if (tr->grad_norm) {
+        json_object_set_new(e, "grad_norm", single(tr->grad_norm[l - 1]));
+        json_object_set_new(e, "grad_ratio", single(tr->grad_ratio[l - 1]));
+      }
     }
     json_array_append_new(layers, e);
   }
