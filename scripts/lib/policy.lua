@@ -59,6 +59,53 @@ function M.sorted(list, key)
   return t
 end
 
+-- Backprop FLOPs per token of training the layers in `sel` (a map layer ->
+-- true), from the trace's per-layer costs: the weight gradients of the set
+-- and the input gradients through every layer above its lowest member,
+--   cost(S) = sum_{i in S} wgrad_i + sum_{i > min S} dgrad_i
+-- (the head's share, the same for every set, is left out)
+function M.cost(sel, trace, L)
+  local lo, c = nil, 0
+  for i = 0, L - 1 do
+    if sel[i] then
+      lo = lo or i
+      c = c + trace[i + 1].wgrad_flops
+    end
+  end
+  if lo then
+    for i = lo + 1, L - 1 do c = c + trace[i + 1].dgrad_flops end
+  end
+  return c
+end
+
+-- the same for every layer with its input gradient: full fine-tuning's
+-- layers, sum_i (wgrad_i + dgrad_i)
+function M.full_cost(trace, L)
+  local c = 0
+  for i = 0, L - 1 do c = c + trace[i + 1].wgrad_flops + trace[i + 1].dgrad_flops end
+  return c
+end
+
+-- The layers listed in params.layers (a list, or one index), checked
+-- against 0..L-1; for policies that are told where to train.
+function M.layers(params, L)
+  local v = params.layers
+  if math.type(v) == "integer" then v = {v} end
+  if type(v) ~= "table" or #v == 0 then
+    error("policy parameter layers must be a layer index or a non-empty list of them, got "
+          .. tostring(v), 0)
+  end
+  local seen, out = {}, {}
+  for _, i in ipairs(v) do
+    if math.type(i) ~= "integer" or i < 0 or i >= L then
+      error(string.format("policy parameter layers: %s is not a layer (0..%d)", tostring(i), L - 1), 0)
+    end
+    if not seen[i] then out[#out + 1], seen[i] = i, true end
+  end
+  table.sort(out)
+  return out
+end
+
 -- a required integer parameter in lo..hi
 function M.int(params, name, default, lo, hi)
   local v = params[name]
