@@ -5,6 +5,7 @@
  * (LUA_CPATH=build/lua/?.so). Add a concept by adding its list here. */
 #include "strata_lua.h"
 #include "workbench_lua.h"
+#include "report.h"
 
 static const luaL_Reg *const parts[] = {
     sl_yaml_funcs,
@@ -18,6 +19,7 @@ static const luaL_Reg *const parts[] = {
     sl_dataset_funcs,
     sl_trainer_funcs,
     sl_runner_funcs,
+    sl_report_funcs,
 };
 
 int luaopen_strata(lua_State *L) {

@@ -56,8 +56,8 @@ static void reference_bytes(const char *dir) {
   char path[512];
   snprintf(path, sizeof path, "%s/ref.tfevents", dir);
   st_tfevents *w;
-  CHECK_MSG(st_tfevents_open_file(&w, path, json_number_value(json_object_get(in, "header_wall_time"))) == ST_OK,
-            "%s", st_errmsg());
+  double t0 = json_number_value(json_object_get(in, "header_wall_time"));
+  CHECK_MSG(st_tfevents_open_file(&w, path, t0) == ST_OK, "%s", st_errmsg());
   size_t i;
   json_t *e;
   json_array_foreach(json_object_get(in, "events"), i, e) {
@@ -65,9 +65,10 @@ static void reference_bytes(const char *dir) {
     const char *tag = json_string_value(json_object_get(e, "tag"));
     int64_t step = json_integer_value(json_object_get(e, "step"));
     double wall = json_number_value(json_object_get(e, "wall_time"));
+    json_t *value = json_object_get(e, "value"), *text = json_object_get(e, "text");
     int rc = !strcmp(kind, "scalar")
-                 ? st_tfevents_scalar(w, tag, step, wall, json_number_value(json_object_get(e, "value")))
-                 : st_tfevents_text(w, tag, step, wall, json_string_value(json_object_get(e, "text")));
+                 ? st_tfevents_scalar(w, tag, step, wall, json_number_value(value))
+                 : st_tfevents_text(w, tag, step, wall, json_string_value(text));
     CHECK_MSG(rc == ST_OK, "event %zu: %s", i, st_errmsg());
   }
   CHECK(st_tfevents_close(w) == ST_OK);
@@ -78,7 +79,8 @@ static void reference_bytes(const char *dir) {
   if (got && want) {
     size_t k = 0;
     while (k < n && k < m && got[k] == want[k]) k++;
-    CHECK_MSG(n == m && k == n, "%zu bytes vs the reference's %zu, first difference at byte %zu", n, m, k);
+    CHECK_MSG(n == m && k == n, "%zu bytes vs the reference's %zu, first difference at byte %zu",
+              n, m, k);
   }
   free(got);
   free(want);
