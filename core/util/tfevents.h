@@ -9,8 +9,8 @@
  * "brain.Event:2"), a scalar (summary.value {tag, simple_value}) and a text
  * (summary.value {tag, metadata.plugin_data.plugin_name "text", tensor
  * DT_STRING string_val}), with wall_time and step. That is a handful of fixed
- * protobuf fields, so they are encoded by hand here: a protobuf library and
- * its generated code would be a heavier dependency than these ~150 lines.
+ * protobuf fields, so they are encoded by hand (tfevents.c): a protobuf
+ * library and its generated code would weigh more than that one file.
  * The bytes are those Python's protobuf + tensorboard write for the same
  * events (tests/unit/test_tfevents.c, scripts/make_tfevents_reference.py).
  *
