@@ -2,9 +2,15 @@
  * loss-bearing tokens, classification by verbalizer likelihood, and
  * generation from prompts.
  *
- * Rows run through st_model_logits in batches of B, each batch cut to the
- * longest row it needs: the model is causal, so trailing padding cannot
- * change the logits before it. Log-softmax is taken in double. */
+ * Each row runs only as far as its last scored position (the model is
+ * causal, so what follows cannot change the logits before it), and the head
+ * computes logits only at the scored positions (st_model_logits_at): the
+ * targets for the loss, the prompt's last position for single-token
+ * verbalizers. Rows are sorted by length and packed up to B x T positions
+ * per forward, so batches are as long as their rows, not T. Loss and
+ * classification asked for together share the rows they can (single-token
+ * verbalizers: one row per example for both). Log-softmax is taken in
+ * double. */
 #ifndef ST_EVAL_H
 #define ST_EVAL_H
 
@@ -28,6 +34,32 @@ typedef struct st_eval_result {
   double macro_f1;
   int *confusion;      /* [K*K], confusion[gold*K + pred], malloc'ed */
 } st_eval_result;
+
+/* called after each forward with the examples finished so far and their
+ * total (ds->n), for examples/s and an ETA */
+typedef void (*st_eval_progress)(void *ctx, int done, int total);
+
+typedef struct st_eval_opts {
+  int batch;         /* B: a forward takes up to B x ds->T positions */
+  int loss;          /* loss, perplexity and token accuracy */
+  int classify;      /* classification, when ds has classes (alone: an
+                        error when it has none) */
+  st_eval_progress progress; /* may be NULL */
+  void *ctx;
+  /* benchmarks only: the evaluation as strata ran it before it scored
+   * only where needed: B rows per forward in dataset order, logits at every
+   * position, no rows shared between loss and classification; the results
+   * are the same up to float rounding */
+  int full_logits;
+} st_eval_opts;
+/* batch B, loss and classification, no progress */
+st_eval_opts st_eval_opts_default(int batch);
+
+/* Loss and/or classification of ds in one pass, as o says; fills the
+ * fields of what was asked (the loss's below, and st_eval_classify's);
+ * pred[n] and scores[n*K] as in st_eval_classify. */
+int st_eval_run(st_model *m, const st_dataset *ds, const st_eval_opts *o,
+                st_eval_result *r, int32_t *pred, double *scores);
 
 /* Loss, perplexity and token accuracy over ds; fills those fields. */
 int st_eval_loss(st_model *m, const st_dataset *ds, int B, st_eval_result *r);

@@ -1,5 +1,7 @@
 /* forward.c - inference forward over the whole stack, keeping no
- * activations beyond one block's scratch. Used by generate, eval and trace. */
+ * activations beyond one block's scratch. Used by generate, eval and trace.
+ * The final norm and the head, the widest GEMM of a small model (V x C per
+ * position), run only on the positions a caller scores. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,8 +36,11 @@ void st_head_fwd(const st_model *m, float *logits, const float *x, int N) {
               c->dim, 0.0f, logits, c->vocab);
 }
 
-int st_model_forward(st_model *m, const int32_t *tok, int B, int T,
-                     st_hidden_fn fn, void *ctx, float *logits) {
+/* the forward of st_model_forward and st_model_logits_at: pos == NULL
+ * scores every position */
+static int forward_rows(st_model *m, const int32_t *tok, int B, int T,
+                        st_hidden_fn fn, void *ctx, const int32_t *pos,
+                        int npos, float *logits) {
   const st_config *c = &m->cfg;
   const st_backend *be = m->be;
   if (B < 1 || T < 1) return st_err("forward: empty batch (B=%d, T=%d)", B, T);
@@ -47,15 +52,21 @@ int st_model_forward(st_model *m, const int32_t *tok, int B, int T,
       return st_err("forward: token id %d at position %ld is outside the "
                     "vocabulary (0..%d)", tok[i], i, c->vocab - 1);
   size_t N = (size_t)B * T, C = c->dim;
+  if (!pos) npos = (int)N;
+  for (int i = 0; pos && i < npos; i++)
+    if (pos[i] < 0 || (size_t)pos[i] >= N || (i && pos[i] <= pos[i - 1]))
+      return st_err("forward: position %d (entry %d) is not ascending within "
+                    "0..%zu", pos[i], i, N - 1);
+  size_t R = (size_t)npos; /* rows through the final norm and the head */
   int rc = ST_ERR;
   st_acts a = {0};
   int32_t *tok_d = be->alloc(N * sizeof *tok_d);
   float *h[2] = {be->alloc(N * C * sizeof(float)),
                  be->alloc(N * C * sizeof(float))};
-  float *lnf = be->alloc(N * C * sizeof(float));
-  float *stats = be->alloc(2 * N * sizeof(float));
-  float *lg = logits ? be->alloc(N * c->vocab * sizeof(float)) : NULL;
-  if (!tok_d || !h[0] || !h[1] || !lnf || !stats || (logits && !lg) ||
+  float *lnf = logits ? be->alloc(R * C * sizeof(float)) : NULL;
+  float *stats = logits ? be->alloc(2 * R * sizeof(float)) : NULL;
+  float *lg = logits && R ? be->alloc(R * c->vocab * sizeof(float)) : NULL;
+  if (!tok_d || !h[0] || !h[1] || (logits && (!lnf || !stats || (R && !lg))) ||
       st_acts_alloc(&a, m, B, T))
     goto done;
   be->upload(tok_d, tok, N * sizeof *tok_d);
@@ -65,10 +76,20 @@ int st_model_forward(st_model *m, const int32_t *tok, int B, int T,
     st_layer_fwd(m, l, &a, h[l & 1], h[(l + 1) & 1], B, T);
     if (fn) fn(ctx, l + 1, h[(l + 1) & 1]);
   }
-  if (logits) {
-    st_final_norm(m, lnf, stats, stats + N, h[c->n_layers & 1], (int)N);
-    st_head_fwd(m, lg, lnf, (int)N);
-    be->download(logits, lg, N * c->vocab * sizeof(float));
+  if (logits && R) {
+    float *top = h[c->n_layers & 1], *rows = top;
+    if (pos) {
+      /* gather the scored rows [R,C], one copy per run of adjacent ones,
+       * into the other residual buffer (free now) */
+      rows = h[(c->n_layers + 1) & 1];
+      for (size_t i = 0, j; i < R; i = j) {
+        for (j = i + 1; j < R && pos[j] == pos[j - 1] + 1; j++) {}
+        be->copy(rows + i * C, top + (size_t)pos[i] * C, (j - i) * C * sizeof(float));
+      }
+    }
+    st_final_norm(m, lnf, stats, stats + R, rows, (int)R);
+    st_head_fwd(m, lg, lnf, (int)R);
+    be->download(logits, lg, R * c->vocab * sizeof(float));
   }
   rc = ST_OK;
 done:
@@ -82,7 +103,18 @@ done:
   return rc;
 }
 
+int st_model_forward(st_model *m, const int32_t *tok, int B, int T,
+                     st_hidden_fn fn, void *ctx, float *logits) {
+  return forward_rows(m, tok, B, T, fn, ctx, NULL, 0, logits);
+}
+
 int st_model_logits(st_model *m, const int32_t *tok, int B, int T,
                     float *logits) {
-  return st_model_forward(m, tok, B, T, NULL, NULL, logits);
+  return forward_rows(m, tok, B, T, NULL, NULL, NULL, 0, logits);
+}
+
+int st_model_logits_at(st_model *m, const int32_t *tok, int B, int T,
+                       const int32_t *pos, int npos, float *logits) {
+  if (npos < 0) return st_err("forward: %d positions", npos);
+  return forward_rows(m, tok, B, T, NULL, NULL, pos, npos, logits);
 }

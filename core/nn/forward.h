@@ -21,5 +21,11 @@ typedef void (*st_hidden_fn)(void *ctx, int l, const float *h);
  * writes host logits[B,T,V] when logits != NULL. */
 int st_model_forward(st_model *m, const int32_t *tok, int B, int T,
                      st_hidden_fn fn, void *ctx, float *logits);
+/* No-grad forward of host tokens tok[B,T] that scores only the flat
+ * positions pos[0..npos) (b*T + t, strictly ascending): host logits[npos,V]
+ * in that order. The final norm and the head run on those rows alone, so
+ * scoring one position per row costs V.C per row instead of T.V.C. */
+int st_model_logits_at(st_model *m, const int32_t *tok, int B, int T,
+                       const int32_t *pos, int npos, float *logits);
 
 #endif
