@@ -33,6 +33,8 @@
 #include "lora_io.h"
 #include "model_io.h"
 #include "runner.h"
+#include "report.h"
+#include "tfevents.h"
 #include "tokenizer.h"
 #include "workbench_lua.h"
 
@@ -82,6 +84,7 @@ struct run {
   st_batcher bat;
   sl_run_state st;
   FILE *metrics;
+  st_tfevents *tb; /* output.tensorboard: the same numbers as metrics.jsonl */
   int tty;
   json_t *summary; /* what summary.json holds, for the caller */
 };
@@ -652,6 +655,28 @@ static void path_in(const run *r, const char *file, char *out, size_t n) {
  * the last checkpoint, which stays as it was. */
 static int log_json(run *r, json_t *j) {
   char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(9));
+  if (r->tb && s) { /* every number of the line but step: eval_x as eval/x */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    double wall = now.tv_sec + now.tv_nsec * 1e-9;
+    json_int_t step = json_integer_value(json_object_get(j, "step"));
+    const char *k;
+    json_t *v;
+    int bad = 0;
+    json_object_foreach(j, k, v) {
+      char tag[96];
+      if (!json_is_number(v) || !strcmp(k, "step")) continue;
+      if (!strncmp(k, "eval_", 5)) snprintf(tag, sizeof tag, "eval/%s", k + 5);
+      else if (!strncmp(k, "val_", 4)) snprintf(tag, sizeof tag, "validation/%s", k + 4);
+      else snprintf(tag, sizeof tag, "train/%s", k);
+      bad |= st_tfevents_scalar(r->tb, tag, step, wall, json_number_value(v));
+    }
+    if (bad || st_tfevents_flush(r->tb)) {
+      json_decref(j);
+      free(s);
+      return st_err_prefix("%s: ", r->dir);
+    }
+  }
   json_decref(j);
   int bad = !s || fprintf(r->metrics, "%s\n", s) < 0 || fflush(r->metrics) != 0;
   int e = errno;
@@ -859,6 +884,37 @@ static void progress(run *r, int step, float loss, double lr, double tps,
   fflush(stdout);
 }
 
+/* the plan's per-layer modes, as a Markdown table for TensorBoard's text tab */
+static int tb_plan(run *r) {
+  json_t *pj = sl_plan_json(st_trainer_plan(r->t), r->m);
+  size_t n = 4096, at = 0;
+  char *md = malloc(n);
+  if (!md || !pj) {
+    free(md);
+    json_decref(pj);
+    return st_err("out of memory");
+  }
+  at += (size_t)snprintf(md + at, n - at, "| layer | mode |\n|---|---|\n");
+  size_t i;
+  json_t *l;
+  json_array_foreach(json_object_get(pj, "layers"), i, l) {
+    if (n - at < 256) {
+      char *g = realloc(md, n *= 2);
+      if (!g) break;
+      md = g;
+    }
+    at += (size_t)snprintf(md + at, n - at, "| %d | %s |\n",
+                           (int)json_integer_value(json_object_get(l, "layer")),
+                           json_string_value(json_object_get(l, "mode")));
+  }
+  json_decref(pj);
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  int rc = st_tfevents_text(r->tb, "plan", r->st.step, now.tv_sec + now.tv_nsec * 1e-9, md);
+  free(md);
+  return rc ? st_err_prefix("%s: ", r->dir) : ST_OK;
+}
+
 static int checkpoint(run *r) {
   r->st.epoch = r->bat.epoch;
   r->st.index = r->bat.index;
@@ -1021,6 +1077,7 @@ static void unref(lua_State *L, int *ref) {
 
 static void cleanup(run *r) {
   if (r->metrics) fclose(r->metrics);
+  st_tfevents_close(r->tb);
   st_trainer_free(r->t);
   st_batcher_free(&r->bat);
   st_trace_free(&r->tr);
@@ -1196,6 +1253,10 @@ static int run_main(run *r, int recipe) {
   if (r->o->resume && sl_metrics_truncate(mp, r->st.step)) return ST_ERR;
   if (!(r->metrics = fopen(mp, r->o->resume ? "a" : "w")))
     return st_err("%s: cannot write", mp);
+  get_or_default(r, "output.tensorboard");
+  int tb = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (tb && (st_tfevents_open(&r->tb, r->dir) || tb_plan(r))) return ST_ERR;
   printf("run folder: %s\n", r->dir);
 
   if (!r->o->resume && r->zero_shot && (r->eval.n || r->val.n)) {
@@ -1246,6 +1307,13 @@ static int run_main(run *r, int recipe) {
                     now_s() - t_begin))
     return ST_ERR;
   if (plot_run(r)) return ST_ERR;
+  if (r->tb) {
+    int bad = st_tfevents_close(r->tb);
+    r->tb = NULL;
+    if (bad) return st_err_prefix("%s: ", r->dir);
+  }
+  if (sl_report_run(r->dir))
+    fprintf(stderr, "strata: warning: no report.html: %s\n", st_errmsg());
   printf("done: %d steps, %.1f s training, %.1f s in all; %s\n", r->st.step,
          r->st.wall_s, now_s() - t_begin, r->dir);
   return ST_OK;
