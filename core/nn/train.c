@@ -518,24 +518,62 @@ int st_trainer_grad(const st_trainer *t, const st_param *p, float *host,
 /* Floats of what a step holds per token position: block activations, the
  * kept block inputs, the prefix's buffers, the head's (final norm, logits,
  * losses, the residual gradient), the backward scratch and the adapters'
- * A·x and scratch. */
-size_t st_trainer_act_bytes(const st_trainer *t) {
-  const st_config *c = &t->m->cfg;
-  size_t N = (size_t)t->N, C = c->dim, fl = 0;
+ * A·x (ranks: their sum over the blocks from k0 up; widest: the largest
+ * sum of one block) and scratch. */
+static size_t act_floats(const st_config *c, int B, int T, int k0,
+                         int recompute, size_t ranks, size_t widest,
+                         size_t max_rank, size_t max_in) {
+  size_t N = (size_t)B * T, C = c->dim, fl = 0;
   int L = c->n_layers;
-  size_t acts = st_acts_floats(c, t->B, t->T);
-  int blocks = t->recompute ? 0 : L - t->k0; /* acts[l] */
-  int shared = t->k0 > 0 || t->recompute;    /* the scratch block */
-  fl += (size_t)(blocks + shared) * acts + (size_t)(L + 1 - t->k0) * N * C;
-  if (t->k0 > 0) fl += 2 * N * C;
+  size_t acts = st_acts_floats(c, B, T);
+  int blocks = recompute ? 0 : L - k0; /* acts[l] */
+  int shared = k0 > 0 || recompute;    /* the scratch block */
+  fl += (size_t)(blocks + shared) * acts + (size_t)(L + 1 - k0) * N * C;
+  if (k0 > 0) fl += 2 * N * C;
   fl += N * C + 2 * N + N * (size_t)c->vocab + N + N * C; /* head */
   fl += N * ((size_t)c->hidden + st_fc_dim(c) + C +
              (size_t)c->n_heads * c->head_dim + st_qkv_dim(c)); /* bs */
-  for (int l = t->k0; t->lora && l < L && !t->recompute; l++)
-    fl += N * (size_t)st_lora_layer_ranks(t->lora, l);
-  if (shared) fl += N * (size_t)st_lora_layer_ranks(t->lora, -1);
-  fl += N * (size_t)(st_lora_max_rank(t->lora) + st_lora_max_in(t->lora));
-  return fl * sizeof(float);
+  fl += N * ((recompute ? 0 : ranks) + (shared ? widest : 0));
+  fl += N * (max_rank + max_in);
+  return fl;
+}
+
+size_t st_trainer_act_bytes(const st_trainer *t) {
+  size_t ranks = 0;
+  for (int l = t->k0; t->lora && l < t->m->cfg.n_layers; l++)
+    ranks += (size_t)st_lora_layer_ranks(t->lora, l);
+  return sizeof(float) *
+         act_floats(&t->m->cfg, t->B, t->T, t->k0, t->recompute, ranks,
+                    (size_t)st_lora_layer_ranks(t->lora, -1),
+                    (size_t)st_lora_max_rank(t->lora),
+                    (size_t)st_lora_max_in(t->lora));
+}
+
+size_t st_trainer_estimate_bytes(const st_model *m, const st_plan *p, int B,
+                                 int T) {
+  const st_config *c = &m->cfg;
+  int lowest = st_plan_lowest(p, m), k0 = lowest < 0 ? 0 : lowest;
+  size_t fl = 0, ranks = 0, widest = 0, max_rank = 0, max_in = 0;
+  for (int i = 0; i < m->n_tab; i++)
+    if (st_plan_param_trainable(p, m, &m->tab[i])) fl += 3 * param_n(&m->tab[i]);
+  const char **names;
+  int nmod = st_plan_modules(m, &names);
+  for (int l = 0; l < c->n_layers; l++) {
+    if (p->mode[l] != ST_LORA) continue;
+    size_t r = (size_t)p->lora[l].rank, sum = 0;
+    for (int k = 0; k < nmod; k++) {
+      const st_param *w = st_lora_target(m, l, k);
+      if (!w || !(p->lora[l].modules >> k & 1u)) continue;
+      sum += r;
+      fl += 4 * r * ((size_t)w->cols + w->rows); /* A, B, grads, moments */
+      if ((size_t)w->cols > max_in) max_in = (size_t)w->cols;
+    }
+    if (l >= k0) ranks += sum;
+    if (sum > widest) widest = sum;
+    if (sum && r > max_rank) max_rank = r;
+  }
+  return sizeof(float) * (fl + act_floats(c, B, T, k0, p->recompute != 0, ranks,
+                                          widest, max_rank, max_in));
 }
 
 size_t st_trainer_bytes(const st_trainer *t) {

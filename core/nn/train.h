@@ -73,6 +73,10 @@ size_t st_trainer_bytes(const st_trainer *t);
  * inputs (checkpointing, plan.recompute, keeps the inputs and one block),
  * the head's buffers (logits: B.T.V floats), the backward scratch */
 size_t st_trainer_act_bytes(const st_trainer *t);
+/* what st_trainer_bytes would be for a new trainer of plan p at B x T,
+ * without allocating it: to tell whether it fits before trying */
+size_t st_trainer_estimate_bytes(const st_model *m, const st_plan *p, int B,
+                                 int T);
 
 /* LoRA (lora.h). A plan with LoRA layers gives the trainer an adapter set
  * (seeded by plan->seed) that it attaches to the model in place of any

@@ -3,7 +3,8 @@
  * after AdamW steps are bitwise those of the same plan without it, for full,
  * top-k, single-layer and LoRA plans on both architectures, also when a
  * trainer switches it on with st_trainer_set_plan; the trainer's
- * activation bytes drop by the blocks it no longer keeps; and the cost
+ * activation bytes drop by the blocks it no longer keeps, and
+ * st_trainer_estimate_bytes tells them before allocating; and the cost
  * model adds one forward per recomputed layer, by hand from the shapes. */
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,10 @@ static float *run(st_model *m, const st_plan *p, int rc, const int32_t *tok,
   q.recompute = rc;
   st_trainer *t;
   OK(st_trainer_new(&t, m, &q, B, T));
+  /* the estimate made before allocating is what a new trainer holds */
+  CHECK_MSG(st_trainer_estimate_bytes(m, &q, B, T) == st_trainer_bytes(t),
+            "recompute %d: estimate %zu B, trainer %zu B", rc,
+            st_trainer_estimate_bytes(m, &q, B, T), st_trainer_bytes(t));
   OK(st_trainer_fwdbwd(t, tok, tgt, loss));
   float *g = grads(m, t, n);
   *act = st_trainer_act_bytes(t);
