@@ -51,7 +51,7 @@ done
 for v in full semantic; do
   csv=$(grep "^$v," "$tmp/out/results.csv")
   pct=$(echo "$csv" | awk -F'"' '{print $3}' | awk -F, '{print $3}')
-  mean=$(echo "$csv" | awk -F, '{print $(NF-3)}')
+  mean=$(echo "$csv" | awk -F, '{print $(NF-10)}')
   title=$(grep -o "<title>$v: x = [^<]*" "$tmp/out/cost_quality.svg")
   x=$(echo "$title" | sed 's/.*x = \([^,]*\),.*/\1/')
   y=$(echo "$title" | sed 's/.*y = \([^ ]*\).*/\1/')
