@@ -60,4 +60,29 @@ int st_tokenizer_eos(const st_tokenizer *t); /* -1 if none */
 /* stable identity for cache keys (hash of the files' content) */
 uint64_t st_tokenizer_hash(const st_tokenizer *t);
 
+/* ---- export (tok_export.c): the tokenizer as Hugging Face files ----
+ * Writes the tokenizer at tok_path (what st_tokenizer_find returns) into the
+ * existing folder out_dir, each file atomically, so AutoTokenizer loads it:
+ *  - an HF folder (or a tokenizer.json file, with the files beside it): the
+ *    tokenizer files present, byte for byte: tokenizer.json,
+ *    tokenizer_config.json, special_tokens_map.json, vocab.json, merges.txt,
+ *    tokenizer.model, added_tokens.json, chat_template.jinja; GPT-2's
+ *    encoder.json + vocab.bpe as vocab.json + merges.txt, with a
+ *    tokenizer_config.json naming GPT2TokenizerFast when there is none. A
+ *    folder without any writes nothing (the note says so).
+ *  - a llama2.c .bin: tokenizer.json, tokenizer_config.json and
+ *    special_tokens_map.json that encode valid UTF-8 text exactly as
+ *    st_tokenizer_encode does (bos 0 / 1: add_special_tokens False / True),
+ *    but for text holding U+2581 (tokenizer.json's spelling of a space,
+ *    which HF then reads as one) and, where special tokens are matched in
+ *    text (HF tokenizers by default; not transformers, told
+ *    split_special_tokens), the strings <unk>, <s>, </s>. A vocabulary whose
+ *    tied merge scores can order merges differently in HF's BPE is written
+ *    all the same, with a note naming where (tok_export.c says when).
+ * Bad files are an error naming the file and token. note[n] (NULL: not
+ * wanted) gets "" or one line for the user. */
+int st_tokenizer_export_hf(const char *tok_path, const char *out_dir);
+int st_tokenizer_export_hf_note(const char *tok_path, const char *out_dir,
+                                char *note, size_t n);
+
 #endif
