@@ -34,6 +34,8 @@ ST_CMD(eval);
 ST_CMD(data);
 ST_CMD(run);
 ST_CMD(plan);
+ST_CMD(export);
+ST_CMD(score);
 ST_CMD(merge);
 ST_CMD(export_adapter);
 

@@ -19,8 +19,10 @@ static const st_command commands[] = {
     {"run", "fine-tune as a recipe says, into a run folder", cmd_run},
     {"plan", "trace, run a recipe's policy and print its plan; trains nothing", cmd_plan},
     {"sweep", "run variants x seeds of a recipe; tables and figures", cmd_sweep},
-    {"merge", "fold LoRA adapters into the weights (HF folder)", cmd_merge},
-    {"export-adapter", "write LoRA adapters as a PEFT adapter folder", cmd_export_adapter},
+    {"score", "per-token log-probabilities (and logits) of texts, to compare with other tools", cmd_score},
+    {"export", "a run (or model) as an HF folder with its tokenizer, or its adapters as PEFT", cmd_export},
+    {"merge", "= export (LoRA merged into the weights)", cmd_merge},
+    {"export-adapter", "= export --adapter-only (a PEFT adapter folder)", cmd_export_adapter},
     {"lua", "run a Lua script with the strata module", cmd_lua},
 };
 #define NCMD ((int)(sizeof commands / sizeof commands[0]))

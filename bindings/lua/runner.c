@@ -210,9 +210,11 @@ static void absolute(const char *in, char *out, size_t n) {
   }
 }
 
-/* Every path the run records becomes absolute in its recipe, scripts named
- * by name too, so recipe.resolved.yaml (and --resume, export, the run as a
- * model) work from any directory and after the folder moves. */
+/* Every path the run records becomes absolute in its recipe, so
+ * recipe.resolved.yaml (and --resume, export, the run as a model) work from
+ * any directory and after the folder moves. A shipped script named by name
+ * ("semantic") stays a name: names resolve in the scripts folder, wherever
+ * the run starts. */
 static void absolute_paths(run *r) {
   static const char *files[] = {"model", "tokenizer", "data.train", "data.eval",
                                 "lora.init_from"};
@@ -229,7 +231,8 @@ static void absolute_paths(run *r) {
   }
   for (size_t i = 0; i < sizeof scripts / sizeof *scripts; i++) {
     const char *v = str(r, scripts[i][0]);
-    if (!v) continue;
+    struct stat sb;
+    if (!v || (!strchr(v, '/') && stat(v, &sb) != 0)) continue;
     sl_script_path(v, scripts[i][1], found, sizeof found);
     absolute(found, out, sizeof out);
     if (access(out, R_OK) != 0) continue; /* a missing script fails later, by name */
@@ -722,10 +725,12 @@ static double metric_of(const run *r, const metrics *m) {
 }
 
 /* prints and adds to j one set's metrics (pre: "eval" or "val") */
-static void put_metrics(json_t *j, const char *pre, const metrics *m) {
+static void put_metrics(json_t *j, const char *pre, const metrics *m, int *first) {
   char k[32];
   if (isnan(m->loss)) return;
-  printf("  %s loss %.4f  perplexity %.3f", pre, m->loss, exp(m->loss));
+  printf("%s%s loss %.4f  perplexity %.3f", *first ? " " : "  | ",
+         strcmp(pre, "val") ? pre : "validation", m->loss, exp(m->loss));
+  *first = 0;
   snprintf(k, sizeof k, "%s_loss", pre);
   json_object_set_new(j, k, json_real(m->loss));
   snprintf(k, sizeof k, "%s_perplexity", pre);
@@ -742,8 +747,9 @@ static int log_eval(run *r, int step, const metrics *e, const metrics *v,
                     const char *label) {
   printf("%s%s", r->tty ? "\n" : "", label);
   json_t *j = json_pack("{s:i}", "step", step);
-  put_metrics(j, "eval", e);
-  put_metrics(j, "val", v);
+  int first = 1;
+  put_metrics(j, "eval", e, &first);
+  put_metrics(j, "val", v, &first);
   printf("\n");
   fflush(stdout);
   return log_json(r, j);

@@ -173,7 +173,7 @@ int sl_write_json(json_t *j, const char *path) {
   st_atomic a;
   FILE *f = st_atomic_open(&a, path);
   if (!f) return ST_ERR;
-  if (json_dumpf(j, f, JSON_INDENT(2) | JSON_REAL_PRECISION(10))) {
+  if (json_dumpf(j, f, JSON_INDENT(2) | JSON_REAL_PRECISION(17))) {
     st_atomic_abort(&a);
     return st_err("%s: cannot write", path);
   }

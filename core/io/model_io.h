@@ -50,5 +50,12 @@ int st_load_hf(st_model **out, const char *dir, const st_backend *be);
  * "float16") with st_save_hf_as. */
 int st_save_hf(const st_model *m, const char *dir);
 int st_save_hf_as(const st_model *m, const char *dir, const char *dtype);
+/* A complete HF folder for transformers (export.c): the weights in dtype
+ * (NULL: the model's), the tokenizer at tok_path (NULL: none) as HF files,
+ * and generation_config.json (src_dir's when it has one). Built aside and
+ * renamed into place; a non-empty out is refused. note[nn] (may be NULL)
+ * gets "" or the tokenizer export's one line for the user. */
+int st_export_hf(const st_model *m, const char *src_dir, const char *tok_path,
+                 const char *out, const char *dtype, char *note, size_t nn);
 
 #endif

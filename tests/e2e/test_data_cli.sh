@@ -95,7 +95,7 @@ train: {seq_len: 128, steps: 3, batch_size: 4}
 trace: {samples: 4}
 EOF
 "$bin" --threads 2 run "$tmp/run.yaml" --out "$tmp/run" >"$tmp/log" 2>&1 || fail "run: $(tail -5 "$tmp/log")"
-grep -q '^final: loss [0-9.]* ' "$tmp/log" || fail "run: no final loss: $(tail -5 "$tmp/log")"
+grep -q '^final: eval loss [0-9.]* ' "$tmp/log" || fail "run: no final loss: $(tail -5 "$tmp/log")"
 [ "$(grep -c '"step"' "$tmp/run/metrics.jsonl")" -ge 3 ] || fail "run: metrics.jsonl"
 grep -q 'chat_template: "chatml"' "$tmp/run/recipe.resolved.yaml" || fail "resolved recipe lacks the default template"
 echo ok

@@ -44,8 +44,8 @@ case "$out" in *gpt2*) echo "ok: merged model loads" ;; *) echo "FAIL: info: $ou
 expect_error "--model" export-adapter "$PEFT" "$T/c"
 expect_error "neither a run folder" merge "$T/nothing" "$T/c" --model "$BASE"
 mkdir -p "$T/run" && cp "$T/a/adapter_model.safetensors" "$T/run/lora.safetensors"
-expect_error "no summary.json" merge "$T/run" "$T/c"
-expect_error "not a strata adapter file" merge "$T/run" "$T/c" --model "$BASE"
+expect_error "neither a run folder (no recipe.resolved.yaml)" merge "$T/run" "$T/c"
+expect_error "neither a run folder (no recipe.resolved.yaml)" merge "$T/run" "$T/c" --model "$BASE"
 expect_error "unknown option '--bogus'" merge "$PEFT" "$T/c" --model "$BASE" --bogus 1
 expect_error "unexpected argument 'extra'" merge "$PEFT" "$T/c" extra --model "$BASE"
 exit $fail
