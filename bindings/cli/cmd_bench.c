@@ -1,8 +1,19 @@
-/* cmd_bench.c - strata bench: one training step of a random-init model
- * (GPT-2-124M shape unless flags say otherwise), timed for a mask and for
+/* cmd_bench.c - strata bench: one training step timed for a mask and for
  * full fine-tuning in the same process, against the sgemm rate measured on
- * the step's own GEMM shapes, and against the plan's ideal FLOP ratio. */
+ * the step's own GEMM shapes and against the plan's ideal FLOP ratio; with
+ * --checkpointing also the mask with activation checkpointing (its
+ * activation bytes and step time beside the run without); with --eval
+ * instead an SST-2 evaluation timed as strata ran it before (logits at every
+ * position, two passes) and as it runs now, in the same process.
+ *
+ * The model is a random init of a shape (GPT-2-124M unless the model flags
+ * say otherwise; --shape takes a published config, the flags then override
+ * it) or a real model (--model). On the CPU, a run that cannot fit in the
+ * memory available is refused (the mask) or skipped (the full baseline)
+ * before anything is allocated: the trainer's bytes are known in advance
+ * (st_trainer_estimate_bytes). */
 #include <jansson.h>
+#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,12 +21,17 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "assets.h"
 #include "commands.h"
+#include "dataset.h"
 #include "error.h"
+#include "eval.h"
 #include "layer.h"
 #include "model.h"
+#include "model_io.h"
 #include "plan.h"
 #include "sampler.h"
+#include "tokenizer.h"
 #include "train.h"
 #include "trace.h"
 
@@ -31,10 +47,68 @@ static double peak_rss_mb(void) {
   return ru.ru_maxrss / 1024.0;
 }
 
+/* MemAvailable in bytes, or INFINITY when it cannot be read */
+static double mem_available(void) {
+  FILE *f = fopen("/proc/meminfo", "r");
+  char line[256];
+  double kb = INFINITY;
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1) break;
+  if (f) fclose(f);
+  return kb * 1024;
+}
+
+/* whether `bytes` more fit (the CPU backend; another backend's own
+ * allocator reports failure instead) */
+static int fits(const st_backend *be, double bytes) {
+  return strcmp(be->name, "cpu") || bytes <= 0.9 * mem_available();
+}
+
+/* ----------------------------------------------------------- the shapes */
+
+/* From each model's published config.json on the Hugging Face hub. */
+static const struct shape {
+  const char *name, *hub;
+  st_config c;
+} shapes[] = {
+    {"gpt2", "openai-community/gpt2",
+     {.arch = ST_ARCH_GPT2, .n_layers = 12, .dim = 768, .hidden = 3072,
+      .n_heads = 12, .n_kv_heads = 12, .head_dim = 64, .vocab = 50257,
+      .max_seq = 1024, .norm_eps = 1e-5f, .tied = 1}},
+    {"smollm2-135m", "HuggingFaceTB/SmolLM2-135M",
+     {.arch = ST_ARCH_LLAMA, .n_layers = 30, .dim = 576, .hidden = 1536,
+      .n_heads = 9, .n_kv_heads = 3, .head_dim = 64, .vocab = 49152,
+      .max_seq = 8192, .norm_eps = 1e-5f, .rope_theta = 100000, .tied = 1}},
+    {"qwen2-1.5b", "Qwen/Qwen2-1.5B",
+     {.arch = ST_ARCH_LLAMA, .n_layers = 28, .dim = 1536, .hidden = 8960,
+      .n_heads = 12, .n_kv_heads = 2, .head_dim = 128, .vocab = 151936,
+      .max_seq = 131072, .norm_eps = 1e-6f, .rope_theta = 1000000, .tied = 1,
+      .qkv_bias = 1}},
+    {"llama-3.2-3b", "meta-llama/Llama-3.2-3B",
+     {.arch = ST_ARCH_LLAMA, .n_layers = 28, .dim = 3072, .hidden = 8192,
+      .n_heads = 24, .n_kv_heads = 8, .head_dim = 128, .vocab = 128256,
+      .max_seq = 131072, .norm_eps = 1e-5f, .rope_theta = 500000, .tied = 1,
+      .rope_type = ST_ROPE_LLAMA3, .rope_factor = 32, .rope_low_freq = 1,
+      .rope_high_freq = 4, .rope_orig_max = 8192}},
+    {"llama-3.1-8b", "meta-llama/Llama-3.1-8B",
+     {.arch = ST_ARCH_LLAMA, .n_layers = 32, .dim = 4096, .hidden = 14336,
+      .n_heads = 32, .n_kv_heads = 8, .head_dim = 128, .vocab = 128256,
+      .max_seq = 131072, .norm_eps = 1e-5f, .rope_theta = 500000, .tied = 0,
+      .rope_type = ST_ROPE_LLAMA3, .rope_factor = 8, .rope_low_freq = 1,
+      .rope_high_freq = 4, .rope_orig_max = 8192}},
+};
+#define NSHAPES (int)(sizeof shapes / sizeof *shapes)
+
+/* ------------------------------------------------------------- training */
+
+typedef struct timing {
+  double ms, loss;
+  size_t act_bytes; /* st_trainer_act_bytes */
+} timing;
+
 /* Mean ms per step over `steps` timed steps after one warm-up. */
 static int time_plan(st_model *m, const st_plan *p, int B, int T, int steps,
-                     const int32_t *tok, const int32_t *tgt, double *ms,
-                     double *loss_out) {
+                     const int32_t *tok, const int32_t *tgt, timing *out) {
   st_trainer *t;
   if (st_trainer_new(&t, m, p, B, T)) return ST_ERR;
   st_optim o = st_optim_default();
@@ -46,8 +120,9 @@ static int time_plan(st_model *m, const st_plan *p, int B, int T, int steps,
   for (int i = 0; i < steps; i++)
     if (st_trainer_step(t, tok, tgt, &o, &loss, NULL)) goto fail;
   m->be->sync();
-  *ms = (now() - t0) * 1e3 / steps;
-  *loss_out = loss;
+  out->ms = (now() - t0) * 1e3 / steps;
+  out->loss = loss;
+  out->act_bytes = st_trainer_act_bytes(t);
   st_trainer_free(t);
   return ST_OK;
 fail:
@@ -154,6 +229,10 @@ static const cli_opt opts[] = {
              "training; also times LoRA on all layers. SPEC:\n"
              "r=8,alpha=16,modules=q,v[,dropout=0.1][,rslora=1]\n"
              "(defaults r=8, alpha=16, modules q,v, or c_attn on GPT-2)"},
+    {"--checkpointing", CLI_FLAG,
+     .help = "also time the mask with activation checkpointing\n"
+             "(train.checkpointing): its activation bytes and step time\n"
+             "beside the run without"},
     {"--precision", CLI_ENUM, "fp32|bf16", "fp32",
      .help = "bf16: bf16 products with fp32 master weights and\n"
      "optimiser state, where the backend has it (cuda); cpu\n"
@@ -163,16 +242,40 @@ static const cli_opt opts[] = {
      .help = "sequences per step (recipe: train.batch_size; 4 and\n"
              "--seq-len 64 are the benchmark's fixed shape, the one the\n"
              "README and the peer benchmarks report, not a recipe's\n"
-             "defaults of 16 and 128)",
+             "defaults of 16 and 128); with --eval, rows per forward\n"
+             "(default 32, as strata run evaluates)",
      .range = "1..", .alias = "-B"},
-    {"--seq-len", CLI_INT, "T", "64", .help = "tokens per sequence (recipe: train.seq_len)", .range = "1..",
-     .alias = "-T"},
+    {"--seq-len", CLI_INT, "T", "64",
+     .help = "tokens per sequence (recipe: train.seq_len); with --eval,\n"
+             "the examples' length (default 256)",
+     .range = "1..", .alias = "-T"},
     {"--steps", CLI_INT, "N", "3", .help = "timed steps per measurement, after one warm-up step",
      .range = "1.."},
     {"--no-trace", CLI_FLAG, .help = "skip timing the trace of the same tokens (and the\n"
                                      "pseudo-inverse of the unembedding)"},
     {"--json", CLI_FLAG, .help = "print one JSON object (a line) instead of the report"},
-    /* the random model: GPT-2-124M unless these say otherwise */
+    /* evaluation */
+    {"--eval", CLI_FLAG,
+     .help = "time evaluation instead of training: SST-2 loss and\n"
+             "classification (template 'Review: {sentence}\\nSentiment:',\n"
+             "verbalizers ' negative', ' positive') the way strata ran it\n"
+             "before (logits at every position, loss and classification\n"
+             "in two passes) and now, in the same process"},
+    {"--data", CLI_STR, "FILE",
+     .help = "with --eval: a TSV with sentence and label columns\n"
+             "(default: the shared SST-2 dev set)"},
+    {"--tokenizer", CLI_STR, "PATH",
+     .help = "with --eval: the tokenizer (default: the model's; for a\n"
+             "random model the GPT-2 one, the vocabulary grown to fit it)"},
+    {"--samples", CLI_INT, "N", .range = "1..",
+     .help = "with --eval: the first N examples (default all)"},
+    /* the model: GPT-2-124M unless these say otherwise */
+    {"--model", CLI_STR, "PATH",
+     .help = "a real model (llama2.c .bin or Hugging Face folder)\n"
+             "instead of a random one; excludes the shape flags"},
+    {"--shape", CLI_ENUM, "gpt2|smollm2-135m|qwen2-1.5b|llama-3.2-3b|llama-3.1-8b",
+     .help = "a random model of this published shape (config.json on\n"
+             "the Hugging Face hub); the flags below override it"},
     {"--arch", CLI_ENUM, "gpt2|llama", "gpt2", .help = "architecture of the random model"},
     {"--layers", CLI_INT, "L", "12", .help = "transformer layers", .range = "1.."},
     {"--dim", CLI_INT, "D", "768", .help = "model width (a multiple of --heads)", .range = "1.."},
@@ -184,11 +287,236 @@ static const cli_opt opts[] = {
     {0}};
 static const cli_spec spec = {
     "bench", opts,
-    "Times one training step of a random-init model for the mask (--trainable,\n"
-    "--lora) and for full fine-tuning in the same process, against the sgemm rate\n"
-    "measured on the step's own GEMM shapes and the plan's ideal FLOP ratio.\n"
+    "Times one training step of a model for the mask (--trainable, --lora) and\n"
+    "for full fine-tuning in the same process, against the sgemm rate measured on\n"
+    "the step's own GEMM shapes and the plan's ideal FLOP ratio; full fine-tuning\n"
+    "is skipped when it cannot fit in memory. --eval times evaluation instead.\n"
     "Progress goes to stderr, the report (or --json) to stdout.",
     NULL};
+
+static const char *const shape_flags[] = {"--arch", "--layers", "--dim", "--heads",
+                                          "--kv-heads", "--hidden", "--vocab"};
+
+/* The random model's config: --shape (or GPT-2-124M), then the flags given.
+ * min_vocab: at least this many tokens (a tokenizer's). */
+static int shape_config(const cli_args *a, int min_vocab, st_config *cfg,
+                        const char **name, int *grown) {
+  int given = cli_given(a, "--shape");
+  *cfg = shapes[given ? cli_enum(a, "--shape") : 0].c;
+  *name = given ? shapes[cli_enum(a, "--shape")].name : NULL;
+  if (!given) cfg->max_seq = 1024;
+  if (cli_given(a, "--arch") || !given)
+    cfg->arch = cli_enum(a, "--arch") == 1 ? ST_ARCH_LLAMA : ST_ARCH_GPT2;
+  if (cli_given(a, "--layers")) cfg->n_layers = (int)cli_int(a, "--layers");
+  if (cli_given(a, "--dim") || !given) cfg->dim = (int)cli_int(a, "--dim");
+  if (cli_given(a, "--heads") || !given) cfg->n_heads = (int)cli_int(a, "--heads");
+  if (cli_given(a, "--vocab") || !given) cfg->vocab = (int)cli_int(a, "--vocab");
+  if (!given) {
+    cfg->rope_theta = 10000;
+    cfg->tied = 1;
+  }
+  if (cli_given(a, "--kv-heads")) cfg->n_kv_heads = (int)cli_int(a, "--kv-heads");
+  else if (!given || cfg->arch == ST_ARCH_GPT2) cfg->n_kv_heads = cfg->n_heads;
+  if (cfg->dim % cfg->n_heads)
+    return st_err("bench: --dim %d is not a multiple of --heads %d", cfg->dim, cfg->n_heads);
+  if (cfg->n_heads % cfg->n_kv_heads)
+    return st_err("bench: --kv-heads %d does not divide --heads %d", cfg->n_kv_heads,
+                  cfg->n_heads);
+  cfg->head_dim = cfg->dim / cfg->n_heads;
+  if (cli_given(a, "--hidden")) cfg->hidden = (int)cli_int(a, "--hidden");
+  else if (!given || cli_given(a, "--dim")) cfg->hidden = 4 * cfg->dim;
+  if (cfg->arch == ST_ARCH_GPT2) { /* what GPT-2 has no use for */
+    cfg->rope_type = ST_ROPE_DEFAULT;
+    cfg->qkv_bias = 0;
+  } else if (!(cfg->rope_theta > 1)) {
+    cfg->rope_theta = 10000;
+  }
+  *grown = cfg->vocab < min_vocab;
+  if (*grown) cfg->vocab = min_vocab;
+  return ST_OK;
+}
+
+/* *m: the real model (--model) or a random one; refuses one whose weights
+ * cannot fit. *label names it for the report. */
+static int make_model(const cli_args *a, const st_backend *be, int T, int min_vocab,
+                      st_model **m, char *label, size_t n) {
+  const char *path = cli_str(a, "--model");
+  if (path) {
+    for (size_t i = 0; i < sizeof shape_flags / sizeof *shape_flags; i++)
+      if (cli_given(a, shape_flags[i]) || cli_given(a, "--shape"))
+        return st_err("bench: --model %s: the model has its own shape; drop %s", path,
+                      cli_given(a, "--shape") ? "--shape" : shape_flags[i]);
+    if (st_model_load(m, path, be)) return ST_ERR;
+    if (T > (*m)->cfg.max_seq) {
+      st_model_free(*m);
+      return st_err("bench: --seq-len %d exceeds the model's context of %d", T,
+                    (*m)->cfg.max_seq);
+    }
+    snprintf(label, n, "%s", path);
+    return ST_OK;
+  }
+  st_config cfg;
+  const char *name;
+  int grown = 0;
+  if (shape_config(a, min_vocab, &cfg, &name, &grown)) return ST_ERR;
+  if (T > cfg.max_seq) cfg.max_seq = T;
+  if (st_model_layout(m, &cfg, be)) return ST_ERR;
+  double bytes = (double)(*m)->n_params * sizeof(float);
+  if (!fits(be, bytes)) {
+    st_err("bench: %s: %.2f billion parameters are %.1f GB in fp32; %.1f GB of memory "
+           "is available", name ? name : "the model", (*m)->n_params / 1e9, bytes / 1e9,
+           mem_available() / 1e9);
+    st_model_free(*m);
+    return ST_ERR;
+  }
+  if (st_model_alloc(*m)) {
+    st_model_free(*m);
+    return ST_ERR;
+  }
+  st_model_init_random(*m, 1);
+  snprintf(label, n, "%s%s", name ? name : cfg.arch == ST_ARCH_GPT2 ? "gpt2" : "llama",
+           grown ? " (vocabulary grown to the tokenizer's)" : "");
+  return ST_OK;
+}
+
+static json_t *jreal(double x) { return isfinite(x) ? json_real(x) : json_null(); }
+
+/* ----------------------------------------------------------- evaluation */
+
+typedef struct eval_progress {
+  double t0;
+  int quiet;
+} eval_progress;
+
+static void on_eval_progress(void *ctx, int done, int total) {
+  eval_progress *p = ctx;
+  if (p->quiet) return;
+  double dt = now() - p->t0, rate = done / (dt > 0 ? dt : 1e-9);
+  int eta = rate > 0 ? (int)((total - done) / rate) : 0;
+  fprintf(stderr, "\rbench: eval %d/%d examples  %.1f examples/s  ETA %d:%02d ", done,
+          total, rate, eta / 60, eta % 60);
+  if (done == total) fputc('\n', stderr);
+}
+
+static int bench_eval(const cli_args *a, const st_backend *be, int json) {
+  int B = cli_given(a, "--batch-size") ? (int)cli_int(a, "--batch-size") : 32;
+  int T = cli_given(a, "--seq-len") ? (int)cli_int(a, "--seq-len") : 256;
+  const char *model = cli_str(a, "--model");
+  char tp[ST_PATH_MAX], dp[ST_PATH_MAX], label[ST_PATH_MAX + 64];
+  const char *tokpath = cli_str(a, "--tokenizer"), *data = cli_str(a, "--data");
+  if (!tokpath) {
+    if (model ? st_tokenizer_find(model, tp, sizeof tp)
+              : st_asset("tokenizers/gpt2/encoder.json", tp, sizeof tp))
+      return ST_ERR;
+    tokpath = model ? tp : dirname(tp);
+  }
+  if (!data) {
+    if (st_asset("data/sst2/dev.tsv", dp, sizeof dp)) return ST_ERR;
+    data = dp;
+  }
+  st_tokenizer *tk = NULL;
+  st_model *m = NULL;
+  st_dataset full = {0}, sub = {0};
+  st_eval_result old_loss = {0}, old_cls = {0}, now_r = {0};
+  int rc = ST_ERR, *idx = NULL;
+  if (st_tokenizer_load(&tk, tokpath) ||
+      make_model(a, be, 1, model ? 0 : st_tokenizer_vocab(tk), &m, label, sizeof label))
+    goto done;
+  if (T > m->cfg.max_seq) T = m->cfg.max_seq;
+  static const char *const labels[] = {"0", "1"}, *const verbs[] = {" negative", " positive"};
+  st_data_opts o = st_data_opts_default();
+  o.path = data;
+  o.seq_len = T;
+  o.templ = "Review: {sentence}\nSentiment:";
+  o.n_classes = 2;
+  o.labels = labels;
+  o.verbalizers = verbs;
+  o.no_cache = 1;
+  if (st_dataset_load(&full, tk, &o)) goto done;
+  const st_dataset *ds = &full;
+  int n = cli_given(a, "--samples") ? (int)cli_int(a, "--samples") : full.n;
+  if (n < full.n) {
+    if (!(idx = st_malloc((size_t)n * sizeof *idx))) goto done;
+    for (int i = 0; i < n; i++) idx[i] = i;
+    if (st_dataset_subset(&sub, &full, idx, n)) goto done;
+    ds = &sub;
+  }
+  if (!json)
+    fprintf(stderr, "bench: eval of %s on %d examples of %s, B=%d T=%d\n", label, ds->n,
+            data, B, T);
+  /* the old way: logits at every position, in dataset order, then the
+   * classification in a second pass, as the runner and strata eval did */
+  st_eval_opts before = st_eval_opts_default(B), after = st_eval_opts_default(B);
+  before.full_logits = 1;
+  eval_progress pr = {0, json};
+  after.progress = on_eval_progress;
+  after.ctx = &pr;
+  /* warm-up: the first batch's allocations and threads, for both */
+  st_eval_opts warm = st_eval_opts_default(B);
+  st_dataset head = {0};
+  int nh = ds->n < 8 ? ds->n : 8, hidx[8];
+  for (int i = 0; i < nh; i++) hidx[i] = i;
+  if (st_dataset_subset(&head, ds, hidx, nh)) goto done;
+  st_eval_result wr = {0};
+  int wrc = st_eval_run(m, &head, &warm, &wr, NULL, NULL);
+  st_eval_result_free(&wr);
+  st_dataset_free(&head);
+  if (wrc) goto done;
+  if (!json) fprintf(stderr, "bench: eval as before (every position, two passes) ...\n");
+  double t0 = now();
+  before.classify = 0;
+  if (st_eval_run(m, ds, &before, &old_loss, NULL, NULL)) goto done;
+  before.classify = 1;
+  before.loss = 0;
+  if (st_eval_run(m, ds, &before, &old_cls, NULL, NULL)) goto done;
+  double s_old = now() - t0;
+  if (!json) fprintf(stderr, "bench: eval now (scored positions, one pass) ...\n");
+  pr.t0 = t0 = now();
+  if (st_eval_run(m, ds, &after, &now_r, NULL, NULL)) goto done;
+  double s_new = now() - t0;
+  double dloss = fabs(now_r.loss - old_loss.loss);
+  if (json) {
+    json_t *j = json_pack("{s:b,s:s,s:s,s:s,s:i,s:i,s:i,s:i}", "eval", 1, "device",
+                          be->name, "model", label, "data", data, "examples", ds->n, "B",
+                          B, "T", T, "threads", st_get_threads());
+    json_object_set_new(j, "params", json_integer((json_int_t)m->n_params));
+    json_object_set_new(j, "s_before", json_real(s_old));
+    json_object_set_new(j, "s_now", json_real(s_new));
+    json_object_set_new(j, "speedup", json_real(s_old / s_new));
+    json_object_set_new(j, "examples_per_s_before", json_real(ds->n / s_old));
+    json_object_set_new(j, "examples_per_s_now", json_real(ds->n / s_new));
+    json_object_set_new(j, "loss_before", jreal(old_loss.loss));
+    json_object_set_new(j, "loss_now", jreal(now_r.loss));
+    json_object_set_new(j, "accuracy_before", jreal(old_cls.accuracy));
+    json_object_set_new(j, "accuracy_now", jreal(now_r.accuracy));
+    char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    puts(s);
+    free(s);
+    json_decref(j);
+  } else {
+    printf("%s eval %s: %d examples of %s, B=%d T=%d threads=%d params=%.1fM\n", be->name,
+           label, ds->n, data, B, T, st_get_threads(), m->n_params / 1e6);
+    printf("  before (logits at every position, two passes): %.2f s, %.1f examples/s\n",
+           s_old, ds->n / s_old);
+    printf("  now (logits where scored, packed rows, one pass): %.2f s, %.1f examples/s: "
+           "%.2fx faster\n", s_new, ds->n / s_new, s_old / s_new);
+    printf("  loss %.8f vs %.8f (difference %.2g), accuracy %.4f vs %.4f\n", old_loss.loss,
+           now_r.loss, dloss, old_cls.accuracy, now_r.accuracy);
+  }
+  rc = ST_OK;
+done:
+  free(idx);
+  st_eval_result_free(&old_loss);
+  st_eval_result_free(&old_cls);
+  st_eval_result_free(&now_r);
+  st_dataset_free(&sub);
+  st_dataset_free(&full);
+  st_model_free(m);
+  st_tokenizer_free(tk);
+  return rc;
+}
+
+/* ------------------------------------------------------------- the step */
 
 int cmd_bench(int argc, char **argv) {
   cli_args a;
@@ -197,26 +525,8 @@ int cmd_bench(int argc, char **argv) {
   int B = (int)cli_int(&a, "--batch-size"), T = (int)cli_int(&a, "--seq-len");
   int steps = (int)cli_int(&a, "--steps");
   const char *spec = cli_str(&a, "--trainable");
-  int json = cli_on(&a, "--json");
+  int json = cli_on(&a, "--json"), ckpt = cli_on(&a, "--checkpointing");
   if ((long long)B * T > 1 << 30) return st_err("bench: --batch-size x --seq-len is too large");
-  st_config cfg = {.arch = cli_enum(&a, "--arch") == 1 ? ST_ARCH_LLAMA : ST_ARCH_GPT2,
-                   .n_layers = (int)cli_int(&a, "--layers"),
-                   .dim = (int)cli_int(&a, "--dim"),
-                   .n_heads = (int)cli_int(&a, "--heads"),
-                   .vocab = (int)cli_int(&a, "--vocab"),
-                   .max_seq = 1024,
-                   .norm_eps = 1e-5f,
-                   .tied = 1};
-  cfg.n_kv_heads = cli_given(&a, "--kv-heads") ? (int)cli_int(&a, "--kv-heads") : cfg.n_heads;
-  if (cfg.dim % cfg.n_heads)
-    return st_err("bench: --dim %d is not a multiple of --heads %d", cfg.dim, cfg.n_heads);
-  if (cfg.n_heads % cfg.n_kv_heads)
-    return st_err("bench: --kv-heads %d does not divide --heads %d", cfg.n_kv_heads,
-                  cfg.n_heads);
-  cfg.head_dim = cfg.dim / cfg.n_heads;
-  cfg.hidden = cli_given(&a, "--hidden") ? (int)cli_int(&a, "--hidden") : 4 * cfg.dim;
-  cfg.rope_theta = 10000;
-  if (T > cfg.max_seq) cfg.max_seq = T;
   const st_backend *be = st_backend_get(cli_str(&a, "--device"));
   if (!be) return ST_ERR;
   /* --precision bf16: mixed precision (bf16 products, fp32 master weights
@@ -228,50 +538,77 @@ int cmd_bench(int argc, char **argv) {
     prec = "fp32";
   }
   if (be->set_bf16) be->set_bf16(!strcmp(prec, "bf16"));
+  if (cli_on(&a, "--eval")) return bench_eval(&a, be, json);
+  const char *eval_only[] = {"--data", "--tokenizer", "--samples"};
+  for (size_t i = 0; i < sizeof eval_only / sizeof *eval_only; i++)
+    if (cli_given(&a, eval_only[i])) return st_err("bench: %s needs --eval", eval_only[i]);
   st_model *m;
-  if (st_model_new(&m, &cfg, be)) return ST_ERR;
-  st_model_init_random(m, 1);
-  st_plan plan, full;
+  char label[ST_PATH_MAX + 64];
+  if (make_model(&a, be, T, 0, &m, label, sizeof label)) return ST_ERR;
+  const st_config *c = &m->cfg;
+  st_plan plan, full, lall = {0}, pck = {0};
   if (st_plan_parse(&plan, m, spec)) { st_model_free(m); return ST_ERR; }
   if (st_plan_parse(&full, m, "all")) { st_plan_free(&plan); st_model_free(m); return ST_ERR; }
   /* --lora: the mask's layers get adapters; also timed: LoRA on all layers */
   const char *lora_s = cli_str(&a, "--lora");
   st_lora_spec ls;
-  st_plan lall = {0};
-  if (lora_s && (parse_lora(lora_s, m, &ls) || st_plan_parse(&lall, m, "all"))) {
-    st_plan_free(&plan), st_plan_free(&full), st_model_free(m);
-    return ST_ERR;
-  }
-  if (lora_s) to_lora(&plan, &ls), to_lora(&lall, &ls);
-
   int N = B * T, rc = ST_ERR;
-  int32_t *tok = malloc((size_t)N * sizeof *tok), *tgt = malloc((size_t)N * sizeof *tgt);
+  int32_t *tok = NULL, *tgt = NULL;
+  if (lora_s && (parse_lora(lora_s, m, &ls) || st_plan_parse(&lall, m, "all"))) goto done;
+  if (lora_s) to_lora(&plan, &ls), to_lora(&lall, &ls);
+  if (st_plan_copy(&pck, &plan)) goto done;
+  pck.recompute = 1;
+  tok = malloc((size_t)N * sizeof *tok), tgt = malloc((size_t)N * sizeof *tgt);
   if (!tok || !tgt) {
     st_err("out of memory");
     goto done;
   }
   st_rng rng;
   st_rng_seed(&rng, 7);
-  for (int i = 0; i < N; i++) tok[i] = (int32_t)(st_rng_next(&rng) % cfg.vocab);
-  for (int i = 0; i < N; i++) tgt[i] = (int32_t)(st_rng_next(&rng) % cfg.vocab);
+  for (int i = 0; i < N; i++) tok[i] = (int32_t)(st_rng_next(&rng) % c->vocab);
+  for (int i = 0; i < N; i++) tgt[i] = (int32_t)(st_rng_next(&rng) % c->vocab);
 
-  /* mask first: peak RSS only grows, so its peak is read before full runs */
-  double ms_mask = 0, ms_full = 0, loss_mask = 0, loss_full = 0;
-  double rss_base = peak_rss_mb();
-  if (!json) fprintf(stderr, "bench: timing mask %s ...\n", spec);
-  if (time_plan(m, &plan, B, T, steps, tok, tgt, &ms_mask, &loss_mask)) goto done;
-  double rss_mask = peak_rss_mb();
-  if (strcmp(spec, "all") || lora_s) {
-    if (!json) fprintf(stderr, "bench: timing full fine-tuning ...\n");
-    if (time_plan(m, &full, B, T, steps, tok, tgt, &ms_full, &loss_full)) goto done;
-  } else {
-    ms_full = ms_mask;
+  /* each run must fit beside the model; full fine-tuning only serves as the
+   * baseline, so a model too large for it is timed without */
+  double need = (double)st_trainer_estimate_bytes(m, &plan, B, T);
+  if (!fits(be, need)) {
+    st_err("bench: the mask %s needs %.1f GB for B=%d T=%d; %.1f GB of memory is "
+           "available%s", spec, need / 1e9, B, T, mem_available() / 1e9,
+           ckpt ? "" : " (--checkpointing may fit)");
+    goto done;
   }
-  double rss_full = peak_rss_mb();
-  double ms_lall = ms_mask, loss_lall;
-  if (lora_s && strcmp(spec, "all")) {
+  double need_full = (double)st_trainer_estimate_bytes(m, &full, B, T);
+  int do_full = (strcmp(spec, "all") || lora_s) && fits(be, need_full);
+  int do_lall = lora_s && strcmp(spec, "all") &&
+                fits(be, (double)st_trainer_estimate_bytes(m, &lall, B, T));
+
+  /* smallest first: peak RSS only grows, so each peak is read before a
+   * larger run */
+  timing tk = {NAN, NAN, 0}, tm = {0}, tf = {NAN, NAN, 0}, tl = {NAN, NAN, 0};
+  double rss_base = peak_rss_mb(), rss_ckpt = NAN;
+  if (ckpt) {
+    if (!json) fprintf(stderr, "bench: timing mask %s with checkpointing ...\n", spec);
+    if (time_plan(m, &pck, B, T, steps, tok, tgt, &tk)) goto done;
+    rss_ckpt = peak_rss_mb();
+  }
+  if (!json) fprintf(stderr, "bench: timing mask %s ...\n", spec);
+  if (time_plan(m, &plan, B, T, steps, tok, tgt, &tm)) goto done;
+  double rss_mask = peak_rss_mb();
+  if (do_full) {
+    if (!json) fprintf(stderr, "bench: timing full fine-tuning ...\n");
+    if (time_plan(m, &full, B, T, steps, tok, tgt, &tf)) goto done;
+  } else if (!strcmp(spec, "all") && !lora_s) {
+    tf = tm;
+  } else if (!json) {
+    fprintf(stderr, "bench: full fine-tuning needs %.1f GB, more than the %.1f GB "
+            "available: not timed\n", need_full / 1e9, mem_available() / 1e9);
+  }
+  double rss_full = do_full ? peak_rss_mb() : isfinite(tf.ms) ? rss_mask : NAN;
+  if (do_lall) {
     if (!json) fprintf(stderr, "bench: timing LoRA on all layers ...\n");
-    if (time_plan(m, &lall, B, T, steps, tok, tgt, &ms_lall, &loss_lall)) goto done;
+    if (time_plan(m, &lall, B, T, steps, tok, tgt, &tl)) goto done;
+  } else if (lora_s && !strcmp(spec, "all")) {
+    tl = tm;
   }
   double sg = sgemm_rate(m, B, T);
   if (!(sg > 0)) goto done; /* the probe could not allocate */
@@ -292,14 +629,17 @@ int cmd_bench(int argc, char **argv) {
     st_trace_free(&tr);
   }
   st_flops f = st_plan_flops(&plan, m, T), ff = st_plan_flops(&full, m, T);
+  st_flops fk = st_plan_flops(&pck, m, T);
   double step_flops = (f.fwd + f.lora_fwd + f.bwd) * N, full_flops = (ff.fwd + ff.full_bwd) * N;
-  double gflops = full_flops / (ms_full * 1e-3) / 1e9;
+  double gflops = full_flops / (tf.ms * 1e-3) / 1e9;
+  double ms_mask = tm.ms, ms_full = tf.ms;
   size_t nparams = m->n_params;
 
   json_t *o = json_object();
   json_object_set_new(o, "device", json_string(be->name));
   json_object_set_new(o, "precision", json_string(prec));
-  json_object_set_new(o, "arch", json_string(cfg.arch == ST_ARCH_GPT2 ? "gpt2" : "llama"));
+  json_object_set_new(o, "arch", json_string(c->arch == ST_ARCH_GPT2 ? "gpt2" : "llama"));
+  json_object_set_new(o, "model", json_string(label));
   json_object_set_new(o, "params", json_integer((json_int_t)nparams));
   json_object_set_new(o, "B", json_integer(B));
   json_object_set_new(o, "T", json_integer(T));
@@ -310,19 +650,30 @@ int cmd_bench(int argc, char **argv) {
   json_object_set_new(o, "gflops", json_real(step_flops / (ms_mask * 1e-3) / 1e9));
   json_object_set_new(o, "sgemm_gflops", json_real(sg));
   json_object_set_new(o, "efficiency", json_real(step_flops / (ms_mask * 1e-3) / 1e9 / sg));
-  json_object_set_new(o, "ms_per_step_full", json_real(ms_full));
-  json_object_set_new(o, "gflops_full", json_real(gflops));
-  json_object_set_new(o, "efficiency_full", json_real(gflops / sg));
-  json_object_set_new(o, "step_ratio", json_real(ms_mask / ms_full));
+  json_object_set_new(o, "ms_per_step_full", jreal(ms_full));
+  json_object_set_new(o, "gflops_full", jreal(gflops));
+  json_object_set_new(o, "efficiency_full", jreal(gflops / sg));
+  json_object_set_new(o, "step_ratio", jreal(ms_mask / ms_full));
   json_object_set_new(o, "ideal_ratio", json_real(f.ideal_ratio));
-  json_object_set_new(o, "step_vs_ideal", json_real(ms_mask / ms_full / f.ideal_ratio));
+  json_object_set_new(o, "step_vs_ideal", jreal(ms_mask / ms_full / f.ideal_ratio));
   json_object_set_new(o, "peak_rss_mb", json_real(rss_mask));
-  json_object_set_new(o, "peak_rss_full_mb", json_real(rss_full));
+  json_object_set_new(o, "peak_rss_full_mb", jreal(rss_full));
   json_object_set_new(o, "rss_before_mb", json_real(rss_base));
-  json_object_set_new(o, "loss", json_real(loss_mask));
+  json_object_set_new(o, "act_bytes", json_integer((json_int_t)tm.act_bytes));
+  json_object_set_new(o, "loss", json_real(tm.loss));
+  if (ckpt) {
+    json_object_set_new(o, "ckpt_ms_per_step", json_real(tk.ms));
+    json_object_set_new(o, "ckpt_step_vs_without", json_real(tk.ms / ms_mask));
+    json_object_set_new(o, "ckpt_act_bytes", json_integer((json_int_t)tk.act_bytes));
+    json_object_set_new(o, "ckpt_act_share", json_real((double)tk.act_bytes / tm.act_bytes));
+    json_object_set_new(o, "ckpt_ideal_ratio", json_real(fk.ideal_ratio));
+    json_object_set_new(o, "ckpt_recompute_flops_share",
+                        json_real(fk.recompute_fwd / (f.fwd + f.lora_fwd + f.bwd)));
+    json_object_set_new(o, "ckpt_peak_rss_mb", json_real(rss_ckpt));
+  }
   if (isfinite(trace_ms)) {
     json_object_set_new(o, "trace_ms", json_real(trace_ms));
-    json_object_set_new(o, "trace_steps", json_real(trace_ms / ms_full));
+    json_object_set_new(o, "trace_steps", jreal(trace_ms / ms_full));
     json_object_set_new(o, "pinv_ms", json_real(pinv_ms));
   }
   st_flops fl = lora_s ? st_plan_flops(&lall, m, T) : f;
@@ -330,8 +681,8 @@ int cmd_bench(int argc, char **argv) {
   if (lora_s) {
     json_object_set_new(o, "lora", json_pack("{s:i,s:f,s:f}", "rank", ls.rank, "alpha",
                                              (double)ls.alpha, "dropout", (double)ls.dropout));
-    json_object_set_new(o, "ms_per_step_lora_all", json_real(ms_lall));
-    json_object_set_new(o, "step_ratio_vs_lora_all", json_real(ms_mask / ms_lall));
+    json_object_set_new(o, "ms_per_step_lora_all", jreal(tl.ms));
+    json_object_set_new(o, "step_ratio_vs_lora_all", jreal(ms_mask / tl.ms));
     json_object_set_new(o, "ideal_ratio_lora_all", json_real(fl.ideal_ratio));
     json_object_set_new(o, "ideal_ratio_vs_lora_all", json_real(ideal_lall));
   }
@@ -340,11 +691,11 @@ int cmd_bench(int argc, char **argv) {
     puts(s);
     free(s);
   } else {
-    printf("%s %s %s B=%d T=%d threads=%d params=%.1fM mask=%s\n", be->name,
-           prec, cfg.arch == ST_ARCH_GPT2 ? "gpt2" : "llama", B, T,
-           st_get_threads(), nparams / 1e6, spec);
-    printf("  step %.1f ms (%.0f tok/s), full %.1f ms\n", ms_mask,
-           N / (ms_mask * 1e-3), ms_full);
+    printf("%s %s %s B=%d T=%d threads=%d params=%.1fM mask=%s\n", be->name, prec, label,
+           B, T, st_get_threads(), nparams / 1e6, spec);
+    printf("  step %.1f ms (%.0f tok/s), full ", ms_mask, N / (ms_mask * 1e-3));
+    if (isfinite(ms_full)) printf("%.1f ms\n", ms_full);
+    else printf("not timed (needs %.1f GB)\n", need_full / 1e9);
     printf("  %.1f GFLOP/s vs sgemm %.1f GFLOP/s: efficiency %.2f (full %.2f)\n",
            step_flops / (ms_mask * 1e-3) / 1e9, sg,
            step_flops / (ms_mask * 1e-3) / 1e9 / sg, gflops / sg);
@@ -352,9 +703,16 @@ int cmd_bench(int argc, char **argv) {
            f.ideal_ratio, ms_mask / ms_full / f.ideal_ratio);
     if (lora_s)
       printf("  LoRA r=%d on all layers %.1f ms (ideal_ratio %.3f): step_ratio vs "
-             "it %.3f, ideal %.3f\n", ls.rank, ms_lall, fl.ideal_ratio,
-             ms_mask / ms_lall, ideal_lall);
-    printf("  peak RSS %.0f MB (full %.0f MB)\n", rss_mask, rss_full);
+             "it %.3f, ideal %.3f\n", ls.rank, tl.ms, fl.ideal_ratio, ms_mask / tl.ms,
+             ideal_lall);
+    printf("  peak RSS %.0f MB (full %.0f MB); activations %.1f MB\n", rss_mask, rss_full,
+           tm.act_bytes / 1e6);
+    if (ckpt)
+      printf("  checkpointing: step %.1f ms (%.2fx without), activations %.1f MB (%.0f%% "
+             "of %.1f MB), peak RSS %.0f MB; recompute +%.1f%% FLOPs, ideal_ratio %.3f\n",
+             tk.ms, tk.ms / ms_mask, tk.act_bytes / 1e6,
+             100.0 * tk.act_bytes / tm.act_bytes, tm.act_bytes / 1e6, rss_ckpt,
+             100.0 * fk.recompute_fwd / (f.fwd + f.lora_fwd + f.bwd), fk.ideal_ratio);
     if (isfinite(trace_ms))
       printf("  trace of the same tokens %.1f ms = %.2f full steps (pinv of W_U, once per "
            "model: %.0f ms)\n", trace_ms, trace_ms / ms_full, pinv_ms);
@@ -366,7 +724,8 @@ done:
   free(tgt);
   st_plan_free(&plan);
   st_plan_free(&full);
-  if (lora_s) st_plan_free(&lall);
+  st_plan_free(&pck);
+  st_plan_free(&lall);
   st_model_free(m);
   return rc;
 }

@@ -198,9 +198,10 @@ static void score(evaluation *e, int j0, int j1, const float *logits,
 #undef ROW
 }
 
-/* Runs every job: batches of rows of one length (padded to the longest,
- * the first), up to B*T positions and MAX_LOGITS logits per forward; with
- * full_logits, B rows in dataset order and logits at every position. */
+/* Runs every job: batches of rows of nearly one length (padded to the
+ * longest, the first, by at most an eighth), up to B*T positions and
+ * MAX_LOGITS logits per forward; with full_logits, B rows in dataset order
+ * and logits at every position. */
 static int run_jobs(evaluation *e) {
   const st_dataset *ds = e->ds;
   int V = e->V, T = e->T, B = e->o->batch, full = e->o->full_logits;
@@ -225,8 +226,11 @@ static int run_jobs(evaluation *e) {
       const job *j = &e->jobs[j1];
       int tb = j->len > Tb ? j->len : Tb, ns = 0;
       for (int t = 0; t < j->len; t++) ns += scored(e, j, t);
-      /* the first row always goes */
-      if (j1 > j0 && (np + ns > pos_max || (long)(j1 - j0 + 1) * tb > budget)) break;
+      /* the first row always goes; sorted, a row pads to the first's
+       * length, by at most an eighth of it */
+      if (j1 > j0 && (np + ns > pos_max || (long)(j1 - j0 + 1) * tb > budget ||
+                      (!full && 8 * (Tb - j->len) > Tb)))
+        break;
       Tb = tb;
       np += ns;
     }
