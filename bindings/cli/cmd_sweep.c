@@ -67,7 +67,10 @@ static const cli_spec spec = {
     "       values: [1, 2, 3, 4]}           # seeds) is nearest semantic's; ties:\n"
     "                                       # the cheaper, then the first listed\n"
     "    - {name: random, seeds: [1, 2, 3, 4, 5],   # a variant's own seeds\n"
-    "       set: {policy.script: random, policy.params.seed: $seed}}",
+    "       set: {policy.script: random, policy.params.seed: $seed}}\n"
+    "  compare:                             # more paired tests: a - b, as for\n"
+    "    - {a: semantic, b: first-n,        # reference, in comparisons.csv and\n"
+    "       claim: semantic beats first-N}  # below the table",
     NULL};
 
 /* --- child processes ----------------------------------------------------- */
@@ -517,15 +520,7 @@ int cmd_sweep(int argc, char **argv) {
     printf("per_layer: %d variants, layer0..layer%d, each training its layer alone\n", layers,
            layers - 1);
   }
-  if (s->reference[0]) {
-    int found = 0;
-    for (int i = 0; i < s->nv; i++) found |= !strcmp(s->v[i].name, s->reference);
-    if (!found) {
-      st_err("%s: reference '%s' names no variant", s->file, s->reference);
-      goto done;
-    }
-  }
-  if (match_budgets(s, jobs)) goto done;
+  if (sw_check_names(s) || match_budgets(s, jobs)) goto done;
   int failed = 0, total = 0;
   if (run_all(s, jobs, rows, &failed, &total)) goto done;
   if (sw_collect(s, rows) || sw_write_results(s, rows) || (s->per_layer && sw_write_layers(s, rows)))
@@ -536,8 +531,9 @@ int cmd_sweep(int argc, char **argv) {
   putchar('\n');
   while (f && fgets(line, sizeof line, f)) fputs(line, stdout);
   if (f) fclose(f);
-  printf("\n%s/: results.csv runs.csv results.md loss_curves.svg cost_quality.svg trace.svg%s\n",
-         s->out, s->per_layer ? " per_layer.md per_layer.csv per_layer_*.svg" : "");
+  printf("\n%s/: results.csv runs.csv%s results.md loss_curves.svg cost_quality.svg trace.svg%s\n",
+         s->out, s->ncmp ? " comparisons.csv" : "",
+         s->per_layer ? " per_layer.md per_layer.csv per_layer_*.svg" : "");
   if (failed) printf("%d of %d runs failed; re-run the same command to retry them\n", failed, total);
   rc = ST_OK;
 done:

@@ -25,6 +25,7 @@
 #define SW_MAXPOINT 64 /* grid points per variant */
 #define SW_LEVEL 0.95  /* every interval */
 #define SW_BOOT 2000   /* bootstrap resamples of Spearman's rho */
+#define SW_MAXCMP 16   /* compare: pairs */
 
 /* a recipe key and the values it takes (YAML text for --set, and the
  * short form for folder names and tables) */
@@ -58,6 +59,12 @@ typedef struct sweep {
   char recipe[ST_PATH_MAX], out[ST_PATH_MAX - 256], metric[32], file[ST_PATH_MAX];
   char reference[64]; /* variant the others are paired against; "" none */
   int per_layer;      /* add one variant per layer, trained alone */
+  /* compare: variant pairs a - b to test beside the reference, each with
+   * the claim it tests (for the tables) */
+  int ncmp;
+  struct {
+    char a[64], b[64], claim[256];
+  } cmp[SW_MAXCMP];
   int nseeds, seeds[SW_MAXSEED];
   int nbase;
   char *base[SW_MAXSET];
@@ -73,6 +80,8 @@ void sw_free(sweep *s);
 /* appends variants layer0..layer{L-1}, each training its layer alone
  * (policy `layers`) plus the final norm */
 int sw_add_layers(sweep *s, int n_layers);
+/* the reference and compare name variants (after sw_add_layers) */
+int sw_check_names(const sweep *s);
 /* the label of point p of variant v ("" when it has a single point and no
  * matched parameter) and its overrides "key=value", at most SW_MAXKEY + 1 */
 void sw_label(const sw_variant *v, int p, char *out, size_t n);
@@ -115,8 +124,8 @@ typedef struct sw_row {
 /* reads every run of every variant, chooses each grid point, pairs against
  * the reference; ST_ERR when a grid needs validation metrics a run lacks */
 int sw_collect(const sweep *s, sw_row *rows);
-/* results.csv, runs.csv, results.md, loss_curves.svg, cost_quality.svg,
- * trace.svg */
+/* results.csv, runs.csv, comparisons.csv, results.md, loss_curves.svg,
+ * cost_quality.svg, trace.svg */
 int sw_write_results(const sweep *s, sw_row *rows);
 
 /* --- sweep_layers.c ------------------------------------------------------ */

@@ -272,6 +272,57 @@ static int read_match(lua_State *L, int t, sw_variant *v, const char *where) {
   return ST_OK;
 }
 
+/* compare: [{a: NAME, b: NAME, claim: TEXT}, ...]; the names are checked
+ * once the variants are known (sw_check_names) */
+static int read_compare(lua_State *L, int t, sweep *s, const char *path) {
+  lua_getfield(L, t, "compare");
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return ST_OK;
+  }
+  if (!lua_istable(L, -1)) return st_err("%s: 'compare' must be a list of {a, b, claim}", path);
+  lua_Integer n = luaL_len(L, -1);
+  if (n > SW_MAXCMP) return st_err("%s: 'compare' has more than %d pairs", path, SW_MAXCMP);
+  for (lua_Integer i = 1; i <= n; i++) {
+    char where[600];
+    snprintf(where, sizeof where, "%s: compare[%lld]", path, (long long)i);
+    lua_rawgeti(L, -1, i);
+    int c = lua_gettop(L);
+    if (!lua_istable(L, c)) return st_err("%s: must be a map {a, b, claim}", where);
+    lua_pushnil(L);
+    while (lua_next(L, c)) {
+      const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+      if (strcmp(k, "a") && strcmp(k, "b") && strcmp(k, "claim"))
+        return st_err("%s: unknown key '%s' (known: a, b, claim)", where, k);
+      lua_pop(L, 1);
+    }
+    if (field_str(L, c, "a", s->cmp[s->ncmp].a, sizeof s->cmp[s->ncmp].a, where) ||
+        field_str(L, c, "b", s->cmp[s->ncmp].b, sizeof s->cmp[s->ncmp].b, where) ||
+        field_str(L, c, "claim", s->cmp[s->ncmp].claim, sizeof s->cmp[s->ncmp].claim, where))
+      return ST_ERR;
+    if (!s->cmp[s->ncmp].a[0] || !s->cmp[s->ncmp].b[0]) return st_err("%s: 'a' and 'b' are required", where);
+    s->ncmp++;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return ST_OK;
+}
+
+int sw_check_names(const sweep *s) {
+  const char *need[1 + 2 * SW_MAXCMP];
+  int n = 0;
+  if (s->reference[0]) need[n++] = s->reference;
+  for (int i = 0; i < s->ncmp; i++) need[n++] = s->cmp[i].a, need[n++] = s->cmp[i].b;
+  for (int k = 0; k < n; k++) {
+    int found = 0;
+    for (int i = 0; i < s->nv; i++) found |= !strcmp(s->v[i].name, need[k]);
+    if (!found)
+      return st_err("%s: %s '%s' names no variant", s->file,
+                    k == 0 && s->reference[0] ? "reference" : "compare", need[k]);
+  }
+  return ST_OK;
+}
+
 int sw_higher_better(const char *metric) {
   return strcmp(metric, "loss") && strcmp(metric, "perplexity");
 }
@@ -283,7 +334,7 @@ int sw_load(lua_State *L, const char *path, sweep *s) {
   int t = lua_gettop(L);
   if (!lua_istable(L, t)) return st_err("%s: expected a map", path);
   static const char *known[] = {"recipe", "seeds", "metric", "out", "set", "variants",
-                                "reference", "per_layer", NULL};
+                                "reference", "per_layer", "compare", NULL};
   lua_pushnil(L);
   while (lua_next(L, t)) {
     int ok = 0;
@@ -296,7 +347,7 @@ int sw_load(lua_State *L, const char *path, sweep *s) {
       if (lua_isstring(L, -1)) snprintf(where, sizeof where, "%s", lua_tostring(L, -1));
       const char *key = lua_tostring(L, -4);
       return st_err("%s: unknown key '%s' (known: recipe, seeds, metric, out, set, variants, "
-                    "reference, per_layer)", where[0] ? where : path, key ? key : "?");
+                    "reference, per_layer, compare)", where[0] ? where : path, key ? key : "?");
     }
     lua_pop(L, 1);
   }
@@ -317,7 +368,7 @@ int sw_load(lua_State *L, const char *path, sweep *s) {
   if (!lua_isnil(L, -1) && !lua_isboolean(L, -1)) return st_err("%s: 'per_layer' must be true or false", path);
   s->per_layer = lua_toboolean(L, -1);
   lua_pop(L, 1);
-  if (read_seeds(L, t, s->seeds, &s->nseeds, path)) return ST_ERR;
+  if (read_seeds(L, t, s->seeds, &s->nseeds, path) || read_compare(L, t, s, path)) return ST_ERR;
   if (!s->nseeds) s->seeds[s->nseeds++] = 1;
   lua_getfield(L, t, "set");
   if (!lua_isnil(L, -1) && read_sets(L, -1, s->base, &s->nbase, path)) return ST_ERR;

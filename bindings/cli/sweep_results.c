@@ -206,20 +206,20 @@ static int collect_variant(const sweep *s, const sw_variant *v, sw_row *r) {
   return ST_OK;
 }
 
-/* the paired difference of row r to the reference over the seeds both
- * finished, and what it says */
-static void pair(const sweep *s, sw_row *r, const sw_row *ref) {
-  double a[SW_MAXSEED], b[SW_MAXSEED];
+/* the paired difference a - b over the seeds both finished, and what it
+ * says */
+static st_ci paired(const sweep *s, const sw_row *ra, const sw_row *rb, char *verdict, size_t n) {
+  double a[SW_MAXSEED] = {0}, b[SW_MAXSEED] = {0};
   int m = 0;
-  for (int i = 0; i < r->n; i++)
-    for (int j = 0; j < ref->n; j++)
-      if (r->run[i].seed == ref->run[j].seed) a[m] = r->run[i].test, b[m++] = ref->run[j].test;
-  r->diff = st_paired_ci(a, b, m, SW_LEVEL);
-  if (m < 2) snprintf(r->verdict, sizeof r->verdict, "n < 2: no interval");
-  else if (r->diff.lo > 0 || r->diff.hi < 0)
-    snprintf(r->verdict, sizeof r->verdict, "%s",
-             (r->diff.lo > 0) == (sw_higher_better(s->metric) != 0) ? "better" : "worse");
-  else snprintf(r->verdict, sizeof r->verdict, "not distinguishable");
+  for (int i = 0; i < ra->n; i++)
+    for (int j = 0; j < rb->n; j++)
+      if (ra->run[i].seed == rb->run[j].seed) a[m] = ra->run[i].test, b[m++] = rb->run[j].test;
+  st_ci d = st_paired_ci(a, b, m, SW_LEVEL);
+  if (m < 2) snprintf(verdict, n, "n < 2: no interval");
+  else if (d.lo > 0 || d.hi < 0)
+    snprintf(verdict, n, "%s", (d.lo > 0) == (sw_higher_better(s->metric) != 0) ? "better" : "worse");
+  else snprintf(verdict, n, "not distinguishable");
+  return d;
 }
 
 static int find(const sweep *s, const char *name) {
@@ -242,7 +242,7 @@ int sw_collect(const sweep *s, sw_row *rows) {
     rows[i].diff = (st_ci){NAN, NAN, NAN, 0};
     if (ref < 0 || !rows[i].n) continue;
     if (i == ref) snprintf(rows[i].verdict, sizeof rows[i].verdict, "reference");
-    else pair(s, &rows[i], &rows[ref]);
+    else rows[i].diff = paired(s, &rows[i], &rows[ref], rows[i].verdict, sizeof rows[i].verdict);
   }
   return ST_OK;
 }
@@ -318,6 +318,27 @@ static int write_csv(const sweep *s, const sw_row *rows, int base) {
                 pt == rows[i].chosen, x.val, x.test, x.zero_shot, x.bwd_pct, x.probe_pct, x.wall);
       }
   }
+  if (st_atomic_commit(&a)) return ST_ERR;
+  if (!s->ncmp) return ST_OK;
+
+  /* compare: each pair a - b; make_results gathers these into its claims */
+  if (st_pathf(p, sizeof p, "%s/comparisons.csv", s->out)) return ST_ERR;
+  if (!(c = st_atomic_open(&a, p))) return ST_ERR;
+  fprintf(c, "claim,a,b,metric,diff_mean,diff_ci_lo,diff_ci_hi,n,verdict\n");
+  for (int k = 0; k < s->ncmp; k++) {
+    char v[32], claim[300];
+    st_ci d = paired(s, &rows[find(s, s->cmp[k].a)], &rows[find(s, s->cmp[k].b)], v, sizeof v);
+    size_t o = 0; /* CSV quoting: quotes doubled */
+    claim[o++] = '"';
+    for (const char *q = s->cmp[k].claim; *q && o + 3 < sizeof claim; q++) {
+      if (*q == '"') claim[o++] = '"';
+      claim[o++] = *q;
+    }
+    claim[o++] = '"';
+    claim[o] = 0;
+    fprintf(c, "%s,%s,%s,%s,%.6f,%.6f,%.6f,%d,%s\n", claim, s->cmp[k].a, s->cmp[k].b, s->metric,
+            d.mean, d.lo, d.hi, d.n, v);
+  }
   return st_atomic_commit(&a);
 }
 
@@ -356,11 +377,26 @@ static int write_md(const sweep *s, const sw_row *rows, int base) {
     }
     fprintf(m, " |\n");
   }
+  if (s->ncmp) {
+    fprintf(m, "\n| comparison | claim | Δ = a − b, %s [95%% CI] (n) | verdict for a |\n"
+               "|---|---|---|---|\n", s->metric);
+    for (int k = 0; k < s->ncmp; k++) {
+      int a = find(s, s->cmp[k].a), b = find(s, s->cmp[k].b);
+      char v[32], d[128];
+      fmt_ci(d, sizeof d, paired(s, &rows[a], &rows[b], v, sizeof v), 1);
+      fprintf(m, "| %s − %s | %s | %s | %s |\n", s->cmp[k].a, s->cmp[k].b,
+              s->cmp[k].claim[0] ? s->cmp[k].claim : "-", d, v);
+    }
+  }
   fprintf(m, "\nIntervals: 95%%, Student-t over the seeds of the reported point. ");
   if (ref >= 0)
     fprintf(m, "Δ: the paired difference to %s over the seeds both ran (%s); the verdict is "
                "better or worse when its interval excludes 0, else not distinguishable. ",
             s->reference, sw_higher_better(s->metric) ? "higher is better" : "lower is better");
+  else if (s->ncmp)
+    fprintf(m, "Δ: a paired difference over the seeds both ran (%s); the verdict is better or "
+               "worse when its interval excludes 0, else not distinguishable. ",
+            sw_higher_better(s->metric) ? "higher is better" : "lower is better");
   fprintf(m, "A variant with a grid runs every point on every seed and reports the point with "
              "the best mean validation %s; its cost columns count the whole grid (backprop: the "
              "sum over points of one run's share of full fine-tuning's, 100%% = one full run). "

@@ -37,6 +37,8 @@ variants:
   - {name: top2, seeds: [1], set: {policy.script: last_n, policy.params.n: 2}}
   - {name: first-n, seeds: [1], set: {policy.script: first_n_frozen},
      match_budget: top2, param: policy.params.n, values: [4, 1, 3, 2]}
+compare:
+  - {a: twin, b: low, claim: "a high \"lr\", the same"}
 Y
 }
 fail() { echo "FAIL: $*"; exit 1; }
@@ -46,7 +48,8 @@ col() { # file variant column-name: one field of a CSV row (quoted fields hold c
       n = 0; cur = ""; q = 0
       for (i = 1; i <= length(line); i++) {
         ch = substr(line, i, 1)
-        if (ch == "\"") q = !q
+        if (ch == "\"" && q && substr(line, i + 1, 1) == "\"") { cur = cur ch; i++ }
+        else if (ch == "\"") q = !q
         else if (ch == "," && !q) { f[++n] = cur; cur = "" }
         else cur = cur ch
       }
@@ -104,6 +107,12 @@ started=$(grep -c ": started$" "$tmp/log2") skipped=$(grep -c "done before, skip
 [ "$(col "$res" low verdict)" = better ] || fail "low vs tuned: $(col "$res" low verdict)"
 [ "$(col "$res" twin verdict)" = "not distinguishable" ] || fail "twin vs tuned: $(col "$res" twin verdict)"
 [ "$(col "$res" twin diff_vs_tuned)" = 0.000000 ] || fail "twin: the same runs differ by $(col "$res" twin diff_vs_tuned)"
+# compare: twin - low is the reverse of low's difference to tuned (= twin)
+cmp=$tmp/out/comparisons.csv
+[ "$(col "$cmp" 'a high "lr", the same' verdict)" = worse ] || { cat "$cmp"; fail "compare twin - low"; }
+awk -v a="$(col "$cmp" 'a high "lr", the same' diff_mean)" -v b="$(col "$res" low diff_vs_tuned)" \
+  'BEGIN { exit !((a + b)^2 < 1e-12) }' || fail "compare: twin - low is not -(low - tuned)"
+grep -qF '| twin − low | a high "lr", the same | +' "$tmp/out/results.md" || fail "results.md comparison row"
 
 # a grid needs the validation split
 printf '%s\n' "recipe: tests/fixtures/sweep_stats/rig.yaml" "metric: loss" "set:" \
