@@ -12,6 +12,11 @@
  * activations are still there from the forward). The same ops on the same
  * inputs give bitwise the same activations, so the gradients do not change.
  *
+ * The head runs over R rows at a time (R = N unless N x V logits would pass
+ * HEAD_FLOATS): logits, loss and its gradient, the head's weight gradient
+ * and the gradient into the final norm, chunk by chunk, so a large
+ * vocabulary costs R x V floats of logits instead of N x V.
+ *
  * Accumulation: a step over K micro-batches runs K forwards and backwards
  * into the same gradients, each micro-batch's loss gradient scaled by 1 /
  * (the K batches' target count), so the sum is the gradient of the mean
@@ -33,11 +38,15 @@
 #include "lora.h"
 #include "train.h"
 
+/* the most logits floats held at once (128 MiB) */
+#define HEAD_FLOATS (1L << 25)
+
 struct st_trainer {
   st_model *m;
   const st_backend *be;
   st_plan plan;
   int B, T, N;
+  int R;               /* head rows per chunk; logits are [R,V] */
   int lowest, k0;
   int recompute;       /* plan.recompute: acts[] unused, scratch is every block's */
   int *below;          /* [L] backward depth per block (layer.h) */
@@ -196,6 +205,11 @@ static int set_plan(st_trainer *t, const st_plan *plan) {
   return attach_lora(t);
 }
 
+static int head_rows(const st_config *c, int N) {
+  long r = HEAD_FLOATS / c->vocab;
+  return r >= N ? N : r > 0 ? (int)r : 1;
+}
+
 int st_trainer_new(st_trainer **out, st_model *m, const st_plan *plan, int B,
                    int T) {
   const st_config *c = &m->cfg;
@@ -214,6 +228,7 @@ int st_trainer_new(st_trainer **out, st_model *m, const st_plan *plan, int B,
   t->B = B;
   t->T = T;
   t->N = B * T;
+  t->R = head_rows(c, t->N);
   int L = c->n_layers, n = m->n_tab;
   size_t N = (size_t)t->N, C = c->dim;
   t->below = st_calloc((size_t)L, sizeof *t->below);
@@ -230,7 +245,7 @@ int st_trainer_new(st_trainer **out, st_model *m, const st_plan *plan, int B,
   if (!(t->lnf = be->alloc(N * C * sizeof(float))) ||
       !(t->lnf_mean = be->alloc(N * sizeof(float))) ||
       !(t->lnf_rstd = be->alloc(N * sizeof(float))) ||
-      !(t->logits = be->alloc(N * c->vocab * sizeof(float))) ||
+      !(t->logits = be->alloc((size_t)t->R * c->vocab * sizeof(float))) ||
       !(t->losses = be->alloc(N * sizeof(float))) ||
       !(t->dres = be->alloc(N * C * sizeof(float))) ||
       !(t->tok = be->alloc(N * sizeof(int32_t))) ||
@@ -301,22 +316,44 @@ static void forward(st_trainer *t) {
     }
   }
   st_final_norm(m, t->lnf, t->lnf_mean, t->lnf_rstd, t->h[L], t->N);
-  st_head_fwd(m, t->logits, t->lnf, t->N);
+}
+
+/* does the backward go below the head (into the final norm)? */
+static int below_head(const st_trainer *t) {
+  return t->lowest < t->m->cfg.n_layers || global_grad(t, ST_LNF_W);
+}
+
+/* The head chunk by chunk (see the top): losses[N], the head's weight
+ * gradient, and dL/d(final norm output) into bs.dln when the backward goes
+ * on; dscale scales the loss gradient. Returns the sum of the losses. */
+static double head(st_trainer *t, float dscale) {
+  const st_model *m = t->m;
+  const st_config *c = &m->cfg;
+  const st_backend *be = t->be;
+  int N = t->N, C = c->dim, V = c->vocab, on = below_head(t);
+  float *dhead = global_grad(t, c->tied ? ST_WTE : ST_HEAD);
+  for (int r0 = 0; r0 < N; r0 += t->R) {
+    int n = N - r0 < t->R ? N - r0 : t->R;
+    const float *x = t->lnf + (size_t)r0 * C;
+    st_head_fwd(m, t->logits, x, n);
+    /* logits become dL/dlogits */
+    be->softmax_ce(t->losses + r0, t->logits, t->tgt + r0, n, V, dscale);
+    if (dhead)
+      be->gemm(1, 0, V, C, n, 1.0f, t->logits, V, x, C, 1.0f, dhead, C);
+    if (on)
+      be->gemm(0, 0, n, C, V, 1.0f, t->logits, V, st_head_weight(m), C, 0.0f,
+               t->bs.dln + (size_t)r0 * C, C);
+  }
+  return be->sum(t->losses, (size_t)N);
 }
 
 static void backward(st_trainer *t) {
   const st_model *m = t->m;
   const st_config *c = &m->cfg;
   const st_backend *be = t->be;
-  int L = c->n_layers, N = t->N, C = c->dim, V = c->vocab;
-  /* head: logits now hold dL/dlogits */
-  float *dhead = global_grad(t, c->tied ? ST_WTE : ST_HEAD);
-  if (dhead)
-    be->gemm(1, 0, V, C, N, 1.0f, t->logits, V, t->lnf, C, 1.0f, dhead, C);
-  int norm_trains = global_grad(t, ST_LNF_W) != NULL;
-  if (t->lowest >= L && !norm_trains) return;
-  be->gemm(0, 0, N, C, V, 1.0f, t->logits, V, st_head_weight(m), C, 0.0f,
-           t->bs.dln, C);
+  int L = c->n_layers, N = t->N, C = c->dim;
+  /* head() left dL/d(final norm output) in bs.dln */
+  if (!below_head(t)) return;
   be->zero(t->dres, (size_t)N * C * sizeof(float));
   if (c->arch == ST_ARCH_GPT2)
     be->layernorm_bwd(t->dres, global_grad(t, ST_LNF_W),
@@ -347,10 +384,10 @@ static int micro_step(st_trainer *t, const int32_t *tok, const int32_t *tgt,
   be->upload(t->tok, tok, (size_t)t->N * sizeof *tok);
   be->upload(t->tgt, tgt, (size_t)t->N * sizeof *tgt);
   forward(t);
-  be->softmax_ce(t->losses, t->logits, t->tgt, t->N, t->m->cfg.vocab,
-                 1.0f / (float)total);
-  double s = be->sum(t->losses, (size_t)t->N);
+  double s = head(t, 1.0f / (float)total);
   *sum += s;
+  /* the head's gradients may hold non-finite values now: a failed step
+   * zeroes every gradient (st_trainer_step) */
   if (!isfinite(s)) return ST_ERR; /* the caller reports the loss */
   backward(t);
   /* the next training forward draws fresh dropout masks */
@@ -523,14 +560,14 @@ int st_trainer_grad(const st_trainer *t, const st_param *p, float *host,
 static size_t act_floats(const st_config *c, int B, int T, int k0,
                          int recompute, size_t ranks, size_t widest,
                          size_t max_rank, size_t max_in) {
-  size_t N = (size_t)B * T, C = c->dim, fl = 0;
+  size_t N = (size_t)B * T, C = c->dim, fl = 0, R = (size_t)head_rows(c, B * T);
   int L = c->n_layers;
   size_t acts = st_acts_floats(c, B, T);
   int blocks = recompute ? 0 : L - k0; /* acts[l] */
   int shared = k0 > 0 || recompute;    /* the scratch block */
   fl += (size_t)(blocks + shared) * acts + (size_t)(L + 1 - k0) * N * C;
   if (k0 > 0) fl += 2 * N * C;
-  fl += N * C + 2 * N + N * (size_t)c->vocab + N + N * C; /* head */
+  fl += N * C + 2 * N + R * (size_t)c->vocab + N + N * C; /* head */
   fl += N * ((size_t)c->hidden + st_fc_dim(c) + C +
              (size_t)c->n_heads * c->head_dim + st_qkv_dim(c)); /* bs */
   fl += N * ((recompute ? 0 : ranks) + (shared ? widest : 0));

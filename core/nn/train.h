@@ -30,7 +30,8 @@ const st_plan *st_trainer_plan(const st_trainer *t);
 
 /* forward + masked backward on host tokens/targets [B,T] (target < 0:
  * no loss). Gradients accumulate; the loss is the mean over loss-bearing
- * tokens. */
+ * tokens. After an error (a non-finite loss) the head's gradients may be
+ * partly accumulated: zero them (st_trainer_step does). */
 int st_trainer_fwdbwd(st_trainer *t, const int32_t *tok, const int32_t *tgt,
                       float *loss);
 /* clip, AdamW update, zero grads; returns the pre-clip gradient norm */
@@ -71,7 +72,8 @@ int st_trainer_set_state(st_trainer *t, const st_param *p, const float *m,
 size_t st_trainer_bytes(const st_trainer *t);
 /* the part of it that grows with B x T: block activations and kept block
  * inputs (checkpointing, plan.recompute, keeps the inputs and one block),
- * the head's buffers (logits: B.T.V floats), the backward scratch */
+ * the head's buffers (logits: B.T.V floats, at most 2^25 of them: the head
+ * runs in row chunks beyond), the backward scratch */
 size_t st_trainer_act_bytes(const st_trainer *t);
 /* what st_trainer_bytes would be for a new trainer of plan p at B x T,
  * without allocating it: to tell whether it fits before trying */
