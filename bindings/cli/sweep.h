@@ -101,7 +101,7 @@ typedef struct sw_run {
   double bwd_pct, probe_pct;   /* backprop FLOPs vs full (plan), and the
                                   trace's gradient probe, both % of the run's
                                   full backprop */
-  double wall, rss;
+  double wall, wall_all, rss; /* training time; the whole run's */
 } sw_run;
 
 typedef struct sw_row {

@@ -60,6 +60,7 @@ static int read_run(const sweep *s, const sw_variant *v, int p, int seed, sw_run
     r->bwd_pct = 100 * num(sum, "backprop_ratio");
     r->probe_pct = probe_pct(dir, sum);
     r->wall = num(sum, "train_wall_s");
+    r->wall_all = num(sum, "wall_s");
     r->rss = num(sum, "peak_rss_mb");
   }
   json_decref(sum);
@@ -215,7 +216,8 @@ static st_ci paired(const sweep *s, const sw_row *ra, const sw_row *rb, char *ve
     for (int j = 0; j < rb->n; j++)
       if (ra->run[i].seed == rb->run[j].seed) a[m] = ra->run[i].test, b[m++] = rb->run[j].test;
   st_ci d = st_paired_ci(a, b, m, SW_LEVEL);
-  if (m < 2) snprintf(verdict, n, "n < 2: no interval");
+  if (m < 1) snprintf(verdict, n, "no runs to pair");
+  else if (m < 2) snprintf(verdict, n, "n < 2: no interval");
   else if (d.lo > 0 || d.hi < 0)
     snprintf(verdict, n, "%s", (d.lo > 0) == (sw_higher_better(s->metric) != 0) ? "better" : "worse");
   else snprintf(verdict, n, "not distinguishable");
@@ -253,6 +255,10 @@ int sw_collect(const sweep *s, sw_row *rows) {
 static void fmt_ci(char *out, size_t n, st_ci c, int sign) {
   const char *f = sign ? "%+.4f" : "%.4f";
   char m[32], lo[32], hi[32];
+  if (c.n < 1) {
+    snprintf(out, n, "-");
+    return;
+  }
   snprintf(m, sizeof m, f, c.mean);
   if (c.n < 2) {
     snprintf(out, n, "%s (n=%d, no interval)", m, c.n);
@@ -305,7 +311,7 @@ static int write_csv(const sweep *s, const sw_row *rows, int base) {
   if (st_pathf(p, sizeof p, "%s/runs.csv", s->out)) return ST_ERR;
   if (!(c = st_atomic_open(&a, p))) return ST_ERR;
   fprintf(c, "variant,point,seed,chosen,val_%s,%s,zero_shot_%s,backprop_flops_pct,"
-             "probe_flops_pct,train_wall_s\n", m, m, m);
+             "probe_flops_pct,train_wall_s,wall_s\n", m, m, m);
   for (int i = 0; i < s->nv; i++) {
     const sw_variant *v = &s->v[i];
     for (int pt = 0; pt < v->npoints; pt++)
@@ -314,8 +320,9 @@ static int write_csv(const sweep *s, const sw_row *rows, int base) {
         char label[1024];
         if (read_run(s, v, pt, v->seeds[q], &x) <= 0) continue;
         sw_label(v, pt, label, sizeof label);
-        fprintf(c, "%s,\"%s\",%d,%d,%.6f,%.6f,%.6f,%.2f,%.2f,%.3f\n", v->name, label, x.seed,
-                pt == rows[i].chosen, x.val, x.test, x.zero_shot, x.bwd_pct, x.probe_pct, x.wall);
+        fprintf(c, "%s,\"%s\",%d,%d,%.6f,%.6f,%.6f,%.2f,%.2f,%.3f,%.3f\n", v->name, label, x.seed,
+                pt == rows[i].chosen, x.val, x.test, x.zero_shot, x.bwd_pct, x.probe_pct, x.wall,
+                x.wall_all);
       }
   }
   if (st_atomic_commit(&a)) return ST_ERR;
@@ -388,6 +395,18 @@ static int write_md(const sweep *s, const sw_row *rows, int base) {
               s->cmp[k].claim[0] ? s->cmp[k].claim : "-", d, v);
     }
   }
+  int nrun = 0;
+  double all = 0;
+  for (int i = 0; i < s->nv; i++)
+    for (int pt = 0; pt < s->v[i].npoints; pt++)
+      for (int q = 0; q < s->v[i].nseeds; q++) {
+        sw_run x;
+        if (read_run(s, &s->v[i], pt, s->v[i].seeds[q], &x) > 0 && isfinite(x.wall_all))
+          nrun++, all += x.wall_all;
+      }
+  fprintf(m, "\nCompute: %d runs, %.1f %s of run time in all (each run's wall time, summed; runs "
+             "that went in parallel overlap).\n", nrun, all < 7200 ? all / 60 : all / 3600,
+          all < 7200 ? "min" : "h");
   fprintf(m, "\nIntervals: 95%%, Student-t over the seeds of the reported point. ");
   if (ref >= 0)
     fprintf(m, "Δ: the paired difference to %s over the seeds both ran (%s); the verdict is "
