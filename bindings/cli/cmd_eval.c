@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "dataset.h"
@@ -232,7 +233,13 @@ int cmd_eval(int argc, char **argv) {
   printf("data: %s: %d examples of %d positions%s%s\n", data, ds->n, ds->T,
          ds->n_classes ? ", classification" : "",
          full.from_cache ? " (token cache)" : "");
-  if (st_eval_loss(m, ds, B, &r)) goto done;
+  /* loss and classification in one pass, as a run evaluates, so `strata
+   * eval RUN` gives the run's numbers */
+  int cls = ds->n_classes && !(task && !strcmp(task, "lm"));
+  sl_eval_progress pg = {.what = "eval", .tty = isatty(STDOUT_FILENO)};
+  st_eval_opts eo = sl_eval_opts(&pg, cls);
+  eo.batch = B;
+  if (st_eval_run(m, ds, &eo, &r, NULL, NULL)) goto done;
   printf("loss %.4f  perplexity %.3f  token accuracy %.4f  (%ld tokens)\n",
          r.loss, r.ppl, r.token_acc, r.n_tokens);
   json_object_set_new(j, "model", json_string(model));
@@ -244,8 +251,7 @@ int cmd_eval(int argc, char **argv) {
   json_object_set_new(j, "perplexity", json_real(r.ppl));
   json_object_set_new(j, "token_accuracy", json_real(r.token_acc));
   json_object_set_new(j, "truncated", json_integer(full.n_truncated));
-  if (ds->n_classes && !(task && !strcmp(task, "lm"))) {
-    if (st_eval_classify(m, ds, B, &r, NULL, NULL)) goto done;
+  if (cls) {
     printf("accuracy %.4f (%d/%d)  macro-F1 %.4f\n", r.accuracy, r.n_correct,
            ds->n, r.macro_f1);
     json_t *cl = json_array(), *cm = json_array();

@@ -52,6 +52,7 @@ struct run {
   double *gains; /* [L] the policy's per-layer gains when it reports them */
   int steps, B, T, eval_every, eval_samples, ckpt_every, classify;
   int zero_shot;             /* eval.zero_shot */
+  int accumulate;            /* train.accumulate: micro-batches per step */
   /* selection (output.keep, output.metric, train.early_stop) */
   char metric[16];           /* loss, perplexity, accuracy or f1 */
   int higher;                /* the metric is better higher */
@@ -311,6 +312,10 @@ static int read_config(run *r) {
   get(r, "eval.max_samples"); /* eval.samples is its older name */
   if (lua_isinteger(r->L, -1)) r->eval_samples = (int)lua_tointeger(r->L, -1);
   lua_pop(r->L, 1);
+  r->accumulate = integer(r, "train.accumulate");
+  get_or_default(r, "train.checkpointing");
+  r->st.recompute = lua_toboolean(r->L, -1);
+  lua_pop(r->L, 1);
   r->patience = integer(r, "train.early_stop.patience");
   r->min_delta = num(r, "train.early_stop.min_delta");
   get(r, "data.validation");
@@ -505,6 +510,7 @@ static int convert_plan(run *r, int idx, const char *who, st_plan *p) {
     return ST_ERR;
   }
   p->seed = r->seed; /* LoRA: initial A and the dropout stream */
+  p->recompute = r->st.recompute; /* train.checkpointing */
   return ST_OK;
 }
 
@@ -704,10 +710,11 @@ static int evaluate_on(run *r, const st_dataset *ds, metrics *out) {
   st_eval_result e = {0};
   out->loss = out->acc = out->f1 = NAN;
   if (!ds->n) return ST_OK;
-  int rc = st_eval_loss(r->m, ds, SL_EVAL_BATCH, &e);
+  sl_eval_progress pg = {.what = ds == &r->val ? "validation" : "eval", .tty = r->tty};
+  st_eval_opts o = sl_eval_opts(&pg, ds->n_classes && r->classify);
+  int rc = st_eval_run(r->m, ds, &o, &e, NULL, NULL);
   out->loss = e.loss;
   if (rc == ST_OK && ds->n_classes && r->classify) {
-    rc = st_eval_classify(r->m, ds, SL_EVAL_BATCH, &e, NULL, NULL);
     out->acc = e.accuracy;
     out->f1 = e.macro_f1;
   }
@@ -928,8 +935,10 @@ static int checkpoint(run *r) {
 }
 
 static int train(run *r, double *tok_s) {
-  size_t N = (size_t)r->B * r->T;
-  int32_t *tok = st_malloc(N * sizeof *tok), *tgt = st_malloc(N * sizeof *tgt);
+  /* K micro-batches of B rows make one optimizer step (train.accumulate) */
+  int K = r->accumulate;
+  size_t N = (size_t)r->B * r->T, NK = N * (size_t)K;
+  int32_t *tok = st_malloc(NK * sizeof *tok), *tgt = st_malloc(NK * sizeof *tgt);
   int rc = ST_ERR;
   double t_start = now_s(), tokens = 0, busy = 0;
   int first = r->st.step;
@@ -940,17 +949,17 @@ static int train(run *r, double *tok_s) {
     if (!(lr >= 0 && isfinite(lr))) goto done;
     st_optim o = r->opt;
     o.lr = (float)lr;
-    st_batcher_next(&r->bat, tok, tgt, NULL);
+    for (int k = 0; k < K; k++) st_batcher_next(&r->bat, tok + k * N, tgt + k * N, NULL);
     double t0 = now_s();
     float loss = 0, gn = 0;
-    if (st_trainer_step(r->t, tok, tgt, &o, &loss, &gn)) goto done;
+    if (st_trainer_step_k(r->t, tok, tgt, K, &o, &loss, &gn)) goto done;
     double dt = now_s() - t0;
     busy += dt;
-    tokens += (double)N;
+    tokens += (double)NK;
     r->st.step = step;
     r->st.wall_s += dt;
     if (log_json(r, json_pack("{s:i,s:f,s:f,s:f,s:f}", "step", step, "loss",
-                              (double)loss, "lr", lr, "tokens_per_s", N / dt,
+                              (double)loss, "lr", lr, "tokens_per_s", NK / dt,
                               "grad_norm", (double)gn)))
       goto done;
     progress(r, step, loss, lr, tokens / busy, now_s() - t_start);
@@ -1019,6 +1028,8 @@ static int write_summary(run *r, const metrics *fin, const metrics *val,
   json_object_set_new(j, "complete",
                       json_boolean(r->st.step >= r->steps || r->st.stopped[0]));
   json_object_set_new(j, "batch_size", json_integer(r->B));
+  json_object_set_new(j, "accumulate", json_integer(r->accumulate));
+  json_object_set_new(j, "checkpointing", json_boolean(r->st.recompute));
   json_object_set_new(j, "seq_len", json_integer(r->T));
   json_object_set_new(j, "train_examples", json_integer(r->train.n));
   json_object_set_new(j, "eval_examples", json_integer(r->eval.n));
@@ -1323,6 +1334,34 @@ static int run_main(run *r, int recipe) {
   printf("done: %d steps, %.1f s training, %.1f s in all; %s\n", r->st.step,
          r->st.wall_s, now_s() - t_begin, r->dir);
   return ST_OK;
+}
+
+static void eval_progress(void *ctx, int done, int total) {
+  sl_eval_progress *p = ctx;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  double now = ts.tv_sec + ts.tv_nsec * 1e-9;
+  if (!p->t0) p->t0 = now - 1e-9; /* the first call ends the first batch */
+  double dt = now - p->t0, rate = done / dt, eta = (total - done) / (rate > 0 ? rate : 1);
+  /* a terminal gets a live line; a log only a few lines, and only when the
+   * evaluation takes long enough to wonder about */
+  int quarter = 4 * done / total;
+  if (!p->tty && (dt < 5 || quarter == p->quarter) && done < total) return;
+  if (!p->tty && done == total && !p->printed) return;
+  p->quarter = quarter;
+  p->printed = 1;
+  printf("%s  %s %d/%d  %.0f examples/s  ETA %d:%02d%s", p->tty ? "\r" : "", p->what,
+         done, total, rate, (int)eta / 60, (int)eta % 60,
+         p->tty ? (done == total ? "\r\033[K" : "   ") : "\n");
+  fflush(stdout);
+}
+
+st_eval_opts sl_eval_opts(sl_eval_progress *p, int classify) {
+  st_eval_opts o = st_eval_opts_default(SL_EVAL_BATCH);
+  o.classify = classify;
+  o.progress = eval_progress;
+  o.ctx = p;
+  return o;
 }
 
 /* The eval set of a run, from its recipe.resolved.yaml, as the run built

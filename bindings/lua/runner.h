@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "dataset.h"
+#include "eval.h"
 #include "tokenizer.h"
 #include "model.h"
 #include "plan.h"
@@ -24,6 +25,16 @@
 /* rows per forward pass of a run's evaluations; `strata eval` of a run
  * folder uses the same, so its numbers are the run's bit for bit */
 #define SL_EVAL_BATCH 32
+/* The options of a run's evaluation (st_eval_run: loss, classification
+ * when asked, batch SL_EVAL_BATCH), with progress printed through p: a live
+ * line on a terminal, a few lines in a log when it takes over 5 s. */
+typedef struct sl_eval_progress {
+  const char *what; /* "eval", "validation" */
+  int tty;
+  double t0;
+  int quarter, printed;
+} sl_eval_progress;
+st_eval_opts sl_eval_opts(sl_eval_progress *p, int classify);
 
 typedef struct sl_run_opts {
   const char *out;             /* run folder; NULL: <output.dir or runs>/<name>-<time> */
@@ -112,6 +123,7 @@ typedef struct sl_run_state {
    * (core/io/run_folder.c): the base model, absolute, and its hash */
   const char *base_model, *base_sha256;
   int keep;                 /* SL_KEEP_* */
+  int recompute;            /* train.checkpointing: every plan's recompute */
 } sl_run_state;
 
 /* DIR/checkpoint.safetensors: the weights of every tensor trained so far,

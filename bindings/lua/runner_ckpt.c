@@ -242,6 +242,7 @@ int sl_ckpt_load(const char *dir, st_trainer **t, st_model *m, int B, int T,
                : st_err("%s: plan metadata: %s", path, je.text);
   json_decref(pj);
   if (prc) goto done;
+  plan.recompute = s->recompute;
   if (st_trainer_new(t, m, &plan, B, T)) goto done;
   for (int i = 0; i < m->n_tab; i++) {
     const st_param *q = &m->tab[i];

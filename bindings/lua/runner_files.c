@@ -316,6 +316,11 @@ void sl_print_plan(const st_plan *p, const st_model *m, const st_trace *tr,
          p->final_norm ? "trains" : "frozen",
          p->head || (c->tied && p->embed) ? "trains" : "frozen",
          c->tied ? " (tied to embed)" : "");
+  if (p->recompute)
+    printf("checkpointing: the backward recomputes %.1f%% of a forward (%.1f%% of full "
+           "fine-tuning's step), counted in the ratio below\n",
+           100.0 * f.recompute_fwd / f.fwd,
+           100.0 * f.recompute_fwd / (f.fwd + f.full_bwd));
   printf("backprop: %.1f%% of full fine-tuning's; whole step (forward + "
          "backward): %.1f%% (ideal ratio %.3f)\n",
          100.0 * f.bwd / f.full_bwd, 100.0 * f.ideal_ratio, f.ideal_ratio);

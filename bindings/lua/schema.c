@@ -139,6 +139,8 @@ static const field train_fields[] = {
     {.key = "eps", .type = S_NUM, .range = R_POS, .def = "1.0e-8"},
     {.key = "schedule", .type = S_MAP, .sub = script_fields, .computed = "none: constant `lr`"},
     {.key = "early_stop", .type = S_MAP, .flags = F_CREATE, .sub = early_stop_fields},
+    {.key = "accumulate", .type = S_INT, .range = R_POS, .def = "1", .hi = 65536},
+    {.key = "checkpointing", .type = S_BOOL, .def = "false"},
     {0}};
 
 static const field eval_fields[] = {
