@@ -60,7 +60,7 @@ struct run {
   double min_delta;
   double val_frac;           /* data.validation */
   int val_seed;
-  int trace_samples, trace_T, trace_keep;
+  int trace_samples, trace_T, trace_keep, trace_grads;
   uint64_t seed;
   st_optim opt;
   char policy[ST_PATH_MAX], schedule[ST_PATH_MAX], measure[32];
@@ -331,6 +331,9 @@ static int read_config(run *r) {
   lua_setfield(r->L, LUA_REGISTRYINDEX, "strata.sandbox_instructions");
   r->trace_samples = integer(r, "trace.samples");
   r->trace_keep = integer(r, "trace.keep");
+  get_or_default(r, "trace.gradients");
+  r->trace_grads = lua_toboolean(r->L, -1);
+  lua_pop(r->L, 1);
   const char *ms = str(r, "trace.measure");
   if (ms && st_measure_index(ms) < 0)
     return st_err("trace.measure '%s': expected delta_norm, delta_rel, "
@@ -531,6 +534,14 @@ static int choose_plan(run *r, st_plan *p) {
   r->have_trace = 1;
   printf("trace: %d sequences x %d positions, %ld loss-bearing tokens, %.2f s\n",
          r->trace_ds.n, r->trace_ds.T, r->tr.n_tokens, now_s() - t0);
+  if (r->trace_grads) { /* the gradient probe: one full backward on the trace batch */
+    t0 = now_s();
+    if (st_trace_gradients(&r->tr, r->m, r->trace_ds.tok, r->trace_ds.tgt, r->trace_ds.n,
+                           r->trace_ds.T))
+      return st_err_prefix("trace.gradients: ");
+    printf("trace.gradients: one full backward, %.2f s, %.3g FLOPs\n", now_s() - t0,
+           r->tr.grad_fwd_flops + r->tr.grad_bwd_flops);
+  }
   int gains = 0;
   char who[ST_PATH_MAX + 64];
   snprintf(who, sizeof who, "policy %s", r->policy);
@@ -1042,6 +1053,9 @@ static int write_summary(run *r, const metrics *fin, const metrics *val,
   json_object_set_new(j, "full_backprop_flops_per_token", json_real(f.full_bwd));
   json_object_set_new(j, "backprop_ratio", json_real(f.bwd / f.full_bwd));
   json_object_set_new(j, "ideal_ratio", json_real(f.ideal_ratio));
+  /* what choosing the plan cost: the trace's forward, and the gradient
+   * probe's forward and backward with trace.gradients */
+  json_object_set_new(j, "probe_flops", json_real(r->tr.grad_fwd_flops + r->tr.grad_bwd_flops));
   json_object_set_new(j, "plan", sl_plan_json(st_trainer_plan(r->t), r->m));
   json_object_set_new(j, "zero_shot", json_pack("{s:o,s:o}", "loss",
                                                 jnum(r->st.zs_loss), "accuracy",

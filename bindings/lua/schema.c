@@ -94,6 +94,7 @@ static const field trace_fields[] = {
     {.key = "seq_len", .type = S_INT, .range = R_POS, .computed = "`train.seq_len`", .hi = 1048576},
     {.key = "keep", .type = S_INT, .range = R_NONNEG, .def = "0", .hi = 1000000},
     {.key = "measure", .type = S_STR},
+    {.key = "gradients", .type = S_BOOL, .def = "false"},
     {0}};
 
 static const field lora_fields[] = {
