@@ -215,11 +215,11 @@ static int read_axis(lua_State *L, const char *key, sw_axis *a, const char *wher
     if (rc) return st_err_prefix("%s: ", where);
     if (!(a->val[a->nval] = override(key, val))) return ST_ERR;
     value_label(val, a->label[a->nval], sizeof a->label[a->nval]);
-    for (int j = 0; j < a->nval; j++)
-      if (!strcmp(a->label[j], a->label[a->nval]))
+    a->nval++; /* counted now: sw_free frees it */
+    for (int j = 0; j + 1 < a->nval; j++)
+      if (!strcmp(a->label[j], a->label[a->nval - 1]))
         return st_err("%s: '%s' lists %s twice (or two values that name the same folder)", where,
                       key, val);
-    a->nval++;
   }
   return ST_OK;
 }
