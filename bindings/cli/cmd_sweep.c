@@ -25,6 +25,7 @@
 #include "commands.h"
 #include "error.h"
 #include "fs.h"
+#include "report.h"
 #include "strata_lua.h"
 #include "sweep.h"
 
@@ -531,8 +532,10 @@ int cmd_sweep(int argc, char **argv) {
   putchar('\n');
   while (f && fgets(line, sizeof line, f)) fputs(line, stdout);
   if (f) fclose(f);
-  printf("\n%s/: results.csv runs.csv%s results.md loss_curves.svg cost_quality.svg trace.svg%s\n",
-         s->out, s->ncmp ? " comparisons.csv" : "",
+  int report = sl_report_sweep(s->out) == ST_OK;
+  if (!report) fprintf(stderr, "strata: warning: no report.html: %s\n", st_errmsg());
+  printf("\n%s/: %sresults.csv runs.csv%s results.md loss_curves.svg cost_quality.svg trace.svg%s\n",
+         s->out, report ? "report.html " : "", s->ncmp ? " comparisons.csv" : "",
          s->per_layer ? " per_layer.md per_layer.csv per_layer_*.svg" : "");
   if (failed) printf("%d of %d runs failed; re-run the same command to retry them\n", failed, total);
   rc = ST_OK;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "model_io.h"
 #include "fs.h"
 #include "workbench_lua.h"
 

@@ -826,8 +826,12 @@ static int l_retrace(lua_State *L) {
   if (!r) return sl_errorf(L, "retrace: the run has ended");
   st_trace tr = {0};
   if (st_trace_collect(&tr, r->m, r->trace_ds.tok, r->trace_ds.tgt,
-                       r->trace_ds.n, r->trace_ds.T, r->trace_keep, r->seed))
+                       r->trace_ds.n, r->trace_ds.T, r->trace_keep, r->seed) ||
+      (r->trace_grads && st_trace_gradients(&tr, r->m, r->trace_ds.tok, r->trace_ds.tgt,
+                                            r->trace_ds.n, r->trace_ds.T))) {
+    st_trace_free(&tr);
     return sl_errorf(L, "retrace: %s", st_errmsg());
+  }
   sl_push_trace(L, &tr);
   st_trace_free(&tr);
   return 1;
