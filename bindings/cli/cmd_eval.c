@@ -1,6 +1,7 @@
 /* cmd_eval.c - strata eval <model> --data FILE: loss/perplexity, and for
  * classification data accuracy and macro-F1; optional generations; JSON. */
 #include <jansson.h>
+#include <math.h>
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdio.h>
@@ -252,8 +253,8 @@ int cmd_eval(int argc, char **argv) {
   json_object_set_new(j, "token_accuracy", json_real(r.token_acc));
   json_object_set_new(j, "truncated", json_integer(full.n_truncated));
   if (cls) {
-    printf("accuracy %.4f (%d/%d)  macro-F1 %.4f\n", r.accuracy, r.n_correct,
-           ds->n, r.macro_f1);
+    printf("accuracy %.4f (%d/%d)  macro-F1 %.4f  MCC %.4f\n", r.accuracy, r.n_correct,
+           ds->n, r.macro_f1, r.mcc);
     json_t *cl = json_array(), *cm = json_array();
     for (int k = 0; k < ds->n_classes; k++) {
       json_array_append_new(cl, json_pack("{s:s,s:s}", "label", ds->classes[k],
@@ -265,6 +266,7 @@ int cmd_eval(int argc, char **argv) {
     }
     json_object_set_new(j, "accuracy", json_real(r.accuracy));
     json_object_set_new(j, "macro_f1", json_real(r.macro_f1));
+    json_object_set_new(j, "mcc", isnan(r.mcc) ? json_null() : json_real(r.mcc));
     json_object_set_new(j, "n_correct", json_integer(r.n_correct));
     json_object_set_new(j, "classes", cl);
     json_object_set_new(j, "confusion", cm);

@@ -715,11 +715,11 @@ static int log_json(run *r, json_t *j) {
 
 /* --- evaluation ---------------------------------------------------------- */
 
-typedef struct metrics { double loss, acc, f1; } metrics;
+typedef struct metrics { double loss, acc, f1, mcc; } metrics;
 
 static int evaluate_on(run *r, const st_dataset *ds, metrics *out) {
   st_eval_result e = {0};
-  out->loss = out->acc = out->f1 = NAN;
+  out->loss = out->acc = out->f1 = out->mcc = NAN;
   if (!ds->n) return ST_OK;
   sl_eval_progress pg = {.what = ds == &r->val ? "validation" : "eval", .tty = r->tty};
   st_eval_opts o = sl_eval_opts(&pg, ds->n_classes && r->classify);
@@ -728,6 +728,7 @@ static int evaluate_on(run *r, const st_dataset *ds, metrics *out) {
   if (rc == ST_OK && ds->n_classes && r->classify) {
     out->acc = e.accuracy;
     out->f1 = e.macro_f1;
+    out->mcc = e.mcc;
   }
   st_eval_result_free(&e);
   return rc ? st_err_prefix("%s: ", ds == &r->val ? "validation" : "eval") : ST_OK;
@@ -738,6 +739,7 @@ static int evaluate(run *r, metrics *out) { return evaluate_on(r, &r->eval, out)
 static double metric_of(const run *r, const metrics *m) {
   if (!strcmp(r->metric, "accuracy")) return m->acc;
   if (!strcmp(r->metric, "f1")) return m->f1;
+  if (!strcmp(r->metric, "mcc")) return m->mcc;
   if (!strcmp(r->metric, "perplexity")) return exp(m->loss);
   return m->loss;
 }
@@ -759,6 +761,10 @@ static void put_metrics(json_t *j, const char *pre, const metrics *m, int *first
   json_object_set_new(j, k, json_real(m->acc));
   snprintf(k, sizeof k, "%s_macro_f1", pre);
   json_object_set_new(j, k, json_real(m->f1));
+  if (isnan(m->mcc)) return;
+  printf("  MCC %.4f", m->mcc);
+  snprintf(k, sizeof k, "%s_mcc", pre);
+  json_object_set_new(j, k, json_real(m->mcc));
 }
 
 static int log_eval(run *r, int step, const metrics *e, const metrics *v,
@@ -1024,9 +1030,9 @@ done:
 static json_t *jnum(double v) { return isnan(v) ? json_null() : json_real(v); }
 
 static json_t *metrics_json(const metrics *m) {
-  return json_pack("{s:o,s:o,s:o,s:o}", "loss", jnum(m->loss), "perplexity",
+  return json_pack("{s:o,s:o,s:o,s:o,s:o}", "loss", jnum(m->loss), "perplexity",
                    jnum(exp(m->loss)), "accuracy", jnum(m->acc), "macro_f1",
-                   jnum(m->f1));
+                   jnum(m->f1), "mcc", jnum(m->mcc));
 }
 
 static int write_summary(run *r, const metrics *fin, const metrics *val,
@@ -1197,7 +1203,7 @@ static int run_main(run *r, int recipe) {
   if (!metric || !strcmp(metric, "auto"))
     metric = sel->n_classes && r->classify ? "accuracy" : "loss";
   snprintf(r->metric, sizeof r->metric, "%s", metric);
-  r->higher = !strcmp(metric, "accuracy") || !strcmp(metric, "f1");
+  r->higher = !strcmp(metric, "accuracy") || !strcmp(metric, "f1") || !strcmp(metric, "mcc");
   if ((r->st.keep == SL_KEEP_BEST || r->patience) && !sel->n)
     return st_err("%s needs an evaluation: give data.validation, data.eval or "
                   "data.eval_fraction", r->patience ? "train.early_stop" : "output.keep: best");
@@ -1326,7 +1332,7 @@ static int run_main(run *r, int recipe) {
      * strata export writes it, so they agree bit for bit. */
     if (st_lora_merge(r->m, lo)) return ST_ERR;
   }
-  metrics fin = {NAN, NAN, NAN}, fval = {NAN, NAN, NAN};
+  metrics fin = {NAN, NAN, NAN, NAN}, fval = {NAN, NAN, NAN, NAN};
   if (r->eval.n || r->val.n) {
     if (evaluate(r, &fin) || evaluate_on(r, &r->val, &fval)) return ST_ERR;
     if (log_eval(r, r->st.step, &fin, &fval, "final:")) return ST_ERR;

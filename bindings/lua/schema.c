@@ -159,7 +159,7 @@ static const field output_fields[] = {
     {.key = "dir", .type = S_STR, .def = "runs"},
     {.key = "checkpoint_every", .type = S_INT, .range = R_NONNEG, .def = "0", .hi = 1000000000},
     {.key = "keep", .type = S_ENUM, .choices = "last|best|all", .def = "last"},
-    {.key = "metric", .type = S_ENUM, .choices = "auto|loss|perplexity|accuracy|f1", .def = "auto"},
+    {.key = "metric", .type = S_ENUM, .choices = "auto|loss|perplexity|accuracy|f1|mcc", .def = "auto"},
     {.key = "tensorboard", .type = S_BOOL, .def = "false"},
     {0}};
 

@@ -7,6 +7,7 @@
 #include "error.h"
 #include "eval.h"
 #include "forward.h"
+#include "stats.h"
 
 /* at most this many logits floats per forward (256 MiB): a large
  * vocabulary scoring many positions splits the batch instead of exhausting
@@ -310,6 +311,7 @@ int st_eval_run(st_model *m, const st_dataset *ds, const st_eval_opts *o,
       correct += best == ds->label[i];
     }
     st_eval_metrics(ds->label, pr, n, K, &r->accuracy, &r->macro_f1, conf);
+    if (st_mcc((const int *)ds->label, (const int *)pr, n, &r->mcc)) r->mcc = NAN;
     free(r->confusion);
     r->confusion = conf;
     conf = NULL;

@@ -32,6 +32,7 @@ typedef struct st_eval_result {
   int n_correct;
   double accuracy;
   double macro_f1;
+  double mcc;          /* Matthews correlation (sklearn's, multiclass too) */
   int *confusion;      /* [K*K], confusion[gold*K + pred], malloc'ed */
 } st_eval_result;
 
