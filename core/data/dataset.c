@@ -587,6 +587,7 @@ int st_batcher_init(st_batcher *b, const st_dataset *ds, int B, uint64_t seed,
   b->B = B;
   b->seed = seed;
   b->shuffle = shuffle_;
+  b->shards = 1;
   b->order = st_malloc((size_t)ds->n * sizeof *b->order);
   if (!b->order) return ST_ERR;
   epoch_order(b);
@@ -608,14 +609,27 @@ int st_batcher_seek(st_batcher *b, long epoch, long index) {
   return ST_OK;
 }
 
+int st_batcher_shard(st_batcher *b, int s, int n) {
+  if (n < 1 || s < 0 || s >= n)
+    return st_err("batch shard %d of %d: expected 0 <= shard < shards", s, n);
+  if (b->B % n)
+    return st_err("batch size %d does not divide into %d equal shards", b->B, n);
+  b->shard = s;
+  b->shards = n;
+  return ST_OK;
+}
+
 void st_batcher_next(st_batcher *b, int32_t *tok, int32_t *tgt, int *ids) {
   const st_dataset *ds = b->ds;
   size_t T = (size_t)ds->T;
+  int rows = b->B / b->shards, lo = b->shard * rows;
   for (int r = 0; r < b->B; r++) {
-    int i = b->order[b->index];
-    memcpy(tok + r * T, ds->tok + (size_t)i * T, T * sizeof *tok);
-    memcpy(tgt + r * T, ds->tgt + (size_t)i * T, T * sizeof *tgt);
-    if (ids) ids[r] = i;
+    int i = b->order[b->index], o = r - lo;
+    if (o >= 0 && o < rows) {
+      memcpy(tok + o * T, ds->tok + (size_t)i * T, T * sizeof *tok);
+      memcpy(tgt + o * T, ds->tgt + (size_t)i * T, T * sizeof *tgt);
+      if (ids) ids[o] = i;
+    }
     if (++b->index == ds->n) {
       b->index = 0;
       b->epoch++;

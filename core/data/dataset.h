@@ -213,12 +213,20 @@ typedef struct st_batcher {
   long epoch;   /* epochs completed */
   long index;   /* next position in this epoch's order */
   int *order;   /* [n] */
+  int shard, shards; /* data parallelism: this rank's rows (st_batcher_shard) */
 } st_batcher;
 
 int st_batcher_init(st_batcher *b, const st_dataset *ds, int B, uint64_t seed,
                     int shuffle);
 void st_batcher_free(st_batcher *b);
-/* tok, tgt: host [B,T]; ids: [B] example indices, may be NULL */
+/* Data parallelism: of every batch of B rows, hand out only shard s of
+ * n: rows s*B/n .. (s+1)*B/n - 1, while the position still moves on by B
+ * rows, so (epoch, index) is the global position on every rank and a
+ * checkpoint resumes with any n that divides B. An error when n does not
+ * divide B. Default: shard 0 of 1. */
+int st_batcher_shard(st_batcher *b, int s, int n);
+/* tok, tgt: host [B/n,T] (the shard's rows); ids: [B/n] example indices,
+ * may be NULL */
 void st_batcher_next(st_batcher *b, int32_t *tok, int32_t *tgt, int *ids);
 int st_batcher_seek(st_batcher *b, long epoch, long index);
 

@@ -22,6 +22,12 @@
  * (the K batches' target count), so the sum is the gradient of the mean
  * over all their targets: the update of one batch K times larger.
  *
+ * Data parallelism (st_trainer_sync): the counts of targets are summed over
+ * the replicas before the first backward and each loss gradient scaled by
+ * 1 / (the global count), so the replicas' gradients add up to the global
+ * batch's; the sync hears when each group's gradients are complete, and
+ * sums them over the replicas before the update.
+ *
  * LoRA: the trainer owns an adapter set that follows its plans (lora.h) and
  * is attached to the model while the trainer lives, so evaluation and
  * generation during a run see the adapters. Only A and B of adapters that
@@ -65,6 +71,8 @@ struct st_trainer {
   int broken;          /* a plan change failed half-way: refuse to go on */
   st_lora *lora;       /* adapters (NULL until a plan has LoRA layers) */
   int steps;
+  st_trainer_sync sync; /* data parallelism; zeroed: none */
+  int last_micro;      /* the step's last micro-batch runs: gradients complete */
 };
 
 st_optim st_optim_default(void) {
@@ -347,13 +355,21 @@ static double head(st_trainer *t, float dscale) {
   return be->sum(t->losses, (size_t)N);
 }
 
+/* group g's gradients are complete for the step (train.h: st_trainer_sync) */
+static void grads_ready(st_trainer *t, int g) {
+  if (t->sync.ready && t->last_micro) t->sync.ready(t->sync.ctx, g);
+}
+
 static void backward(st_trainer *t) {
   const st_model *m = t->m;
   const st_config *c = &m->cfg;
   const st_backend *be = t->be;
   int L = c->n_layers, N = t->N, C = c->dim;
   /* head() left dL/d(final norm output) in bs.dln */
-  if (!below_head(t)) return;
+  if (!below_head(t)) {
+    grads_ready(t, L);
+    return;
+  }
   be->zero(t->dres, (size_t)N * C * sizeof(float));
   if (c->arch == ST_ARCH_GPT2)
     be->layernorm_bwd(t->dres, global_grad(t, ST_LNF_W),
@@ -362,16 +378,20 @@ static void backward(st_trainer *t) {
   else
     be->rmsnorm_bwd(t->dres, global_grad(t, ST_LNF_W), t->bs.dln, t->h[L],
                     st_global(m, ST_LNF_W), t->lnf_rstd, N, C);
+  grads_ready(t, L);
   for (int l = L - 1; l >= 0 && l >= t->lowest; l--) {
     /* h[l+1] is no longer needed: the forward again writes the same values */
     if (t->recompute && l < L - 1)
       st_layer_fwd(m, l, &t->scratch, t->h[l], t->h[l + 1], t->B, t->T);
     st_layer_bwd(m, l, block_acts(t, l), t->h[l], t->dres, &t->lg[l],
                  t->below[l], &t->bs, t->B, t->T);
+    grads_ready(t, l);
   }
-  if (t->lowest < 0)
+  if (t->lowest < 0) {
     be->embed_bwd(global_grad(t, ST_WTE), global_grad(t, ST_WPE), t->dres,
                   t->tok, t->B, t->T, C);
+    grads_ready(t, -1);
+  }
 }
 
 /* Forward and backward of one micro-batch, host tok/tgt [B,T] with nvalid
@@ -390,9 +410,6 @@ static int micro_step(st_trainer *t, const int32_t *tok, const int32_t *tgt,
    * zeroes every gradient (st_trainer_step) */
   if (!isfinite(s)) return ST_ERR; /* the caller reports the loss */
   backward(t);
-  /* the next training forward draws fresh dropout masks */
-  for (int i = 0; t->lora && i < t->lora->n; i++)
-    if (t->lora->a[i].train) t->lora->a[i].draws++;
   return ST_OK;
 }
 
@@ -403,8 +420,9 @@ static int fwdbwd_k(st_trainer *t, const int32_t *tok, const int32_t *tgt,
   if (K < 1) return st_err("accumulate: %d micro-batches, expected >= 1", K);
   const st_config *c = &t->m->cfg;
   size_t N = (size_t)t->N;
-  /* every micro-batch is checked and counted before the first backward */
-  long *nvalid = st_calloc((size_t)K, sizeof *nvalid), total = 0;
+  /* every micro-batch is checked and counted before the first backward;
+   * nvalid[K + k]: micro-batch k's count over every replica (the sync's) */
+  long *nvalid = st_calloc(2 * (size_t)K, sizeof *nvalid), total = 0;
   if (!nvalid) return ST_ERR;
   for (size_t i = 0; i < (size_t)K * N; i++) {
     if (tok[i] < 0 || tok[i] >= c->vocab) {
@@ -419,7 +437,13 @@ static int fwdbwd_k(st_trainer *t, const int32_t *tok, const int32_t *tgt,
     }
     nvalid[i / N] += tgt[i] >= 0;
   }
-  for (int k = 0; k < K; k++) total += nvalid[k];
+  long *global = nvalid + K;
+  memcpy(global, nvalid, (size_t)K * sizeof *nvalid);
+  if (t->sync.targets && t->sync.targets(t->sync.ctx, global, K)) {
+    free(nvalid);
+    return ST_ERR;
+  }
+  for (int k = 0; k < K; k++) total += global[k];
   if (!total) {
     free(nvalid);
     return st_err(K > 1 ? "none of the %d micro-batches has a loss-bearing "
@@ -427,9 +451,18 @@ static int fwdbwd_k(st_trainer *t, const int32_t *tok, const int32_t *tgt,
   }
   double sum = 0;
   int rc = ST_OK;
-  for (int k = 0; k < K && rc == ST_OK; k++)
+  for (int k = 0; k < K && rc == ST_OK; k++) {
+    t->last_micro = k == K - 1;
     rc = micro_step(t, tok + k * N, tgt + k * N, nvalid[k], total, &sum);
+    /* the next training forward draws fresh dropout masks (a micro-batch
+     * that trained on any replica counts, so the replicas agree) */
+    for (int i = 0; rc == ST_OK && global[k] && t->lora && i < t->lora->n; i++)
+      if (t->lora->a[i].train) t->lora->a[i].draws++;
+  }
+  t->last_micro = 0;
   free(nvalid);
+  if (rc == ST_OK && t->sync.finish && t->sync.finish(t->sync.ctx, &sum))
+    return ST_ERR;
   *loss = (float)(sum / total);
   if (rc || !isfinite(*loss)) return st_err("loss is %g (not finite)", *loss);
   return ST_OK;
@@ -627,6 +660,15 @@ size_t st_trainer_bytes(const st_trainer *t) {
 }
 
 st_lora *st_trainer_lora(const st_trainer *t) { return t->lora; }
+
+void st_trainer_set_sync(st_trainer *t, const st_trainer_sync *s) {
+  t->sync = s ? *s : (st_trainer_sync){0};
+}
+
+float *st_trainer_grad_buf(const st_trainer *t, const st_param *p) {
+  long i = p - t->m->tab;
+  return i >= 0 && i < t->m->n_tab ? t->grad[i] : NULL;
+}
 
 int st_trainer_edit_lora(st_trainer *t, int (*edit)(st_lora *lo, void *ctx),
                          void *ctx) {

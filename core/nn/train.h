@@ -56,6 +56,36 @@ int st_trainer_step_k(st_trainer *t, const int32_t *tok, const int32_t *tgt,
                       int K, const st_optim *o, float *loss, float *grad_norm);
 int st_trainer_zero_grad(st_trainer *t);
 
+/* Data parallelism (core/dist/): the trainer as one replica of several,
+ * each stepping on its own rows of the same global batch. With a sync, a
+ * step (st_trainer_step_k, st_trainer_fwdbwd):
+ *  - counts each micro-batch's loss-bearing targets and passes them to
+ *    targets(), which replaces them with their sums over the replicas;
+ *    each loss gradient is scaled by 1 / (the global total), so the
+ *    replicas' gradients add up to that of the global batch's mean loss;
+ *  - calls ready(g) as group g's gradients become complete, during the
+ *    last micro-batch's backward: g = L (final norm and head), then each
+ *    layer from the top down to the lowest trainable one, then -1
+ *    (embeddings) when they train. A replica whose last micro-batch has
+ *    no targets runs no backward and calls none;
+ *  - calls finish(&loss_sum) after the backward, before the update: it
+ *    leaves every trainable gradient summed over the replicas and turns
+ *    this replica's summed token losses into their sum over all.
+ * targets and finish return ST_OK or ST_ERR + st_err; ready cannot fail
+ * (it keeps an error for finish). A replica that fails in between returns
+ * the error without calling finish: the caller must end the job. */
+typedef struct st_trainer_sync {
+  int (*targets)(void *ctx, long *counts, int K);
+  void (*ready)(void *ctx, int group);
+  int (*finish)(void *ctx, double *loss_sum);
+  void *ctx;
+} st_trainer_sync;
+/* s == NULL: the trainer alone (the default); *s is copied */
+void st_trainer_set_sync(st_trainer *t, const st_trainer_sync *s);
+/* a trainable parameter's gradient buffer (backend memory, the model's
+ * stored layout), NULL when it is frozen */
+float *st_trainer_grad_buf(const st_trainer *t, const st_param *p);
+
 /* gradient of a named parameter (host copy, checkpoint layout); error if
  * the parameter is frozen */
 int st_trainer_grad(const st_trainer *t, const st_param *p, float *host,
