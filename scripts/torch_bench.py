@@ -12,6 +12,11 @@ One step = forward + loss + backward + AdamW step + zero_grad. Precision:
 Dropout is 0 (strata has none). Prints one JSON line per (precision, mask):
 tokens/s, ms per step and the step ratio against full fine-tuning.
 
+--compile is the strongest PyTorch peer, what a GPU user compares against:
+torch.compile(model) with SDPA attention (flash on a GPU), bf16 autocast and
+fused AdamW, every mask in the same process; the compile time is excluded
+(warmup steps run first, and each mask recompiles its backward).
+
   python3 scripts/torch_bench.py                       # GPU, B=8, T=1024
   python3 scripts/torch_bench.py --tiny --device cpu   # seconds, any machine
 """
@@ -35,6 +40,8 @@ def parse_args():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--top", default="3,6,9", help="K values for top:K")
     ap.add_argument("--precision", default="bf16,tf32")
+    ap.add_argument("--compile", action="store_true",
+                    help="torch.compile the model (SDPA attention); impl torch.compile")
     return ap.parse_args()
 
 
@@ -55,8 +62,9 @@ def apply_mask(model, k):
     return [p for p in model.parameters() if p.requires_grad]
 
 
-def run(model, k, prec, B, T, steps, warmup, device, vocab):
+def run(model, k, prec, B, T, steps, warmup, device, vocab, fwd=None):
     params = apply_mask(model, k)
+    fwd = model if fwd is None else fwd
     fused = device.startswith("cuda")
     opt = torch.optim.AdamW(params, lr=1e-5, fused=fused)
     g = torch.Generator(device="cpu").manual_seed(7)
@@ -66,7 +74,7 @@ def run(model, k, prec, B, T, steps, warmup, device, vocab):
 
     def step():
         with torch.autocast(dev_type, dtype=torch.bfloat16, enabled=prec == "bf16"):
-            logits = model(input_ids=tok).logits
+            logits = fwd(input_ids=tok).logits
         # loss in fp32 over all B*T positions (strata's bench does the same)
         loss = torch.nn.functional.cross_entropy(
             logits.float().view(-1, logits.size(-1)), tgt.view(-1))
@@ -100,8 +108,14 @@ def main():
     torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(1)
     config = GPT2Config(**cfg, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    if a.compile:
+        config._attn_implementation = "sdpa"
     model = GPT2LMHeadModel(config).to(a.device)
     model.train()
+    # the compiled module shares the parameters; a mask change (requires_grad)
+    # makes dynamo recompile once, during that mask's warmup steps
+    fwd = torch.compile(model) if a.compile else None
+    impl = "torch.compile" if a.compile else "torch"
     attn = getattr(model.config, "_attn_implementation", "?")
     dev_name = torch.cuda.get_device_name() if a.device.startswith("cuda") else "cpu"
     tops = [int(x) for x in a.top.split(",") if x]
@@ -110,12 +124,12 @@ def main():
         full_ms = None
         for k in masks:
             dt, loss, ntrain = run(model, k, prec, B, T, a.steps, a.warmup,
-                                   a.device, cfg["vocab_size"])
+                                   a.device, cfg["vocab_size"], fwd)
             ms = dt * 1e3
             if k is None:
                 full_ms = ms
             rec = {
-                "impl": "torch", "torch": torch.__version__, "device": dev_name,
+                "impl": impl, "torch": torch.__version__, "device": dev_name,
                 "attn": attn, "precision": prec,
                 "trainable": "all" if k is None else "top:%d" % k,
                 "B": B, "T": T, "steps": a.steps,
@@ -126,7 +140,7 @@ def main():
             }
             print(json.dumps(rec), flush=True)
     if a.device.startswith("cuda"):
-        print(json.dumps({"impl": "torch", "peak_mem_gb":
+        print(json.dumps({"impl": impl, "peak_mem_gb":
                           round(torch.cuda.max_memory_allocated() / 2**30, 2)}),
               flush=True)
     return 0
