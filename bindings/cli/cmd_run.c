@@ -1,6 +1,13 @@
 /* cmd_run.c - strata run <recipe.yaml> and strata plan <recipe.yaml>: the
  * command line in front of the runner (bindings/lua/runner.c), which does
- * the work; strata.run calls the same runner from Lua. */
+ * the work; strata.run calls the same runner from Lua.
+ *
+ * Under a launcher (mpirun -np N strata run ...; core/dist/dist.h says how
+ * a process knows) this process is one rank of a data-parallel job: only
+ * rank 0 prints to stdout (the others' goes to /dev/null; stderr stays, so
+ * a rank's error is seen), and an error on any rank is printed with the
+ * rank's number and ends the whole job (MPI_Abort), so no rank is left
+ * waiting for one that stopped. */
 #include <lauxlib.h>
 #include <lualib.h>
 #include <signal.h>
@@ -10,6 +17,7 @@
 
 #include "cli_opts.h"
 #include "commands.h"
+#include "dist.h"
 #include "error.h"
 #include "runner.h"
 #include "strata_lua.h"
@@ -95,6 +103,14 @@ static int run_cmd(int argc, char **argv, const cli_spec *spec) {
   o.sets = sets;
   o.nsets = n;
 
+  if (st_dist_init()) {
+    free(sets);
+    return ST_ERR;
+  }
+  if (st_dist_rank() > 0 && !freopen("/dev/null", "w", stdout)) {
+    free(sets);
+    return st_err("rank %d: /dev/null: cannot open", st_dist_rank());
+  }
   setvbuf(stdout, NULL, _IOLBF, 0); /* progress and errors interleave right */
   lua_State *L = sl_newstate();
   if (!L) {
@@ -108,6 +124,13 @@ static int run_cmd(int argc, char **argv, const cli_spec *spec) {
   rc = sl_run(L, recipe ? -1 : 0, &o);
   sl_close(L);
   free(sets);
+  if (rc && st_dist_active()) {
+    fprintf(stderr, "strata: error: rank %d of %d: %s\n", st_dist_rank(),
+            st_dist_size(), st_errmsg());
+    fflush(stderr);
+    st_dist_abort(2);
+  }
+  st_dist_finalize();
   return rc;
 }
 

@@ -10,6 +10,16 @@
  *   -> run folder: recipe.resolved.yaml plan.json trace.json metrics.jsonl
  *      summary.json checkpoint.safetensors trace.svg loss_curves.svg
  *
+ * Data parallelism (`mpirun -np N strata run`, core/dist/): every rank
+ * loads the recipe, model and data and holds a replica; rank 0 is the one
+ * brain: it traces, runs the policy (plan() and on_step) and broadcasts
+ * each plan as plan.json's JSON, writes the run folder and prints (the
+ * other ranks' stdout goes nowhere: cmd_run.c). The schedule runs on every
+ * rank alike. Each rank trains on batch_size / N rows of every global batch
+ * (st_batcher_shard) and the reducer sums the gradients of what trains;
+ * evaluations are sharded by rows and their sums combined, so every rank
+ * reaches the same numbers and the same decisions (early stop, best).
+ *
  * Relative paths in a recipe (model, data, scripts) are taken from the
  * working directory: run recipes from the repository root. Every file is
  * written as .tmp and renamed, except metrics.jsonl, a log appended one line
@@ -26,14 +36,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dist.h"
 #include "error.h"
 #include "fs.h"
 #include "eval.h"
 #include "lora.h"
 #include "lora_io.h"
 #include "model_io.h"
+#include "reducer.h"
 #include "runner.h"
 #include "report.h"
+#include "stats.h"
 #include "tfevents.h"
 #include "tokenizer.h"
 #include "workbench_lua.h"
@@ -87,6 +100,11 @@ struct run {
   FILE *metrics;
   st_tfevents *tb; /* output.tensorboard: the same numbers as metrics.jsonl */
   int tty;
+  /* data parallelism: this process is rank `rank` of `ranks` (1: alone) */
+  int rank, ranks;
+  int replans;     /* the policy has on_step (known on every rank) */
+  st_reducer *red; /* the gradient sums, with ranks > 1 */
+  double busy;     /* seconds in training steps, this process */
   json_t *summary; /* what summary.json holds, for the caller */
 };
 
@@ -280,6 +298,10 @@ static int read_config(run *r) {
   r->seed = (uint64_t)integer(r, "train.seed");
   r->steps = integer(r, "train.steps");
   r->B = integer(r, "train.batch_size");
+  if (r->B % r->ranks)
+    return st_err("train.batch_size %d does not divide by the %d ranks of this "
+                  "job: every rank takes batch_size / ranks rows of each batch",
+                  r->B, r->ranks);
   r->opt.lr = (float)num(r, "train.lr");
   r->opt.weight_decay = (float)num(r, "train.weight_decay");
   r->opt.grad_clip = (float)num(r, "train.grad_clip");
@@ -451,16 +473,27 @@ static int script_pcall(run *r, int nargs, int nresults) {
 
 static int script_load(run *r, const char *path) {
   sl_budget_begin(r->L, r->budget);
-  return limits_end(r, sl_load_script(r->L, path, r->plan_only ? NULL : r->dir), 1, path);
+  /* only rank 0 writes the run folder, scripts included */
+  const char *dir = r->plan_only || r->rank ? NULL : r->dir;
+  return limits_end(r, sl_load_script(r->L, path, dir), 1, path);
 }
 
-/* the policy's table, its on_step, its params and the model info */
+/* the policy's table, its on_step, its params and the model info; the
+ * policy runs on rank 0 only, which tells the others whether it has an
+ * on_step (each step then waits for rank 0's plan) */
+static int load_policy_script(run *r);
 static int load_policy(run *r) {
   lua_State *L = r->L;
   r->params_ref = ref_of(r, "policy.params");
   sl_push_model_info(L, r->m, r->T);
   r->info_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  if (!r->policy[0]) return ST_OK;
+  if (r->policy[0] && r->rank == 0 && load_policy_script(r)) return ST_ERR;
+  r->replans = r->on_step_ref != LUA_NOREF;
+  return st_dist_bcast(&r->replans, sizeof r->replans, 0);
+}
+
+static int load_policy_script(run *r) {
+  lua_State *L = r->L;
   if (script_load(r, r->policy)) return ST_ERR;
   if (!lua_istable(L, -1) || lua_getfield(L, -1, "plan") != LUA_TFUNCTION) {
     lua_settop(L, r->R);
@@ -595,6 +628,47 @@ static int choose_plan(run *r, st_plan *p) {
   return ST_OK;
 }
 
+/* Rank 0's plan to every rank, as plan.json's JSON (sl_plan_json) plus
+ * recompute: *p in on rank 0 (p->mode NULL: no plan), out elsewhere (left
+ * as it is when rank 0 had none). The other ranks never run the policy. */
+static int share_plan(run *r, st_plan *p) {
+  if (r->ranks < 2) return ST_OK;
+  char *s = NULL;
+  if (r->rank == 0) {
+    json_t *j = p->mode ? sl_plan_json(p, r->m) : NULL;
+    if (j) json_object_set_new(j, "recompute", json_boolean(p->recompute));
+    s = j ? json_dumps(j, JSON_COMPACT) : strdup("");
+    json_decref(j);
+    if (!s) return st_err("out of memory");
+  }
+  int rc = st_dist_bcast_str(&s, 0);
+  if (rc == ST_OK && r->rank && s[0]) {
+    json_error_t je;
+    json_t *j = json_loads(s, 0, &je);
+    rc = j ? sl_plan_from_json(j, r->m, p)
+           : st_err("rank %d: the plan from rank 0: %s", r->rank, je.text);
+    if (rc == ST_OK) p->recompute = json_is_true(json_object_get(j, "recompute"));
+    json_decref(j);
+  }
+  free(s);
+  return rc;
+}
+
+/* LoRA dropout draws its mask by position within a rank's batch
+ * (st_adapter_drop_key, core/nn/layer.c), not by global row, so N ranks
+ * would draw other masks than one process: refused until the mask takes
+ * the rank's first global row */
+static int check_dropout(run *r) {
+  const st_lora *lo = st_trainer_lora(r->t);
+  for (int i = 0; r->ranks > 1 && lo && i < lo->n; i++)
+    if (lo->a[i].train && lo->a[i].dropout > 0)
+      return st_err("layer %d: LoRA dropout %g with %d ranks: the masks are not yet "
+                    "drawn per global row, so the run would differ from one process; "
+                    "use lora.dropout: 0 with mpirun", lo->a[i].layer,
+                    lo->a[i].dropout, r->ranks);
+  return ST_OK;
+}
+
 /* lora.init_from: the plan's adapters start from a PEFT folder (one
  * strata export-adapter wrote, or PEFT itself); its modules_to_save are
  * written into the model. Every adapter in the folder must be in the plan,
@@ -641,10 +715,21 @@ static int lora_init_from(run *r) {
 
 /* --- the run folder ------------------------------------------------------ */
 
+static int make_dir_here(run *r);
+/* the run folder: made by rank 0, its name sent to the others */
 static int make_dir(run *r) {
-  if (r->o->resume) {
-    return st_pathf(r->dir, sizeof r->dir, "%s", r->o->resume);
-  }
+  if (r->o->resume) return st_pathf(r->dir, sizeof r->dir, "%s", r->o->resume);
+  if (r->rank == 0 && make_dir_here(r)) return ST_ERR;
+  if (r->ranks < 2) return ST_OK;
+  char *d = r->rank ? NULL : strdup(r->dir);
+  if (!r->rank && !d) return st_err("out of memory");
+  int rc = st_dist_bcast_str(&d, 0);
+  if (rc == ST_OK) snprintf(r->dir, sizeof r->dir, "%s", d);
+  free(d);
+  return rc;
+}
+
+static int make_dir_here(run *r) {
   if (r->o->out) {
     if (st_pathf(r->dir, sizeof r->dir, "%s", r->o->out)) return ST_ERR;
   } else {
@@ -674,6 +759,10 @@ static void path_in(const run *r, const char *file, char *out, size_t n) {
  * stops the run: training on without a record would lose every step since
  * the last checkpoint, which stays as it was. */
 static int log_json(run *r, json_t *j) {
+  if (!r->metrics) { /* ranks other than 0 log nothing */
+    json_decref(j);
+    return ST_OK;
+  }
   char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(9));
   if (r->tb && s) { /* every number of the line but step: eval_x as eval/x */
     struct timespec now;
@@ -717,13 +806,65 @@ static int log_json(run *r, json_t *j) {
 
 typedef struct metrics { double loss, acc, f1, mcc; } metrics;
 
+/* Data parallelism: rank k evaluates rows [n k / N, n (k+1) / N) of ds;
+ * the loss sums and every example's predicted class are summed over the
+ * ranks (each slot is filled by one rank only), and accuracy, macro-F1
+ * and MCC computed from the predictions as st_eval_run computes them, so
+ * every rank gets the same numbers. */
+static int evaluate_shard(run *r, const st_dataset *ds, const st_eval_opts *o,
+                          st_eval_result *e) {
+  int n = ds->n, lo = (int)((long)n * r->rank / r->ranks),
+      hi = (int)((long)n * (r->rank + 1) / r->ranks);
+  int K = o->classify ? ds->n_classes : 0, rc = ST_OK;
+  int *idx = malloc((size_t)(hi - lo + 1) * sizeof *idx);
+  int32_t *pred = malloc((size_t)(K ? n : 1) * sizeof *pred);
+  double *v = calloc(3 + (size_t)(K ? n : 0), sizeof *v);
+  st_dataset part = {0};
+  st_eval_result pe = {0};
+  if (!idx || !pred || !v) rc = st_err("out of memory");
+  for (int i = lo; i < hi; i++) idx[i - lo] = i;
+  if (rc == ST_OK && hi > lo) {
+    rc = st_dataset_subset(&part, ds, idx, hi - lo);
+    if (rc == ST_OK) rc = st_eval_run(r->m, &part, o, &pe, K ? pred + lo : NULL, NULL);
+  }
+  if (rc == ST_OK) {
+    /* v: summed token losses, tokens, argmax hits, then the predictions */
+    v[0] = pe.n_tokens ? pe.loss * (double)pe.n_tokens : 0;
+    v[1] = (double)pe.n_tokens;
+    v[2] = pe.n_tokens ? round(pe.token_acc * (double)pe.n_tokens) : 0;
+    for (int i = lo; K && i < hi; i++) v[3 + i] = pred[i];
+    rc = st_dist_sum_f64(v, 3 + (size_t)(K ? n : 0));
+  }
+  if (rc == ST_OK) {
+    e->n_examples = n;
+    e->n_tokens = (long)v[1];
+    e->loss = v[1] > 0 ? v[0] / v[1] : NAN;
+    e->ppl = exp(e->loss);
+    e->token_acc = v[1] > 0 ? v[2] / v[1] : NAN;
+    if (K) {
+      for (int i = 0; i < n; i++) pred[i] = (int32_t)v[3 + i];
+      e->n_classes = K;
+      st_eval_metrics(ds->label, pred, n, K, &e->accuracy, &e->macro_f1, NULL);
+      if (st_mcc((const int *)ds->label, (const int *)pred, n, &e->mcc)) e->mcc = NAN;
+      e->n_correct = (int)lround(e->accuracy * n);
+    }
+  }
+  st_eval_result_free(&pe);
+  st_dataset_free(&part);
+  free(idx);
+  free(pred);
+  free(v);
+  return rc;
+}
+
 static int evaluate_on(run *r, const st_dataset *ds, metrics *out) {
   st_eval_result e = {0};
   out->loss = out->acc = out->f1 = out->mcc = NAN;
   if (!ds->n) return ST_OK;
   sl_eval_progress pg = {.what = ds == &r->val ? "validation" : "eval", .tty = r->tty};
   st_eval_opts o = sl_eval_opts(&pg, ds->n_classes && r->classify);
-  int rc = st_eval_run(r->m, ds, &o, &e, NULL, NULL);
+  int rc = r->ranks > 1 ? evaluate_shard(r, ds, &o, &e)
+                        : st_eval_run(r->m, ds, &o, &e, NULL, NULL);
   out->loss = e.loss;
   if (rc == ST_OK && ds->n_classes && r->classify) {
     out->acc = e.accuracy;
@@ -803,7 +944,7 @@ static int select_at(run *r, int step, const metrics *e, const metrics *v,
   r->st.best = x;
   r->st.best_step = step;
   r->st.stale = 0;
-  if (r->st.keep != SL_KEEP_BEST) return ST_OK;
+  if (r->st.keep != SL_KEEP_BEST || r->rank) return ST_OK;
   /* the checkpoint of this step (at the end, the final one, already
    * written), then best.safetensors names it */
   return (!final && checkpoint(r)) || sl_ckpt_mark_best(r->dir) ? ST_ERR : ST_OK;
@@ -854,8 +995,10 @@ static int plan_equal(const st_plan *a, const st_plan *b) {
   return 1;
 }
 
-/* on_step(state); a returned plan that differs replaces the current one */
-static int on_step(run *r, int step, float loss, double lr, float gn) {
+/* on_step(state) on rank 0: *p = the plan it returned when that differs
+ * from the current one, else p->mode stays NULL */
+static int on_step_script(run *r, int step, float loss, double lr, float gn,
+                          st_plan *p) {
   lua_State *L = r->L;
   lua_rawgeti(L, LUA_REGISTRYINDEX, r->on_step_ref);
   lua_createtable(L, 0, 10);
@@ -883,21 +1026,31 @@ static int on_step(run *r, int step, float loss, double lr, float gn) {
   if (script_pcall(r, 1, 1)) return st_err_prefix("%s: ", who);
   int rc = ST_OK;
   if (!lua_isnil(L, -1)) {
-    st_plan p = {0};
-    rc = convert_plan(r, -1, who, &p);
-    if (rc == ST_OK && !plan_equal(&p, st_trainer_plan(r->t))) {
-      rc = st_trainer_set_plan(r->t, &p);
-      if (rc == ST_OK) {
-        char s[256];
-        sl_plan_summary(&p, s, sizeof s);
-        st_flops f = st_plan_flops(&p, r->m, r->T);
-        printf("%sstep %d: policy switched to %s (backprop %.1f%% of full)\n",
-               r->tty ? "\n" : "", step, s, 100.0 * f.bwd / f.full_bwd);
-      }
-    }
-    if (p.mode) st_plan_free(&p);
+    rc = convert_plan(r, -1, who, p);
+    if (rc == ST_OK && plan_equal(p, st_trainer_plan(r->t))) st_plan_free(p);
   }
   lua_settop(L, r->R);
+  return rc;
+}
+
+/* the on_step hook: rank 0 runs it, every rank switches to the plan it
+ * returned when that differs from the current one */
+static int on_step(run *r, int step, float loss, double lr, float gn) {
+  st_plan p = {0};
+  int rc = r->rank ? ST_OK : on_step_script(r, step, loss, lr, gn, &p);
+  if (rc == ST_OK) rc = share_plan(r, &p);
+  if (rc == ST_OK && p.mode) {
+    rc = st_trainer_set_plan(r->t, &p);
+    if (rc == ST_OK) rc = check_dropout(r);
+    if (rc == ST_OK) {
+      char s[256];
+      sl_plan_summary(&p, s, sizeof s);
+      st_flops f = st_plan_flops(&p, r->m, r->T);
+      printf("%sstep %d: policy switched to %s (backprop %.1f%% of full)\n",
+             r->tty ? "\n" : "", step, s, 100.0 * f.bwd / f.full_bwd);
+    }
+  }
+  if (p.mode) st_plan_free(&p);
   return rc;
 }
 
@@ -949,17 +1102,31 @@ static int tb_plan(run *r) {
   return rc ? st_err_prefix("%s: ", r->dir) : ST_OK;
 }
 
+/* rank 0's: the replicas hold the same weights and the same global batcher
+ * position */
 static int checkpoint(run *r) {
   r->st.epoch = r->bat.epoch;
   r->st.index = r->bat.index;
-  return sl_ckpt_save(r->dir, r->t, r->m, &r->st);
+  return r->rank ? ST_OK : sl_ckpt_save(r->dir, r->t, r->m, &r->st);
+}
+
+/* whether any rank was interrupted (a signal reaches the ranks at
+ * different times; they must stop after the same step) */
+static int any_interrupt(run *r, int *stop) {
+  *stop = r->o->interrupt && *r->o->interrupt;
+  if (r->ranks < 2 || !r->o->interrupt) return ST_OK;
+  double v = *stop;
+  if (st_dist_sum_f64(&v, 1)) return ST_ERR;
+  *stop = v > 0;
+  return ST_OK;
 }
 
 static int train(run *r, double *tok_s) {
-  /* K micro-batches of B rows make one optimizer step (train.accumulate) */
+  /* K micro-batches of B rows make one optimizer step (train.accumulate);
+   * each rank holds B / ranks rows of each (NK counts the global batch) */
   int K = r->accumulate;
-  size_t N = (size_t)r->B * r->T, NK = N * (size_t)K;
-  int32_t *tok = st_malloc(NK * sizeof *tok), *tgt = st_malloc(NK * sizeof *tgt);
+  size_t N = (size_t)(r->B / r->ranks) * r->T, NK = (size_t)r->B * r->T * K;
+  int32_t *tok = st_malloc(N * K * sizeof *tok), *tgt = st_malloc(N * K * sizeof *tgt);
   int rc = ST_ERR;
   double t_start = now_s(), tokens = 0, busy = 0;
   int first = r->st.step;
@@ -984,7 +1151,7 @@ static int train(run *r, double *tok_s) {
                               "grad_norm", (double)gn)))
       goto done;
     progress(r, step, loss, lr, tokens / busy, now_s() - t_start);
-    if (r->on_step_ref != LUA_NOREF) {
+    if (r->replans) {
       if (on_step(r, step, loss, lr, gn)) goto done;
       mark_touched(r);
     }
@@ -1000,7 +1167,9 @@ static int train(run *r, double *tok_s) {
         break;
       }
     }
-    if (r->o->interrupt && *r->o->interrupt) {
+    int stop;
+    if (any_interrupt(r, &stop)) goto done;
+    if (stop) {
       if (checkpoint(r)) goto done;
       r->interrupted = 1;
       break;
@@ -1017,6 +1186,7 @@ static int train(run *r, double *tok_s) {
   }
   if (r->tty && r->st.step > first) printf("\n");
   *tok_s = busy > 0 ? tokens / busy : 0;
+  r->busy = busy;
   rc = ST_OK;
 done:
   if (r->o->training) *r->o->training = 0;
@@ -1033,6 +1203,25 @@ static json_t *metrics_json(const metrics *m) {
   return json_pack("{s:o,s:o,s:o,s:o,s:o}", "loss", jnum(m->loss), "perplexity",
                    jnum(exp(m->loss)), "accuracy", jnum(m->acc), "macro_f1",
                    jnum(m->f1), "mcc", jnum(m->mcc));
+}
+
+/* summary.json's data_parallel: the ranks, and the gradient bytes a step
+ * sums over them (the final plan's: 4 x the values that train) against
+ * full fine-tuning's; with ranks, the time the reducer took per step and
+ * its share of the step (waiting for slower ranks included) */
+static json_t *dp_json(run *r) {
+  size_t bytes = st_reduce_bytes(r->t, r->m), full = st_reduce_full_bytes(r->m);
+  json_t *j = json_pack("{s:i,s:I,s:I,s:f}", "ranks", r->ranks, "bytes_per_step",
+                        (json_int_t)bytes, "full_bytes_per_step", (json_int_t)full,
+                        "bytes_ratio", (double)bytes / (double)full);
+  st_reduce_stats rs;
+  if (r->red) {
+    st_reducer_stats(r->red, &rs);
+    json_object_set_new(j, "buckets", json_integer(rs.buckets));
+    json_object_set_new(j, "comm_s_per_step", json_real(rs.steps ? rs.comm_s / rs.steps : 0));
+    json_object_set_new(j, "comm_share", json_real(r->busy > 0 ? rs.comm_s / r->busy : 0));
+  }
+  return j;
 }
 
 static int write_summary(run *r, const metrics *fin, const metrics *val,
@@ -1067,6 +1256,7 @@ static int write_summary(run *r, const metrics *fin, const metrics *val,
    * probe's forward and backward with trace.gradients */
   json_object_set_new(j, "probe_flops", json_real(r->tr.grad_fwd_flops + r->tr.grad_bwd_flops));
   json_object_set_new(j, "plan", sl_plan_json(st_trainer_plan(r->t), r->m));
+  json_object_set_new(j, "data_parallel", dp_json(r));
   json_object_set_new(j, "zero_shot", json_pack("{s:o,s:o}", "loss",
                                                 jnum(r->st.zs_loss), "accuracy",
                                                 jnum(r->st.zs_acc)));
@@ -1087,7 +1277,7 @@ static int write_summary(run *r, const metrics *fin, const metrics *val,
                                              "value", r->st.best));
   char p[ST_PATH_MAX];
   path_in(r, "summary.json", p, sizeof p);
-  int rc = sl_write_json(j, p);
+  int rc = r->rank ? ST_OK : sl_write_json(j, p);
   json_decref(r->summary);
   r->summary = j;
   return rc;
@@ -1119,6 +1309,7 @@ static void unref(lua_State *L, int *ref) {
 static void cleanup(run *r) {
   if (r->metrics) fclose(r->metrics);
   st_tfevents_close(r->tb);
+  st_reducer_free(r->red);
   st_trainer_free(r->t);
   st_batcher_free(&r->bat);
   st_trace_free(&r->tr);
@@ -1231,14 +1422,18 @@ static int run_main(run *r, int recipe) {
   printf("data: %d training examples, %d eval examples", r->train.n, r->eval.n);
   if (r->val.n) printf(", %d validation examples", r->val.n);
   printf(", %d positions%s\n", r->T, r->train.n_classes ? ", classification" : "");
-  printf("train: %d steps x batch %d, lr %g%s%s, %d thread(s)\n", r->steps,
+  printf("train: %d steps x batch %d, lr %g%s%s, %d thread(s)", r->steps,
          r->B, r->opt.lr, r->schedule[0] ? ", schedule " : "", r->schedule,
          st_get_threads());
+  if (r->ranks > 1)
+    printf(" per rank; %d ranks x %d rows (%s)", r->ranks, r->B / r->ranks,
+           st_dist_launcher());
+  printf("\n");
 
   st_plan plan = {0};
   if (!(r->st.touched = calloc((size_t)r->m->n_tab, 1))) return st_err("out of memory");
   if (r->o->resume) {
-    if (sl_ckpt_load(r->dir, &r->t, r->m, r->B, r->T, &r->st)) return ST_ERR;
+    if (sl_ckpt_load(r->dir, &r->t, r->m, r->B / r->ranks, r->T, &r->st)) return ST_ERR;
     if (r->st.stopped[0])
       return st_err("%s: the run stopped early at step %d (train.early_stop: no "
                     "improvement of %s since step %d); it is complete", r->dir,
@@ -1251,16 +1446,18 @@ static int run_main(run *r, int recipe) {
     sl_plan_summary(st_trainer_plan(r->t), s, sizeof s);
     printf("resuming %s at step %d: %s\n", r->dir, r->st.step, s);
   } else {
-    int rc = choose_plan(r, &plan);
+    /* one brain: rank 0 traces and runs the policy */
+    int rc = r->rank ? ST_OK : choose_plan(r, &plan);
+    if (rc == ST_OK) rc = share_plan(r, &plan);
     if (rc || r->plan_only) {
       if (rc == ST_OK) r->summary = sl_plan_json(&plan, r->m);
       st_plan_free(&plan);
       return rc;
     }
     plan.seed = r->seed;
-    rc = st_trainer_new(&r->t, r->m, &plan, r->B, r->T);
+    rc = st_trainer_new(&r->t, r->m, &plan, r->B / r->ranks, r->T);
     if (rc == ST_OK && r->lora_init[0]) rc = lora_init_from(r);
-    if (rc == ST_OK) {
+    if (rc == ST_OK && r->rank == 0) {
       char p[ST_PATH_MAX];
       json_t *pj = sl_plan_json(&plan, r->m);
       st_flops f = st_plan_flops(&plan, r->m, r->T);
@@ -1286,18 +1483,23 @@ static int run_main(run *r, int recipe) {
     if (rc) return ST_ERR;
   }
   mark_touched(r);
+  if (check_dropout(r)) return ST_ERR;
+  if (r->ranks > 1 && st_reducer_new(&r->red, r->t, r->m)) return ST_ERR;
   if (st_batcher_init(&r->bat, &r->train, r->B, r->seed, 1) ||
+      st_batcher_shard(&r->bat, r->rank, r->ranks) ||
       st_batcher_seek(&r->bat, r->st.epoch, r->st.index))
     return ST_ERR;
   char mp[ST_PATH_MAX];
   path_in(r, "metrics.jsonl", mp, sizeof mp);
-  if (r->o->resume && sl_metrics_truncate(mp, r->st.step)) return ST_ERR;
-  if (!(r->metrics = fopen(mp, r->o->resume ? "a" : "w")))
-    return st_err("%s: cannot write", mp);
-  get_or_default(r, "output.tensorboard");
-  int tb = lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  if (tb && (st_tfevents_open(&r->tb, r->dir) || tb_plan(r))) return ST_ERR;
+  if (r->rank == 0) { /* the run folder's logs */
+    if (r->o->resume && sl_metrics_truncate(mp, r->st.step)) return ST_ERR;
+    if (!(r->metrics = fopen(mp, r->o->resume ? "a" : "w")))
+      return st_err("%s: cannot write", mp);
+    get_or_default(r, "output.tensorboard");
+    int tb = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (tb && (st_tfevents_open(&r->tb, r->dir) || tb_plan(r))) return ST_ERR;
+  }
   printf("run folder: %s\n", r->dir);
 
   if (!r->o->resume && r->zero_shot && (r->eval.n || r->val.n)) {
@@ -1323,7 +1525,9 @@ static int run_main(run *r, int recipe) {
     path_in(r, "adapter", ad, sizeof ad);
     /* tensors trained in full (e.g. the final norm) go in as
      * modules_to_save; a run PEFT cannot express keeps its checkpoint */
-    if (st_lora_save_peft_full(r->m, lo, r->st.touched, ad, r->model_path))
+    if (r->rank) {
+      /* rank 0 writes it */
+    } else if (st_lora_save_peft_full(r->m, lo, r->st.touched, ad, r->model_path))
       fprintf(stderr, "strata: warning: no PEFT adapter folder: %s\n", st_errmsg());
     else
       printf("LoRA adapters: %s (PEFT)\n", ad);
@@ -1347,13 +1551,13 @@ static int run_main(run *r, int recipe) {
   if (write_summary(r, r->eval.n ? &fin : NULL, r->val.n ? &fval : NULL, tok_s,
                     now_s() - t_begin))
     return ST_ERR;
-  if (plot_run(r)) return ST_ERR;
+  if (r->rank == 0 && plot_run(r)) return ST_ERR;
   if (r->tb) {
     int bad = st_tfevents_close(r->tb);
     r->tb = NULL;
     if (bad) return st_err_prefix("%s: ", r->dir);
   }
-  if (sl_report_run(r->dir))
+  if (r->rank == 0 && sl_report_run(r->dir))
     fprintf(stderr, "strata: warning: no report.html: %s\n", st_errmsg());
   printf("done: %d steps, %.1f s training, %.1f s in all; %s\n", r->st.step,
          r->st.wall_s, now_s() - t_begin, r->dir);
@@ -1448,6 +1652,8 @@ int sl_run(lua_State *L, int recipe, const sl_run_opts *o) {
   r->params_ref = r->info_ref = LUA_NOREF;
   r->st.zs_loss = r->st.zs_acc = NAN;
   r->tty = isatty(STDOUT_FILENO);
+  r->rank = st_dist_rank();
+  r->ranks = st_dist_size();
   r->handle = lua_newuserdatauv(L, sizeof *r->handle, 0);
   *r->handle = r;
   r->handle_ref = luaL_ref(L, LUA_REGISTRYINDEX);
