@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dist.h"
+#include "dist_nccl.h"
 #include "error.h"
 
 #ifdef STRATA_HAVE_MPI
@@ -67,6 +68,7 @@ int st_dist_init(void) {
 
 void st_dist_finalize(void) {
   if (!g_mpi) return;
+  st_nccl_finalize();
   int done = 0;
   MPI_Finalized(&done);
   if (!done) MPI_Finalize();

@@ -1,16 +1,22 @@
 /* reducer.c - per-layer gradient buckets summed over the ranks (reducer.h).
  *
  * Bucket b = group b - 1 (0: embeddings, 1..L: layers 0..L-1, L+1: final
- * norm and head). Every bucket lives in one host buffer; a bucket's
- * members are copied in (be->download: a memcpy on the CPU), summed in
- * place by one MPI_Iallreduce, and copied back (be->upload). Buckets start
- * in the order the backward completes them, L+1 down to 0, on every rank,
- * which is the order MPI needs the collectives in. */
+ * norm and head). Buckets start in the order the backward completes them,
+ * L+1 down to 0, on every rank, which is the order MPI and NCCL need the
+ * collectives in. Two ways to sum one:
+ *  - host (the CPU backend; CUDA without NCCL): every bucket lives in one
+ *    host buffer; a bucket's members are copied in (be->download: a memcpy
+ *    on the CPU), summed in place by one MPI_Iallreduce, and copied back
+ *    (be->upload);
+ *  - device (CUDA with NCCL, dist_nccl.h): the members are summed where
+ *    they are, in place, as one NCCL group on the communication stream;
+ *    the compute stream waits for all of them before the update. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "dist.h"
+#include "dist_nccl.h"
 #include "error.h"
 #include "lora.h"
 #include "reducer.h"
@@ -31,12 +37,15 @@ struct st_reducer {
   st_trainer *t;
   const st_model *m;
   const st_backend *be;
+  int device;       /* sums on the device through NCCL */
   int nb;           /* L + 2 */
   bucket *b;        /* [nb] */
   member *mem;
   int nmem, capmem;
-  float *host;      /* every bucket, contiguous */
+  float *host;      /* every bucket, contiguous (host mode) */
   size_t cap;       /* floats in host */
+  float **ptrs;     /* [nmem] device mode: the members' buffers and sizes */
+  size_t *sizes;
   int err;          /* an error in ready(), reported by finish() */
   char errmsg[256];
   st_reduce_stats st;
@@ -102,7 +111,14 @@ static int layout(st_reducer *r) {
     k->n = off - k->off;
     buckets += k->n > 0;
   }
-  if (off > r->cap) {
+  if (r->device) {
+    float **p = realloc(r->ptrs, (size_t)(r->nmem + 1) * sizeof *p);
+    if (p) r->ptrs = p;
+    size_t *z = p ? realloc(r->sizes, (size_t)(r->nmem + 1) * sizeof *z) : NULL;
+    if (z) r->sizes = z;
+    if (!p || !z) return st_err("gradient buckets: out of memory");
+    for (int j = 0; j < r->nmem; j++) r->ptrs[j] = r->mem[j].grad, r->sizes[j] = r->mem[j].n;
+  } else if (off > r->cap) {
     float *h = realloc(r->host, off * sizeof *h);
     if (!h) return st_err("gradient buckets: out of memory for %zu floats", off);
     r->host = h;
@@ -116,6 +132,7 @@ static int layout(st_reducer *r) {
 static int start(st_reducer *r, bucket *k) {
   k->started = 1;
   if (!k->n) return ST_OK;
+  if (r->device) return st_nccl_sum_start(r->ptrs + k->first, r->sizes + k->first, k->count);
   for (int j = k->first; j < k->first + k->count; j++)
     r->be->download(r->host + r->mem[j].off, r->mem[j].grad,
                     r->mem[j].n * sizeof(float));
@@ -163,14 +180,15 @@ static int finish(void *ctx, double *loss_sum) {
   for (int b = r->nb - 1; b >= 0 && rc == ST_OK; b--)
     if (!r->b[b].started) rc = start(r, &r->b[b]);
   if (rc == ST_OK) rc = st_dist_sum_f64(loss_sum, 1);
-  for (int b = r->nb - 1; b >= 0; b--) {
+  if (rc == ST_OK && r->device) rc = st_nccl_sum_join();
+  for (int b = r->nb - 1; b >= 0 && !r->device; b--) {
     bucket *k = &r->b[b];
     if (st_dist_wait(&k->req) && rc == ST_OK) rc = ST_ERR;
     for (int j = k->first; rc == ST_OK && j < k->first + k->count; j++)
       r->be->upload(r->mem[j].grad, r->host + r->mem[j].off,
                     r->mem[j].n * sizeof(float));
-    k->started = 0;
   }
+  for (int b = 0; b < r->nb; b++) r->b[b].started = 0;
   r->st.steps += rc == ST_OK;
   r->st.comm_s += now_s() - t0;
   return rc ? st_err_prefix("gradient sum over %d ranks: ", st_dist_size()) : ST_OK;
@@ -183,7 +201,10 @@ int st_reducer_new(st_reducer **out, st_trainer *t, const st_model *m) {
   r->m = m;
   r->be = m->be;
   r->nb = m->cfg.n_layers + 2;
-  if (!(r->b = st_calloc((size_t)r->nb, sizeof *r->b))) {
+  r->device = st_nccl_available() && !strcmp(r->be->name, "cuda");
+  if (!(r->b = st_calloc((size_t)r->nb, sizeof *r->b)) ||
+      (r->device && st_dist_size() > 1 && st_nccl_init())) {
+    free(r->b);
     free(r);
     return ST_ERR;
   }
@@ -201,6 +222,8 @@ void st_reducer_free(st_reducer *r) {
   free(r->b);
   free(r->mem);
   free(r->host);
+  free(r->ptrs);
+  free(r->sizes);
   free(r);
 }
 
