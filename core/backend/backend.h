@@ -16,8 +16,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Storage precision of a weight matrix (model.h: frozen matrices may be held
+ * in bf16 or f16 and are widened to fp32 before they are multiplied). */
+typedef enum { ST_DT_F32 = 0, ST_DT_BF16 = 1, ST_DT_F16 = 2 } st_dtype;
+static inline size_t st_dtype_size(st_dtype d) { return d == ST_DT_F32 ? 4 : 2; }
+
 typedef struct st_backend {
   const char *name;
+  /* device pointers are host pointers (cpu): memory the backend did not
+   * allocate, such as a read-only file mapping, may be handed to its ops */
+  int host;
 
   /* --- memory ---------------------------------------------------------- */
   void *(*alloc)(size_t bytes); /* zero-filled; NULL + st_err on failure */
@@ -49,6 +57,10 @@ typedef struct st_backend {
   /* out[b,t,:] = wte[tok[b,t],:] (+ wpe[t,:] when wpe != NULL) */
   void (*embed_fwd)(float *out, const int32_t *tok, const float *wte,
                     const float *wpe, int B, int T, int C);
+  /* the same from a half-precision table (dt bf16 or f16), each row widened
+   * to fp32 as it is read; wpe stays fp32 */
+  void (*embed_fwd_h)(float *out, const int32_t *tok, const void *wte,
+                      st_dtype dt, const float *wpe, int B, int T, int C);
   /* dwte[tok] += dout; dwpe[t] += dout; either may be NULL */
   void (*embed_bwd)(float *dwte, float *dwpe, const float *dout,
                     const int32_t *tok, int B, int T, int C);
@@ -128,6 +140,15 @@ typedef struct st_backend {
    * p -= lr * (mhat / (sqrt(vhat) + eps) + wd * p) */
   void (*adamw)(float *p, const float *g, float *m, float *v, size_t n,
                 float lr, float b1, float b2, float eps, float wd, int t);
+
+  /* --- storage precision ----------------------------------------------- */
+  /* dst[r*ldd + c] = src[r*lds + c] widened from dt to fp32 (exact), for
+   * r < rows, c < cols: a block of a stored matrix into a GEMM's scratch */
+  void (*widen)(float *dst, int ldd, const void *src, st_dtype dt, int lds,
+                int rows, int cols);
+  /* dst[i] = src[i] narrowed to dt, rounding to nearest even (NaN stays
+   * NaN, f16 overflows to inf); dt F32 copies */
+  void (*narrow)(void *dst, st_dtype dt, const float *src, size_t n);
 
   /* --- precision ------------------------------------------------------- */
   /* bf16 mixed precision; NULL where the backend has only fp32 (cpu).

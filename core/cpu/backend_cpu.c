@@ -77,6 +77,7 @@ static void cpu_sync(void) {}
 
 static const st_backend cpu_backend = {
     .name = "cpu",
+    .host = 1,
     .alloc = cpu_alloc,
     .free = cpu_free,
     .upload = cpu_memcpy,
@@ -93,6 +94,7 @@ static const st_backend cpu_backend = {
     .sumsq = st_cpu_sumsq,
     .sum = st_cpu_sum,
     .embed_fwd = st_cpu_embed_fwd,
+    .embed_fwd_h = st_cpu_embed_fwd_h,
     .embed_bwd = st_cpu_embed_bwd,
     .rmsnorm_fwd = st_cpu_rmsnorm_fwd,
     .rmsnorm_bwd = st_cpu_rmsnorm_bwd,
@@ -109,6 +111,8 @@ static const st_backend cpu_backend = {
     .softmax_ce = st_cpu_softmax_ce,
     .dropout = st_cpu_dropout,
     .adamw = st_cpu_adamw,
+    .widen = st_cpu_widen,
+    .narrow = st_cpu_narrow,
 };
 
 const st_backend *st_backend_cpu(void) {

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend.h"
+
 /* Loops shorter than this run on one thread: starting a parallel region
  * costs a few microseconds, more than the loop itself. */
 #define ST_CPU_PAR_MIN 32768
@@ -55,6 +57,13 @@ void st_cpu_acc(float *dst, const float *src, size_t n);
 void st_cpu_scale(float *x, float s, size_t n);
 double st_cpu_sumsq(const float *x, size_t n);
 double st_cpu_sum(const float *x, size_t n);
+
+/* convert.c */
+void st_cpu_widen(float *dst, int ldd, const void *src, st_dtype dt, int lds,
+                  int rows, int cols);
+void st_cpu_narrow(void *dst, st_dtype dt, const float *src, size_t n);
+void st_cpu_embed_fwd_h(float *out, const int32_t *tok, const void *wte,
+                        st_dtype dt, const float *wpe, int B, int T, int C);
 
 /* embed.c */
 void st_cpu_embed_fwd(float *out, const int32_t *tok, const float *wte,

@@ -8,15 +8,33 @@
 #include "error.h"
 #include "forward.h"
 #include "layer.h"
+#include "weights.h"
 
 void st_embed(const st_model *m, float *h0, const int32_t *tok_dev, int B,
               int T) {
-  m->be->embed_fwd(h0, tok_dev, st_global(m, ST_WTE), st_global(m, ST_WPE), B,
-                   T, m->cfg.dim);
+  const float *wpe = st_global(m, ST_WPE);
+  const st_store *s = NULL; /* the token table's storage */
+  for (int i = 0; i < m->n_tab && !s; i++)
+    if (m->tab[i].group == ST_G_EMBED && m->tab[i].slot == ST_WTE) s = &m->st[i];
+  if (s->dt == ST_DT_F32)
+    m->be->embed_fwd(h0, tok_dev, s->data, wpe, B, T, m->cfg.dim);
+  else
+    m->be->embed_fwd_h(h0, tok_dev, s->data, s->dt, wpe, B, T, m->cfg.dim);
+}
+
+int st_head_slot(const st_model *m) {
+  return m->cfg.tied ? ST_WTE : ST_HEAD;
+}
+
+const st_param *st_head_param(const st_model *m) {
+  int slot = st_head_slot(m);
+  for (int i = 0; i < m->n_tab; i++)
+    if (m->tab[i].group != ST_G_LAYER && m->tab[i].slot == slot) return &m->tab[i];
+  return NULL;
 }
 
 const float *st_head_weight(const st_model *m) {
-  return m->cfg.tied ? st_global(m, ST_WTE) : st_global(m, ST_HEAD);
+  return st_global(m, st_head_slot(m));
 }
 
 void st_final_norm(const st_model *m, float *out, float *mean, float *rstd,
@@ -32,8 +50,8 @@ void st_final_norm(const st_model *m, float *out, float *mean, float *rstd,
 
 void st_head_fwd(const st_model *m, float *logits, const float *x, int N) {
   const st_config *c = &m->cfg;
-  m->be->gemm(0, 1, N, c->vocab, c->dim, 1.0f, x, c->dim, st_head_weight(m),
-              c->dim, 0.0f, logits, c->vocab);
+  st_wgemm(m, -1, st_head_slot(m), 1, N, 1.0f, x, c->dim, 0.0f, logits,
+           c->vocab);
 }
 
 /* the forward of st_model_forward and st_model_logits_at: pos == NULL

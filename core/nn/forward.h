@@ -10,7 +10,12 @@ void st_embed(const st_model *m, float *h0, const int32_t *tok_dev, int B,
               int T);
 void st_final_norm(const st_model *m, float *out, float *mean, float *rstd,
                    const float *h, int N);
-/* the unembedding: lm_head, or the token embedding when tied */
+/* the unembedding: lm_head, or the token embedding when tied: its global
+ * slot, its named tensor (read it with st_model_get), and its fp32 values
+ * on the device, NULL while it is held in half precision or in place
+ * (split storage, weights.h) */
+int st_head_slot(const st_model *m);
+const st_param *st_head_param(const st_model *m);
 const float *st_head_weight(const st_model *m);
 /* logits[N,V] = x[N,C] W_U^T */
 void st_head_fwd(const st_model *m, float *logits, const float *x, int N);

@@ -5,6 +5,7 @@
 #include "error.h"
 #include "layer.h"
 #include "lora.h"
+#include "weights.h"
 
 int st_qkv_dim(const st_config *c) {
   return (c->n_heads + 2 * c->n_kv_heads) * c->head_dim;
@@ -95,11 +96,13 @@ void st_bwd_scratch_free(st_bwd_scratch *s, const st_backend *be) {
   s->base = NULL;
 }
 
-/* y[N,OC] = x[N,IC] W[OC,IC]^T (+ b) */
-static void linear_fwd(const st_backend *be, float *y, const float *x,
-                       const float *W, const float *b, int N, int IC, int OC) {
-  be->gemm(0, 1, N, OC, IC, 1.0f, x, IC, W, IC, 0.0f, y, OC);
-  if (b) be->add_bias(y, b, N, OC, OC);
+/* y[N,OC] = x[N,IC] W[OC,IC]^T (+ b), W the matrix of slot wslot of layer
+ * l in whatever storage it has (weights.h) */
+static void linear_fwd(const st_model *m, int l, int wslot, float *y,
+                       const float *x, int N, int IC, int OC) {
+  st_wgemm(m, l, wslot, 1, N, 1.0f, x, IC, 0.0f, y, OC);
+  const float *b = st_slot(m, l, wslot + 1);
+  if (b) m->be->add_bias(y, b, N, OC, OC);
 }
 
 /* Weight gradients of a linear slot, one GEMM per trainable named tensor:
@@ -120,9 +123,9 @@ static void linear_wgrad(const st_backend *be, const st_layer_grads *g,
 }
 
 /* dx[N,IC] = dy[N,OC] W[OC,IC] */
-static void linear_dgrad(const st_backend *be, float *dx, const float *dy,
-                         const float *W, int N, int IC, int OC) {
-  be->gemm(0, 0, N, IC, OC, 1.0f, dy, OC, W, IC, 0.0f, dx, IC);
+static void linear_dgrad(const st_model *m, int l, int wslot, float *dx,
+                         const float *dy, int N, int IC, int OC) {
+  st_wgemm(m, l, wslot, 0, N, 1.0f, dy, OC, 0.0f, dx, IC);
 }
 
 /* LoRA adapters of the linear op with weight slot `wslot`, input x[N,IC]
@@ -229,25 +232,25 @@ void st_layer_fwd(const st_model *m, int l, st_acts *a, const float *x,
   int FCD = st_fc_dim(c), H = c->hidden;
 #define P(s) st_slot(m, l, s)
   norm_fwd(m, a->ln1, a->ln1_mean, a->ln1_rstd, x, P(ST_LN1_W), P(ST_LN1_B), N);
-  linear_fwd(be, a->qkv, a->ln1, P(ST_QKV_W), P(ST_QKV_B), N, C, QKVD);
+  linear_fwd(m, l, ST_QKV_W, a->qkv, a->ln1, N, C, QKVD);
   lora_fwd(m, a, l, ST_QKV_W, a->ln1, a->qkv, N, C, QKVD);
   if (c->arch == ST_ARCH_LLAMA)
     be->rope(a->qkv, B, T, c->n_heads, c->n_kv_heads, c->head_dim,
              m->rope_freq, m->rope_scale, 0);
   be->attn_fwd(a->att, a->lse, a->qkv, B, T, c->n_heads, c->n_kv_heads,
                c->head_dim, st_layer_window(c, l));
-  linear_fwd(be, a->res1, a->att, P(ST_ATO_W), P(ST_ATO_B), N, AD, C);
+  linear_fwd(m, l, ST_ATO_W, a->res1, a->att, N, AD, C);
   lora_fwd(m, a, l, ST_ATO_W, a->att, a->res1, N, AD, C);
   be->acc(a->res1, x, (size_t)N * C);
   norm_fwd(m, a->ln2, a->ln2_mean, a->ln2_rstd, a->res1, P(ST_LN2_W),
            P(ST_LN2_B), N);
-  linear_fwd(be, a->fc, a->ln2, P(ST_FC_W), P(ST_FC_B), N, C, FCD);
+  linear_fwd(m, l, ST_FC_W, a->fc, a->ln2, N, C, FCD);
   lora_fwd(m, a, l, ST_FC_W, a->ln2, a->fc, N, C, FCD);
   if (c->arch == ST_ARCH_LLAMA)
     be->swiglu_fwd(a->act, a->fc, N, H);
   else
     be->gelu_fwd(a->act, a->fc, (size_t)N * H);
-  linear_fwd(be, out, a->act, P(ST_PRJ_W), P(ST_PRJ_B), N, H, C);
+  linear_fwd(m, l, ST_PRJ_W, out, a->act, N, H, C);
   lora_fwd(m, a, l, ST_PRJ_W, a->act, out, N, H, C);
   be->acc(out, a->res1, (size_t)N * C);
 }
@@ -268,7 +271,7 @@ void st_layer_bwd(const st_model *m, int l, const st_acts *a, const float *x,
   /* PRJ: down / mlp.c_proj. dres = dL/dout is also dL/dres1's residual part */
   linear_wgrad(be, g, ST_PRJ_W, dres, a->act, N, H, C);
   if (below < ST_OP_PRJ)
-    linear_dgrad(be, s->dact, dres, P(ST_PRJ_W), N, H, C);
+    linear_dgrad(m, l, ST_PRJ_W, s->dact, dres, N, H, C);
   lora_bwd(m, a, l, ST_PRJ_W, dres, a->act, below < ST_OP_PRJ ? s->dact : NULL,
            s, N, H, C);
   if (below >= ST_OP_PRJ) return;
@@ -279,7 +282,7 @@ void st_layer_bwd(const st_model *m, int l, const st_acts *a, const float *x,
   /* FC: gate,up / c_fc */
   linear_wgrad(be, g, ST_FC_W, s->dfc, a->ln2, N, C, FCD);
   if (below < ST_OP_FC)
-    linear_dgrad(be, s->dln, s->dfc, P(ST_FC_W), N, C, FCD);
+    linear_dgrad(m, l, ST_FC_W, s->dln, s->dfc, N, C, FCD);
   lora_bwd(m, a, l, ST_FC_W, s->dfc, a->ln2, below < ST_OP_FC ? s->dln : NULL,
            s, N, C, FCD);
   if (below >= ST_OP_FC) return;
@@ -291,7 +294,7 @@ void st_layer_bwd(const st_model *m, int l, const st_acts *a, const float *x,
   /* ATO: o_proj / attn.c_proj */
   linear_wgrad(be, g, ST_ATO_W, dres, a->att, N, AD, C);
   if (below < ST_OP_ATO)
-    linear_dgrad(be, s->datt, dres, P(ST_ATO_W), N, AD, C);
+    linear_dgrad(m, l, ST_ATO_W, s->datt, dres, N, AD, C);
   lora_bwd(m, a, l, ST_ATO_W, dres, a->att, below < ST_OP_ATO ? s->datt : NULL,
            s, N, AD, C);
   if (below >= ST_OP_ATO) return;
@@ -303,7 +306,7 @@ void st_layer_bwd(const st_model *m, int l, const st_acts *a, const float *x,
   /* QKV: q,k,v / c_attn */
   linear_wgrad(be, g, ST_QKV_W, s->dqkv, a->ln1, N, C, QKVD);
   if (below < ST_OP_QKV)
-    linear_dgrad(be, s->dln, s->dqkv, P(ST_QKV_W), N, C, QKVD);
+    linear_dgrad(m, l, ST_QKV_W, s->dln, s->dqkv, N, C, QKVD);
   lora_bwd(m, a, l, ST_QKV_W, s->dqkv, a->ln1,
            below < ST_OP_QKV ? s->dln : NULL, s, N, C, QKVD);
   if (below >= ST_OP_QKV) return;

@@ -8,6 +8,7 @@
 
 #include "error.h"
 #include "lora.h"
+#include "weights.h"
 #include "sampler.h"
 
 static const st_backend *be_of(const st_lora *lo) { return lo->m->be; }
@@ -310,12 +311,24 @@ int st_lora_attach(st_model *m, const st_lora *lo) {
 
 int st_lora_merge(st_model *m, const st_lora *lo) {
   if (same_config(m, lo)) return ST_ERR;
+  const st_backend *be = m->be;
   for (int i = 0; i < lo->n; i++) {
     const st_adapter *a = &lo->a[i];
     const st_param *w = &m->tab[a->param];
-    /* W[rows, in] += scale B[rows, r] A[r, in] */
-    m->be->gemm(0, 0, w->rows, w->cols, a->rank, a->scale, a->B, a->rank,
-                a->A, w->cols, 1.0f, m->params + w->offset, w->cols);
+    /* W[rows, in] += scale B[rows, r] A[r, in]; a W held in half precision
+     * or in place is widened into a copy, added to, and narrowed back */
+    float *dst = st_param_f32(m, w), *tmp = NULL;
+    if (!dst) {
+      if (!(tmp = be->alloc((size_t)w->rows * w->cols * sizeof(float))))
+        return st_err_prefix("LoRA merge into %s: ", w->name);
+      st_param_widen_to(m, w, tmp);
+      dst = tmp;
+    }
+    be->gemm(0, 0, w->rows, w->cols, a->rank, a->scale, a->B, a->rank, a->A,
+             w->cols, 1.0f, dst, w->cols);
+    int rc = tmp ? st_param_narrow_from(m, w, tmp) : ST_OK;
+    if (tmp) be->free(tmp);
+    if (rc) return st_err_prefix("LoRA merge into %s: ", w->name);
   }
   if (m->lora == lo) m->lora = NULL;
   return ST_OK;

@@ -98,7 +98,9 @@ uint64_t st_adapter_drop_key(const st_lora *lo, const st_adapter *a);
 int st_lora_attach(st_model *m, const st_lora *lo);
 /* W += scale B A for every adapter, into m (the model lo was built for or
  * one of the same configuration); detaches lo from m if attached, since the
- * delta is now in the weights. */
+ * delta is now in the weights. A W held in bf16 or f16 (weights.h) is
+ * widened, added to in fp32 and narrowed back (rounding to nearest even,
+ * as PEFT's merge in the weight's dtype does). */
 int st_lora_merge(st_model *m, const st_lora *lo);
 
 #endif

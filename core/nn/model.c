@@ -11,6 +11,7 @@
 
 #include "error.h"
 #include "model.h"
+#include "weights.h"
 
 /* generous bounds that keep every size below in range of int / size_t and
  * turn absurd headers into messages instead of huge allocations */
@@ -200,7 +201,10 @@ int st_model_layout(st_model **out, const st_config *cfg, const st_backend *be) 
   m->off = st_calloc(ns, sizeof *m->off);
   m->size = st_calloc(ns, sizeof *m->size);
   m->tab = st_calloc((size_t)cfg->n_layers * ST_NSLOTS + ST_NGLOBAL, sizeof *m->tab);
-  if (!m->off || !m->size || !m->tab) goto fail;
+  m->st = st_calloc(ns, sizeof *m->st);
+  m->stab = st_malloc(ns * ST_SLOT_TENSORS * sizeof *m->stab);
+  m->w32 = st_calloc(ns, sizeof *m->w32);
+  if (!m->off || !m->size || !m->tab || !m->st || !m->stab || !m->w32) goto fail;
   slot_sizes(cfg, m->size);
   for (size_t i = 0; i < ns; i++) {
     m->off[i] = m->n_params;
@@ -208,6 +212,16 @@ int st_model_layout(st_model **out, const st_config *cfg, const st_backend *be) 
   }
   if (cfg->arch == ST_ARCH_GPT2) table_gpt2(m);
   else table_llama(m);
+  /* each slot's tensors by first row */
+  for (size_t i = 0; i < ns * ST_SLOT_TENSORS; i++) m->stab[i] = -1;
+  for (int i = 0; i < m->n_tab; i++) {
+    int *t = m->stab + (size_t)st_slot_index(cfg, m->tab[i].layer,
+                                             m->tab[i].slot) * ST_SLOT_TENSORS;
+    int k = 0;
+    while (t[k] >= 0) k++;
+    for (; k > 0 && m->tab[t[k - 1]].row0 > m->tab[i].row0; k--) t[k] = t[k - 1];
+    t[k] = i;
+  }
   if (cfg->window > 0 && !be->attn_window) {
     st_err("sliding_window %d: the %s backend does not implement "
            "sliding-window attention (use the cpu backend)", cfg->window,
@@ -221,10 +235,10 @@ fail:
   return ST_ERR;
 }
 
-int st_model_alloc(st_model *m) {
+/* the RoPE table, whatever the storage */
+static int alloc_rope(st_model *m) {
   const st_config *cfg = &m->cfg;
   const st_backend *be = m->be;
-  if (!(m->params = be->alloc(m->n_params * sizeof(float)))) return ST_ERR;
   if (cfg->arch == ST_ARCH_LLAMA) {
     size_t half = (size_t)cfg->head_dim / 2;
     float *f = st_malloc(half * sizeof *f);
@@ -239,6 +253,19 @@ int st_model_alloc(st_model *m) {
   return ST_OK;
 }
 
+int st_model_alloc(st_model *m) {
+  if (!(m->params = m->be->alloc(m->n_params * sizeof(float)))) return ST_ERR;
+  for (int i = 0; i < m->n_tab; i++)
+    m->st[i] = (st_store){ST_DT_F32, ST_DT_F32, m->params + m->tab[i].offset, 0, 0};
+  return alloc_rope(m);
+}
+
+int st_model_alloc_as(st_model *m, st_dtype frozen) {
+  if (m->params) return st_err("internal: st_model_alloc_as on a flat model");
+  if (st_model_split(m, frozen)) return ST_ERR;
+  return alloc_rope(m);
+}
+
 int st_model_new(st_model **out, const st_config *cfg, const st_backend *be) {
   if (st_model_layout(out, cfg, be)) return ST_ERR;
   if (st_model_alloc(*out) == ST_OK) return ST_OK;
@@ -249,17 +276,31 @@ int st_model_new(st_model **out, const st_config *cfg, const st_backend *be) {
 
 void st_model_free(st_model *m) {
   if (!m) return;
-  if (m->params) m->be->free(m->params);
-  if (m->rope_freq) m->be->free(m->rope_freq);
+  const st_backend *be = m->be;
+  if (m->params) be->free(m->params);
+  if (m->rope_freq) be->free(m->rope_freq);
+  if (m->wscratch) be->free(m->wscratch);
+  for (int i = 0; m->st && i < m->n_tab; i++)
+    if (m->st[i].owned) be->free(m->st[i].data);
+  size_t ns = (size_t)m->cfg.n_layers * ST_NSLOTS + ST_NGLOBAL;
+  for (size_t i = 0; m->w32 && i < ns; i++)
+    if (m->w32[i]) be->free(m->w32[i]);
+  /* the mappings last: tensors in place pointed into them */
+  for (int i = 0; i < m->n_keep; i++) m->keep[i].release(m->keep[i].p);
+  free(m->keep);
   free(m->off);
   free(m->size);
   free(m->tab);
+  free(m->st);
+  free(m->stab);
+  free(m->w32);
   free(m);
 }
 
 float *st_slot(const st_model *m, int layer, int slot) {
   int i = st_slot_index(&m->cfg, layer, slot);
-  return m->size[i] ? m->params + m->off[i] : NULL;
+  if (!m->size[i]) return NULL;
+  return m->params ? m->params + m->off[i] : m->w32[i];
 }
 size_t st_slot_size(const st_model *m, int layer, int slot) {
   return m->size[st_slot_index(&m->cfg, layer, slot)];
@@ -286,36 +327,30 @@ int st_model_set(st_model *m, const st_param *p, const float *host, size_t n) {
   size_t want = (size_t)p->rows * p->cols;
   if (n != want)
     return st_err("%s: %zu values, expected %zu", p->name, n, want);
-  if (!p->conv1d) {
-    m->be->upload(m->params + p->offset, host, n * sizeof(float));
-    return ST_OK;
-  }
+  if (!p->conv1d) return st_param_write(m, p, host);
   float *t = st_malloc(n * sizeof(float)); /* [cols,rows] -> [rows,cols] */
   if (!t) return ST_ERR;
   for (int r = 0; r < p->rows; r++)
     for (int c = 0; c < p->cols; c++)
       t[(size_t)r * p->cols + c] = host[(size_t)c * p->rows + r];
-  m->be->upload(m->params + p->offset, t, n * sizeof(float));
+  int rc = st_param_write(m, p, t);
   free(t);
-  return ST_OK;
+  return rc;
 }
 
 int st_model_get(const st_model *m, const st_param *p, float *host, size_t n) {
   size_t want = (size_t)p->rows * p->cols;
   if (n != want)
     return st_err("%s: %zu values, expected %zu", p->name, n, want);
-  if (!p->conv1d) {
-    m->be->download(host, m->params + p->offset, n * sizeof(float));
-    return ST_OK;
-  }
+  if (!p->conv1d) return st_param_read(m, p, host);
   float *t = st_malloc(n * sizeof(float));
   if (!t) return ST_ERR;
-  m->be->download(t, m->params + p->offset, n * sizeof(float));
-  for (int r = 0; r < p->rows; r++)
+  int rc = st_param_read(m, p, t);
+  for (int r = 0; rc == ST_OK && r < p->rows; r++)
     for (int c = 0; c < p->cols; c++)
       host[(size_t)c * p->rows + r] = t[(size_t)r * p->cols + c];
   free(t);
-  return ST_OK;
+  return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -376,7 +411,10 @@ void st_model_init_random(st_model *m, uint64_t seed) {
         fill_normal(h, n, k == INIT_RESID ? resid : std, &s);
       else
         for (size_t j = 0; j < n; j++) h[j] = k == INIT_ONE ? 1.0f : 0.0f;
-      m->be->upload(m->params + m->off[i] + done, h, n * sizeof(float));
+      if (st_slot_write(m, i, done, h, n)) {
+        free(h);
+        return;
+      }
     }
   }
   free(h);

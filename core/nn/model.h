@@ -1,5 +1,5 @@
-/* model.h - transformer models (Llama family, GPT-2) as a config plus one
- * flat parameter buffer on a backend.
+/* model.h - transformer models (Llama family, GPT-2) as a config plus
+ * their parameters on a backend.
  *
  * Parameters live in "slots": per layer ST_NSLOTS of them, plus ST_NGLOBAL
  * global ones. Weights are stored [out, in] (nn.Linear layout) whatever the
@@ -7,7 +7,19 @@
  * Q, K and V are one fused slot [(NH+2*NKV)*HS, C] and gate/up one slot
  * [2H, C], so each costs a single GEMM; the named HF tensors are row ranges
  * of these slots (st_param). Import, export, PEFT keys and the trainable
- * modules of a plan all come from that one table. */
+ * modules of a plan all come from that one table.
+ *
+ * Storage comes in two kinds (weights.h has the details):
+ *  - flat (st_model_new, st_model_load): every parameter in fp32 in one
+ *    buffer, params;
+ *  - split (st_model_alloc_as, st_model_store_as, st_model_load_as in
+ *    model_load.h): norms, biases and position embeddings in an fp32
+ *    buffer per slot; the weight matrices (q k v o gate up down, embed,
+ *    head) per named tensor in their frozen dtype (bf16, f16 or f32),
+ *    owned or used in place from a file's read-only mapping, until a
+ *    trainer widens a slot to fp32 because something in it trains, and
+ *    narrows it again when the plan freezes it. A frozen 8B model then
+ *    costs 16 GB in bf16 instead of 32. */
 #ifndef ST_MODEL_H
 #define ST_MODEL_H
 
@@ -124,22 +136,52 @@ typedef struct st_param {
   st_group group;
   int layer;          /* 0..L-1 for ST_G_LAYER, else -1 */
   int slot;           /* per-layer slot, or global slot for non-layer groups */
-  size_t offset;      /* in floats, into st_model.params */
+  size_t offset;      /* in floats from the start of the flat layout (into
+                         st_model.params when the storage is flat) */
   int rows, cols;     /* stored shape; vectors have rows = 1 */
   int row0;           /* first row inside its slot (fused q/k/v, gate/up) */
   int conv1d;         /* checkpoint stores it transposed, [cols, rows] */
   int is_bias;        /* 1-D tensor */
 } st_param;
 
+/* Where one named tensor's values are. */
+typedef struct st_store {
+  st_dtype dt;     /* the dtype they are held in now */
+  st_dtype frozen; /* the dtype they are held in while frozen (split) */
+  void *data;      /* device [rows, cols] in dt, the stored layout; NULL
+                      until written (split storage) */
+  int owned;       /* data is this tensor's own allocation */
+  int mapped;      /* data lies in a read-only file mapping (in place) */
+} st_store;
+
+/* something the model keeps alive for its tensors (a file mapping) */
+typedef struct st_keep {
+  void *p;
+  void (*release)(void *);
+} st_keep;
+
+/* the most named tensors one slot holds (q, k, v) */
+#define ST_SLOT_TENSORS 3
+
 typedef struct st_model {
   st_config cfg;
   const st_backend *be;
-  float *params;   /* device, n_params floats */
+  float *params;   /* flat storage: device, n_params floats; split: NULL */
   size_t n_params;
   size_t *off;     /* [L*ST_NSLOTS + ST_NGLOBAL] offsets in floats */
   size_t *size;    /* same indexing, 0 = absent */
   st_param *tab;   /* the named tensors, in checkpoint order */
   int n_tab;
+  st_store *st;    /* [n_tab] where each tensor's values are */
+  int *stab;       /* [slots * ST_SLOT_TENSORS] the tab indices of each
+                      slot's tensors by row, -1 after the last */
+  float **w32;     /* split: [slots] the slot's own fp32 buffer, NULL while
+                      its tensors are held one by one */
+  float *wscratch; /* split: device scratch a GEMM widens a frozen matrix
+                      into, chunk by chunk (weights.c) */
+  size_t wscratch_n;
+  st_keep *keep;   /* what the tensors in place need kept (mappings) */
+  int n_keep;
   char path[ST_PATH_MAX]; /* where it was loaded from, for messages */
   /* the weights' dtype in that file, as torch names it ("float32",
    * "bfloat16", "float16"): what an export writes by default */
@@ -152,8 +194,9 @@ typedef struct st_model {
   float rope_scale;
 } st_model;
 
-/* Creates a model with zeroed parameters on `be`; validates cfg, and
- * refuses a sliding window on a backend without one (backend.h). */
+/* Creates a model with zeroed parameters on `be` in flat storage;
+ * validates cfg, and refuses a sliding window on a backend without one
+ * (backend.h). */
 int st_model_new(st_model **out, const st_config *cfg, const st_backend *be);
 /* The same in two halves, so a loader can check a file's tensors against
  * the layout before a config's claimed sizes cost any memory: the layout
@@ -163,7 +206,9 @@ int st_model_alloc(st_model *m);
 void st_model_free(st_model *m);
 int st_config_validate(const st_config *cfg);
 
-/* slot pointers (NULL when absent) */
+/* slot pointers: the slot's fp32 values, NULL when absent or (split
+ * storage) while its tensors are held one by one (a frozen weight matrix:
+ * read it through weights.h) */
 float *st_slot(const st_model *m, int layer, int slot);
 size_t st_slot_size(const st_model *m, int layer, int slot);
 float *st_global(const st_model *m, int slot);
@@ -175,7 +220,10 @@ static inline int st_slot_index(const st_config *c, int layer, int slot) {
 
 const st_param *st_model_find(const st_model *m, const char *name);
 /* Copies a host tensor given in the checkpoint's layout (transposing
- * Conv1D) into the parameter, and back. n = rows*cols must match. */
+ * Conv1D) into the parameter, and back. n = rows*cols must match. Into a
+ * tensor held in bf16 or f16 the values are rounded to nearest even; a
+ * tensor in place in a file mapping gets its own copy first (the file is
+ * never written). Get widens exactly. */
 int st_model_set(st_model *m, const st_param *p, const float *host, size_t n);
 /* the tensor's shape in the checkpoint ([in, out] for Conv1D); returns
  * its rank */

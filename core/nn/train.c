@@ -28,6 +28,11 @@
  * batch's; the sync hears when each group's gradients are complete, and
  * sums them over the replicas before the update.
  *
+ * Storage (weights.h): with a split-storage model, each plan widens the
+ * matrix slots it trains to fp32 (exactly: AdamW updates fp32 masters) and
+ * narrows those it freezes back to their frozen dtype, so a frozen layer
+ * keeps its weights in bf16 or f16 and the GEMMs widen them as they go.
+ *
  * LoRA: the trainer owns an adapter set that follows its plans (lora.h) and
  * is attached to the model while the trainer lives, so evaluation and
  * generation during a run see the adapters. Only A and B of adapters that
@@ -43,6 +48,7 @@
 #include "layer.h"
 #include "lora.h"
 #include "train.h"
+#include "weights.h"
 
 /* the most logits floats held at once (128 MiB) */
 #define HEAD_FLOATS (1L << 25)
@@ -153,6 +159,28 @@ static int attach_lora(st_trainer *t) {
   return alloc_acts(t);
 }
 
+/* The model's storage follows plan p: matrix slots with a trainable tensor
+ * in fp32, the others in their frozen dtype (narrowed first, so the
+ * memory they free is there for the widening). */
+static int follow_plan(st_model *m, const st_plan *p) {
+  int ns = m->cfg.n_layers * ST_NSLOTS + ST_NGLOBAL;
+  char *train = st_calloc((size_t)ns, 1);
+  if (!train) return ST_ERR;
+  for (int i = 0; i < m->n_tab; i++)
+    if (st_plan_param_trainable(p, m, &m->tab[i]))
+      train[st_slot_index(&m->cfg, m->tab[i].layer, m->tab[i].slot)] = 1;
+  int rc = ST_OK;
+  for (int pass = 0; pass < 2 && rc == ST_OK; pass++)
+    for (int i = 0; i < m->n_tab && rc == ST_OK; i++) {
+      const st_param *q = &m->tab[i];
+      if (train[st_slot_index(&m->cfg, q->layer, q->slot)] != pass) continue;
+      rc = pass ? st_slot_widen(m, q->layer, q->slot)
+                : st_slot_narrow(m, q->layer, q->slot);
+    }
+  free(train);
+  return rc;
+}
+
 /* set_plan's answer for a plan refused before anything changed */
 #define REFUSED 1
 static int set_plan(st_trainer *t, const st_plan *plan);
@@ -182,6 +210,10 @@ static int set_plan(st_trainer *t, const st_plan *plan) {
   if (t->lora && st_lora_apply_plan(t->lora, plan)) return ST_ERR;
   st_plan np;
   if (st_plan_copy(&np, plan)) return ST_ERR;
+  if (follow_plan(m, &np)) {
+    st_plan_free(&np);
+    return ST_ERR;
+  }
   /* moments of tensors that stay trainable are kept; new ones start at 0 */
   for (int i = 0; i < m->n_tab; i++) {
     int want = st_plan_param_trainable(&np, m, &m->tab[i]);
@@ -349,7 +381,7 @@ static double head(st_trainer *t, float dscale) {
     if (dhead)
       be->gemm(1, 0, V, C, n, 1.0f, t->logits, V, x, C, 1.0f, dhead, C);
     if (on)
-      be->gemm(0, 0, n, C, V, 1.0f, t->logits, V, st_head_weight(m), C, 0.0f,
+      st_wgemm(m, -1, st_head_slot(m), 0, n, 1.0f, t->logits, V, 0.0f,
                t->bs.dln + (size_t)r0 * C, C);
   }
   return be->sum(t->losses, (size_t)N);
@@ -517,7 +549,7 @@ int st_trainer_update(st_trainer *t, const st_optim *o, float *grad_norm) {
     if (!t->grad[i]) continue;
     size_t n = param_n(&m->tab[i]);
     if (s != 1) be->scale(t->grad[i], s, n);
-    be->adamw(m->params + m->tab[i].offset, t->grad[i], t->m1[i], t->m2[i], n,
+    be->adamw(st_param_f32(m, &m->tab[i]), t->grad[i], t->m1[i], t->m2[i], n,
               o->lr, o->beta1, o->beta2, o->eps, o->weight_decay,
               ++t->t_adam[i]);
   }
