@@ -11,7 +11,14 @@
  * it) or a real model (--model). On the CPU, a run that cannot fit in the
  * memory available is refused (the mask) or skipped (the full baseline)
  * before anything is allocated: the trainer's bytes are known in advance
- * (st_trainer_estimate_bytes). */
+ * (st_trainer_estimate_bytes).
+ *
+ * Data parallelism (#16): under mpirun the step runs across the job's ranks,
+ * each on --batch-size / N rows of the same global batch, its gradients
+ * summed by the reducer (core/dist/); the report gives the job's tokens/s,
+ * the reducer's share of the step and the bytes it sums, for the mask and
+ * for full fine-tuning. Only rank 0 reports. --ranks N alone gives those
+ * bytes for N ranks without a job. */
 #include <jansson.h>
 #include <libgen.h>
 #include <math.h>
@@ -24,12 +31,14 @@
 #include "assets.h"
 #include "commands.h"
 #include "dataset.h"
+#include "dist.h"
 #include "error.h"
 #include "eval.h"
 #include "layer.h"
 #include "model.h"
 #include "model_io.h"
 #include "plan.h"
+#include "reducer.h"
 #include "sampler.h"
 #include "tokenizer.h"
 #include "train.h"
@@ -104,28 +113,42 @@ static const struct shape {
 typedef struct timing {
   double ms, loss;
   size_t act_bytes; /* st_trainer_act_bytes */
+  size_t bytes;     /* gradient bytes a data-parallel step sums */
+  double comm_ms;   /* the reducer's time per step, in a job */
 } timing;
 
-/* Mean ms per step over `steps` timed steps after one warm-up. */
+/* Mean ms per step over `steps` timed steps after one warm-up. In a job,
+ * each rank steps on its B / N rows of tok/tgt [B,T] through the reducer. */
 static int time_plan(st_model *m, const st_plan *p, int B, int T, int steps,
                      const int32_t *tok, const int32_t *tgt, timing *out) {
+  int n = st_dist_size(), rows = B / n;
+  size_t off = (size_t)st_dist_rank() * rows * T;
   st_trainer *t;
-  if (st_trainer_new(&t, m, p, B, T)) return ST_ERR;
+  st_reducer *red = NULL;
+  st_reduce_stats s0 = {0}, s1 = {0};
+  if (st_trainer_new(&t, m, p, rows, T)) return ST_ERR;
+  if (n > 1 && st_reducer_new(&red, t, m)) goto fail;
   st_optim o = st_optim_default();
   o.lr = 1e-5f; /* small: the weights barely move between the two timings */
   float loss = 0;
-  if (st_trainer_step(t, tok, tgt, &o, &loss, NULL)) goto fail;
+  if (st_trainer_step(t, tok + off, tgt + off, &o, &loss, NULL)) goto fail;
   m->be->sync();
+  if (red) st_reducer_stats(red, &s0);
   double t0 = now();
   for (int i = 0; i < steps; i++)
-    if (st_trainer_step(t, tok, tgt, &o, &loss, NULL)) goto fail;
+    if (st_trainer_step(t, tok + off, tgt + off, &o, &loss, NULL)) goto fail;
   m->be->sync();
   out->ms = (now() - t0) * 1e3 / steps;
+  if (red) st_reducer_stats(red, &s1);
+  out->comm_ms = red ? (s1.comm_s - s0.comm_s) * 1e3 / steps : NAN;
   out->loss = loss;
   out->act_bytes = st_trainer_act_bytes(t);
+  out->bytes = st_reduce_bytes(t, m);
+  st_reducer_free(red);
   st_trainer_free(t);
   return ST_OK;
 fail:
+  st_reducer_free(red);
   st_trainer_free(t);
   return ST_ERR;
 }
@@ -254,6 +277,13 @@ static const cli_opt opts[] = {
     {"--no-trace", CLI_FLAG, .help = "skip timing the trace of the same tokens (and the\n"
                                      "pseudo-inverse of the unembedding)"},
     {"--json", CLI_FLAG, .help = "print one JSON object (a line) instead of the report"},
+    {"--ranks", CLI_INT, "N", .range = "1..",
+     .help = "data parallelism: the gradient bytes a step sums over N\n"
+             "ranks, for the mask and for full fine-tuning (a ring\n"
+             "all-reduce moves 2(N-1)/N of them per rank). Under mpirun\n"
+             "N is the job's size and the step runs across the ranks,\n"
+             "--batch-size / N rows each, with the reducer's share of\n"
+             "the step"},
     /* evaluation */
     {"--eval", CLI_FLAG,
      .help = "time evaluation instead of training: SST-2 loss and\n"
@@ -518,7 +548,7 @@ done:
 
 /* ------------------------------------------------------------- the step */
 
-int cmd_bench(int argc, char **argv) {
+static int bench(int argc, char **argv) {
   cli_args a;
   int prc = cli_parse(&a, &spec, argc, argv);
   if (prc) return prc == CLI_HELP ? 0 : ST_ERR;
@@ -527,6 +557,21 @@ int cmd_bench(int argc, char **argv) {
   const char *spec = cli_str(&a, "--trainable");
   int json = cli_on(&a, "--json"), ckpt = cli_on(&a, "--checkpointing");
   if ((long long)B * T > 1 << 30) return st_err("bench: --batch-size x --seq-len is too large");
+  /* a job (mpirun): the step runs across its ranks; rank 0 reports */
+  int ranks = (int)cli_int(&a, "--ranks"), job;
+  if (st_dist_init()) return ST_ERR;
+  if ((job = st_dist_size()) > 1) {
+    if (ranks && ranks != job)
+      return st_err("bench: --ranks %d, but the job has %d ranks", ranks, job);
+    if (cli_on(&a, "--eval")) return st_err("bench: --eval runs in one process, not under mpirun");
+    if (B % job)
+      return st_err("bench: --batch-size %d does not divide by the %d ranks of the job: "
+                    "each rank takes batch-size / ranks rows", B, job);
+    if (st_dist_rank() > 0 && !freopen("/dev/null", "w", stdout))
+      return st_err("rank %d: /dev/null: cannot open", st_dist_rank());
+    ranks = job;
+  }
+  int quiet = json || st_dist_rank() > 0; /* progress on stderr */
   const st_backend *be = st_backend_get(cli_str(&a, "--device"));
   if (!be) return ST_ERR;
   /* --precision bf16: mixed precision (bf16 products, fp32 master weights
@@ -584,34 +629,36 @@ int cmd_bench(int argc, char **argv) {
 
   /* smallest first: peak RSS only grows, so each peak is read before a
    * larger run */
-  timing tk = {NAN, NAN, 0}, tm = {0}, tf = {NAN, NAN, 0}, tl = {NAN, NAN, 0};
+  timing tk = {NAN, NAN, 0, 0, NAN}, tm = {0}, tf = {NAN, NAN, 0, 0, NAN}, tl = {NAN, NAN, 0, 0, NAN};
   double rss_base = peak_rss_mb(), rss_ckpt = NAN;
   if (ckpt) {
-    if (!json) fprintf(stderr, "bench: timing mask %s with checkpointing ...\n", spec);
+    if (!quiet) fprintf(stderr, "bench: timing mask %s with checkpointing ...\n", spec);
     if (time_plan(m, &pck, B, T, steps, tok, tgt, &tk)) goto done;
     rss_ckpt = peak_rss_mb();
   }
-  if (!json) fprintf(stderr, "bench: timing mask %s ...\n", spec);
+  if (!quiet) fprintf(stderr, "bench: timing mask %s ...\n", spec);
   if (time_plan(m, &plan, B, T, steps, tok, tgt, &tm)) goto done;
   double rss_mask = peak_rss_mb();
   if (do_full) {
-    if (!json) fprintf(stderr, "bench: timing full fine-tuning ...\n");
+    if (!quiet) fprintf(stderr, "bench: timing full fine-tuning ...\n");
     if (time_plan(m, &full, B, T, steps, tok, tgt, &tf)) goto done;
   } else if (!strcmp(spec, "all") && !lora_s) {
     tf = tm;
-  } else if (!json) {
+  } else if (!quiet) {
     fprintf(stderr, "bench: full fine-tuning needs %.1f GB, more than the %.1f GB "
             "available: not timed\n", need_full / 1e9, mem_available() / 1e9);
   }
   double rss_full = do_full ? peak_rss_mb() : isfinite(tf.ms) ? rss_mask : NAN;
   if (do_lall) {
-    if (!json) fprintf(stderr, "bench: timing LoRA on all layers ...\n");
+    if (!quiet) fprintf(stderr, "bench: timing LoRA on all layers ...\n");
     if (time_plan(m, &lall, B, T, steps, tok, tgt, &tl)) goto done;
   } else if (lora_s && !strcmp(spec, "all")) {
     tl = tm;
   }
   double sg = sgemm_rate(m, B, T);
   if (!(sg > 0)) goto done; /* the probe could not allocate */
+  /* a job's rate: every rank measured its own at the same time */
+  if (job > 1 && st_dist_sum_f64(&sg, 1)) goto done;
   /* selection costs one forward pass: trace the same B x T tokens. The
    * pseudo-inverse of W_U is computed once per model (and cached on disk),
    * so it is timed on its own. */
@@ -661,6 +708,21 @@ int cmd_bench(int argc, char **argv) {
   json_object_set_new(o, "rss_before_mb", json_real(rss_base));
   json_object_set_new(o, "act_bytes", json_integer((json_int_t)tm.act_bytes));
   json_object_set_new(o, "loss", json_real(tm.loss));
+  size_t full_bytes = st_reduce_full_bytes(m);
+  double ring = ranks ? 2.0 * (ranks - 1) / ranks : 0;
+  if (ranks) {
+    json_object_set_new(o, "ranks", json_integer(ranks));
+    json_object_set_new(o, "bytes_per_step", json_integer((json_int_t)tm.bytes));
+    json_object_set_new(o, "full_bytes_per_step", json_integer((json_int_t)full_bytes));
+    json_object_set_new(o, "bytes_ratio", json_real((double)tm.bytes / full_bytes));
+    json_object_set_new(o, "ring_bytes_per_rank", json_real(ring * tm.bytes));
+  }
+  if (job > 1) {
+    json_object_set_new(o, "comm_ms_per_step", json_real(tm.comm_ms));
+    json_object_set_new(o, "comm_share", json_real(tm.comm_ms / ms_mask));
+    json_object_set_new(o, "comm_ms_per_step_full", jreal(tf.comm_ms));
+    json_object_set_new(o, "comm_share_full", jreal(tf.comm_ms / ms_full));
+  }
   if (ckpt) {
     json_object_set_new(o, "ckpt_ms_per_step", json_real(tk.ms));
     json_object_set_new(o, "ckpt_step_vs_without", json_real(tk.ms / ms_mask));
@@ -691,8 +753,10 @@ int cmd_bench(int argc, char **argv) {
     puts(s);
     free(s);
   } else {
-    printf("%s %s %s B=%d T=%d threads=%d params=%.1fM mask=%s\n", be->name, prec, label,
+    printf("%s %s %s B=%d T=%d threads=%d params=%.1fM mask=%s", be->name, prec, label,
            B, T, st_get_threads(), nparams / 1e6, spec);
+    if (job > 1) printf(" (each of %d ranks: %d rows, sgemm rate summed)", job, B / job);
+    printf("\n");
     printf("  step %.1f ms (%.0f tok/s), full ", ms_mask, N / (ms_mask * 1e-3));
     if (isfinite(ms_full)) printf("%.1f ms\n", ms_full);
     else printf("not timed (needs %.1f GB)\n", need_full / 1e9);
@@ -707,6 +771,15 @@ int cmd_bench(int argc, char **argv) {
              ideal_lall);
     printf("  peak RSS %.0f MB (full %.0f MB); activations %.1f MB\n", rss_mask, rss_full,
            tm.act_bytes / 1e6);
+    if (ranks)
+      printf("  data parallel over %d ranks%s: a step sums %.2f MB of gradients, %.1f%% of "
+             "full fine-tuning's %.2f MB (a ring moves %.2fx that per rank)\n", ranks,
+             job > 1 ? " of the job" : "", tm.bytes / 1e6, 100.0 * tm.bytes / full_bytes,
+             full_bytes / 1e6, ring);
+    if (job > 1)
+      printf("  the reducer took %.1f ms = %.1f%% of the step (full fine-tuning: %.1f ms = "
+             "%.1f%%)\n", tm.comm_ms, 100 * tm.comm_ms / ms_mask, tf.comm_ms,
+             100 * tf.comm_ms / ms_full);
     if (ckpt)
       printf("  checkpointing: step %.1f ms (%.2fx without), activations %.1f MB (%.0f%% "
              "of %.1f MB), peak RSS %.0f MB; recompute +%.1f%% FLOPs, ideal_ratio %.3f\n",
@@ -727,5 +800,19 @@ done:
   st_plan_free(&pck);
   st_plan_free(&lall);
   st_model_free(m);
+  return rc;
+}
+
+/* In a job, an error on one rank ends every rank (dist.h), after its
+ * message with the rank's number */
+int cmd_bench(int argc, char **argv) {
+  int rc = bench(argc, argv);
+  if (rc && st_dist_active()) {
+    fprintf(stderr, "strata: error: rank %d of %d: %s\n", st_dist_rank(), st_dist_size(),
+            st_errmsg());
+    fflush(stderr);
+    st_dist_abort(2);
+  }
+  st_dist_finalize();
   return rc;
 }
