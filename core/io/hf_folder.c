@@ -4,7 +4,11 @@
  * Every tensor in the files must map to a parameter of the table (or be a
  * known non-parameter buffer), and every parameter must be present, so a
  * checkpoint with modules strata does not compute is refused rather than
- * silently half-loaded. */
+ * silently half-loaded.
+ *
+ * In split storage (model_load.h) each weight matrix whose file dtype is
+ * its frozen dtype points into the shard's mapping, which the model then
+ * keeps open; the rest is converted as it is read. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +20,12 @@
 #include "hf_config.h"
 #include "model.h"
 #include "model_io.h"
+#include "model_load.h"
 #include "safetensors.h"
+#include "weights.h"
+
+/* what load_hf builds besides a frozen dtype code (model_load.h) */
+enum { AS_FLAT = -2, AS_LAYOUT = -3 };
 
 static int ends_with(const char *s, const char *suf) {
   size_t n = strlen(s), k = strlen(suf);
@@ -104,8 +113,17 @@ static int check_shard(st_model *m, const char *file, char *seen) {
   return rc;
 }
 
-/* reads a checked shard's parameters into the allocated model */
-static int load_shard(st_model *m, const char *file) {
+static st_dtype dtype_of(st_sft_dtype d) {
+  return d == ST_SFT_BF16 ? ST_DT_BF16 : d == ST_SFT_F16 ? ST_DT_F16 : ST_DT_F32;
+}
+
+static void close_shard(void *f) { st_sft_close(f); }
+
+/* reads a checked shard's parameters into the allocated model: through
+ * fp32 in flat storage; in split storage a weight matrix goes in its own
+ * dtype (in place when it can, model_load.h) and the shard stays open
+ * while anything points into it */
+static int load_shard(st_model *m, const char *file, int mode) {
   st_sft *f;
   if (st_sft_open(&f, file) != ST_OK) return ST_ERR;
   int rc = ST_OK;
@@ -115,6 +133,13 @@ static int load_shard(st_model *m, const char *file) {
     int bad;
     const st_param *p = param_of(m, t, &bad);
     if (!p) continue;
+    int matrix = mode != AS_FLAT && st_slot_is_matrix(p->layer, p->slot);
+    if (matrix && mode == ST_FROZEN_AUTO)
+      m->st[p - m->tab].dt = m->st[p - m->tab].frozen = dtype_of(t->dtype);
+    if (matrix && !p->conv1d) { /* GPT-2's Conv1D is transposed below */
+      rc = st_param_load(m, p, f->data + t->begin, dtype_of(t->dtype), 1);
+      continue;
+    }
     free(buf);
     if (!(buf = st_malloc(t->numel * sizeof(float))) ||
         st_sft_read_f32(f, t, buf, t->numel) != ST_OK ||
@@ -122,6 +147,12 @@ static int load_shard(st_model *m, const char *file) {
       rc = ST_ERR;
   }
   free(buf);
+  int kept = 0;
+  for (int i = 0; rc == ST_OK && i < m->n_tab; i++) {
+    const uint8_t *d = m->st[i].data;
+    kept |= m->st[i].mapped && d >= f->data && d < f->data + f->data_len;
+  }
+  if (kept) return st_model_keep(m, f, close_shard);
   st_sft_close(f);
   return rc;
 }
@@ -160,7 +191,8 @@ out:
   return rc;
 }
 
-int st_load_hf(st_model **out, const char *path, const st_backend *be) {
+static int load_hf(st_model **out, const char *path, const st_backend *be,
+                   int mode) {
   *out = NULL;
   char dir[ST_PATH_MAX], cfgpath[ST_PATH_MAX], file[ST_PATH_MAX];
   if (ends_with(path, ".json")) {
@@ -212,10 +244,13 @@ int st_load_hf(st_model **out, const char *path, const st_backend *be) {
       rc = st_err("%s: missing tensor '%s'", dir, m->tab[k].name);
   free(seen);
   /* the files agree with the config: now its sizes may cost memory */
-  if (rc == ST_OK) rc = st_model_alloc(m);
-  for (int i = 0; i < nshards && rc == ST_OK; i++) {
+  if (rc == ST_OK && mode != AS_LAYOUT)
+    rc = mode == AS_FLAT ? st_model_alloc(m)
+                         : st_model_alloc_as(m, mode == ST_FROZEN_AUTO
+                                                    ? ST_DT_F32 : (st_dtype)mode);
+  for (int i = 0; i < nshards && rc == ST_OK && mode != AS_LAYOUT; i++) {
     rc = st_path_join(file, sizeof file, dir, shards[i]);
-    if (rc == ST_OK) rc = load_shard(m, file);
+    if (rc == ST_OK) rc = load_shard(m, file, mode);
   }
   if (rc == ST_OK) *out = m;
   else st_model_free(m);
@@ -223,6 +258,19 @@ out:
   for (int i = 0; i < nshards; i++) free(shards[i]);
   free(shards);
   return rc == ST_OK ? ST_OK : ST_ERR;
+}
+
+int st_load_hf(st_model **out, const char *path, const st_backend *be) {
+  return load_hf(out, path, be, AS_FLAT);
+}
+
+int st_load_hf_as(st_model **out, const char *path, const st_backend *be,
+                  int frozen) {
+  return load_hf(out, path, be, frozen);
+}
+
+int st_load_hf_layout(st_model **out, const char *path, const st_backend *be) {
+  return load_hf(out, path, be, AS_LAYOUT);
 }
 
 /* ------------------------------------------------------------------ */

@@ -10,7 +10,11 @@
  *
  * llama2.c rotates interleaved pairs (2i, 2i+1) of each head; the HF layout
  * (and our rope kernel) rotates (i, i+HS/2). The q and k rows are permuted
- * on load exactly as HF's convert_llama_weights_to_hf.py does. */
+ * on load exactly as HF's convert_llama_weights_to_hf.py does.
+ *
+ * In split storage (model_load.h) with f32 frozen matrices, every matrix
+ * but q and k is used in place from the file's mapping, which the model
+ * then keeps. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -23,6 +27,11 @@
 #include "error.h"
 #include "model.h"
 #include "model_io.h"
+#include "model_load.h"
+#include "weights.h"
+
+/* what load builds besides a frozen dtype code (model_load.h) */
+enum { AS_FLAT = -2, AS_LAYOUT = -3 };
 
 #define HEADER_BYTES 28
 #define MAGIC_V1 0x616b3432 /* "ak42": llama2.c's later export versions */
@@ -40,16 +49,20 @@ static void permute_rope(float *dst, const float *src, int heads, int hs,
                (size_t)cols * sizeof(float));
 }
 
+/* src stays mapped while the model lives when in_place (split storage):
+ * a weight matrix may then point into it */
 static int set_named(st_model *m, const char *fmt, int layer, const float *src,
-                     size_t n) {
+                     size_t n, int in_place) {
   char name[96];
   snprintf(name, sizeof name, fmt, layer);
   const st_param *p = st_model_find(m, name);
   if (!p) return st_err("internal: no parameter %s", name);
+  if (in_place && st_slot_is_matrix(p->layer, p->slot))
+    return st_param_load(m, p, src, ST_DT_F32, 1);
   return st_model_set(m, p, src, n);
 }
 
-static int copy_weights(st_model *m, const float *w) {
+static int copy_weights(st_model *m, const float *w, int in_place) {
   const st_config *c = &m->cfg;
   size_t C = (size_t)c->dim, H = (size_t)c->hidden, V = (size_t)c->vocab;
   size_t KV = (size_t)c->n_kv_heads * c->head_dim;
@@ -64,27 +77,40 @@ static int copy_weights(st_model *m, const float *w) {
 
   float *tmp = st_malloc(C * C * sizeof(float)); /* KV <= C */
   if (!tmp) return ST_ERR;
-  int rc = set_named(m, "model.embed_tokens.weight", 0, emb, V * C);
+  const int ip = in_place;
+  int rc = set_named(m, "model.embed_tokens.weight", 0, emb, V * C, ip);
   for (int l = 0; l < L && rc == ST_OK; l++) {
-    rc |= set_named(m, "model.layers.%d.input_layernorm.weight", l, rms_att + l * C, C);
+    rc |= set_named(m, "model.layers.%d.input_layernorm.weight", l, rms_att + l * C, C, 0);
     permute_rope(tmp, wq + l * C * C, c->n_heads, c->head_dim, (int)C);
-    rc |= set_named(m, "model.layers.%d.self_attn.q_proj.weight", l, tmp, C * C);
+    rc |= set_named(m, "model.layers.%d.self_attn.q_proj.weight", l, tmp, C * C, 0);
     permute_rope(tmp, wk + l * KV * C, c->n_kv_heads, c->head_dim, (int)C);
-    rc |= set_named(m, "model.layers.%d.self_attn.k_proj.weight", l, tmp, KV * C);
-    rc |= set_named(m, "model.layers.%d.self_attn.v_proj.weight", l, wv + l * KV * C, KV * C);
-    rc |= set_named(m, "model.layers.%d.self_attn.o_proj.weight", l, wo + l * C * C, C * C);
-    rc |= set_named(m, "model.layers.%d.post_attention_layernorm.weight", l, rms_ffn + l * C, C);
-    rc |= set_named(m, "model.layers.%d.mlp.gate_proj.weight", l, w1 + l * H * C, H * C);
-    rc |= set_named(m, "model.layers.%d.mlp.down_proj.weight", l, w2 + l * C * H, C * H);
-    rc |= set_named(m, "model.layers.%d.mlp.up_proj.weight", l, w3 + l * H * C, H * C);
+    rc |= set_named(m, "model.layers.%d.self_attn.k_proj.weight", l, tmp, KV * C, 0);
+    rc |= set_named(m, "model.layers.%d.self_attn.v_proj.weight", l, wv + l * KV * C, KV * C, ip);
+    rc |= set_named(m, "model.layers.%d.self_attn.o_proj.weight", l, wo + l * C * C, C * C, ip);
+    rc |= set_named(m, "model.layers.%d.post_attention_layernorm.weight", l, rms_ffn + l * C, C, 0);
+    rc |= set_named(m, "model.layers.%d.mlp.gate_proj.weight", l, w1 + l * H * C, H * C, ip);
+    rc |= set_named(m, "model.layers.%d.mlp.down_proj.weight", l, w2 + l * C * H, C * H, ip);
+    rc |= set_named(m, "model.layers.%d.mlp.up_proj.weight", l, w3 + l * H * C, H * C, ip);
   }
-  if (rc == ST_OK) rc = set_named(m, "model.norm.weight", 0, rms_final, C);
-  if (rc == ST_OK && !c->tied) rc = set_named(m, "lm_head.weight", 0, wcls, V * C);
+  if (rc == ST_OK) rc = set_named(m, "model.norm.weight", 0, rms_final, C, 0);
+  if (rc == ST_OK && !c->tied) rc = set_named(m, "lm_head.weight", 0, wcls, V * C, ip);
   free(tmp);
   return rc == ST_OK ? ST_OK : ST_ERR;
 }
 
-int st_load_llama2c(st_model **out, const char *path, const st_backend *be) {
+/* the mapping a model keeps while tensors point into it */
+typedef struct mapping {
+  void *p;
+  size_t n;
+} mapping;
+static void unmap(void *k) {
+  mapping *mp = k;
+  munmap(mp->p, mp->n);
+  free(mp);
+}
+
+static int load(st_model **out, const char *path, const st_backend *be,
+                int mode) {
   *out = NULL;
   int fd = open(path, O_RDONLY);
   if (fd < 0) return st_err("%s: %s", path, strerror(errno));
@@ -99,6 +125,7 @@ int st_load_llama2c(st_model **out, const char *path, const st_backend *be) {
     return st_err("%s: truncated: expected at least %d bytes (llama2.c "
                   "header), got %zu", path, HEADER_BYTES, size);
   }
+  /* read-only: a tensor used in place can never be written */
   void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
   close(fd);
   if (map == MAP_FAILED) return st_err("%s: mmap: %s", path, strerror(errno));
@@ -155,15 +182,47 @@ int st_load_llama2c(st_model **out, const char *path, const st_backend *be) {
                 (unsigned long long)expect, size);
     goto out;
   }
-  if ((rc = st_model_new(&m, &c, be)) != ST_OK) goto out;
+  if ((rc = st_model_layout(&m, &c, be)) != ST_OK) goto out;
   snprintf(m->path, sizeof m->path, "%s", path);
-  if ((rc = copy_weights(m, (const float *)((const char *)map + HEADER_BYTES))) != ST_OK) {
+  if (mode == AS_LAYOUT) goto out;
+  int split = mode != AS_FLAT;
+  rc = split ? st_model_alloc_as(m, mode == ST_FROZEN_AUTO ? ST_DT_F32
+                                                          : (st_dtype)mode)
+             : st_model_alloc(m);
+  if (rc == ST_OK)
+    rc = copy_weights(m, (const float *)((const char *)map + HEADER_BYTES), split);
+  int kept = 0;
+  for (int i = 0; rc == ST_OK && i < m->n_tab; i++) kept |= m->st[i].mapped;
+  if (rc == ST_OK && kept) {
+    mapping *mp = st_malloc(sizeof *mp);
+    if (!mp) rc = ST_ERR;
+    else {
+      *mp = (mapping){map, size};
+      map = NULL; /* the model unmaps it */
+      rc = st_model_keep(m, mp, unmap);
+    }
+  }
+  if (rc != ST_OK) {
     st_err_prefix("%s: ", path);
     st_model_free(m);
     m = NULL;
   }
 out:
-  munmap(map, size);
+  if (map) munmap(map, size);
   *out = m;
   return rc == ST_OK ? ST_OK : ST_ERR;
+}
+
+int st_load_llama2c(st_model **out, const char *path, const st_backend *be) {
+  return load(out, path, be, AS_FLAT);
+}
+
+int st_load_llama2c_as(st_model **out, const char *path, const st_backend *be,
+                       int frozen) {
+  return load(out, path, be, frozen);
+}
+
+int st_load_llama2c_layout(st_model **out, const char *path,
+                           const st_backend *be) {
+  return load(out, path, be, AS_LAYOUT);
 }
