@@ -1,12 +1,16 @@
 /* cmd_info.c - `strata info <model>`: architecture, dimensions and where
- * the parameters are (per layer, embeddings, head). */
+ * the parameters are (per layer, embeddings, head). It reads the config
+ * and the file headers only, never a weight (model_load.h), so a large
+ * model answers at once. */
 #include <stdio.h>
+#include <string.h>
 
 #include "backend.h"
 #include "commands.h"
 #include "error.h"
 #include "model.h"
 #include "model_io.h"
+#include "model_load.h"
 
 static size_t slots(const st_model *m, int layer, const int *s, int n) {
   size_t t = 0;
@@ -26,7 +30,7 @@ int cmd_info(int argc, char **argv) {
   const char *path = cli_str(&a, "model");
   const st_backend *be = st_backend_get("cpu");
   st_model *m;
-  if (!be || st_model_load(&m, path, be) != ST_OK) return 1;
+  if (!be || st_model_load_layout(&m, path, be) != ST_OK) return 1;
   const st_config *c = &m->cfg;
   int gpt2 = c->arch == ST_ARCH_GPT2;
   printf("model       %s\n", path);
@@ -66,8 +70,11 @@ int cmd_info(int argc, char **argv) {
          st_global_size(m, ST_LNF_W) + st_global_size(m, ST_LNF_B));
   if (c->tied) printf("%-11s %51s\n", "head", "(tied to embed)");
   else printf("%-11s %51zu\n", "head", st_global_size(m, ST_HEAD));
-  printf("%-11s %51zu  (%.1f MB as f32)\n", "total", m->n_params,
+  printf("%-11s %51zu  (%.1f MB as f32", "total", m->n_params,
          m->n_params * 4.0 / 1e6);
+  if (m->dtype[0] && strcmp(m->dtype, "float32"))
+    printf(", %.1f MB as the file's %s", m->n_params * 2.0 / 1e6, m->dtype);
+  printf(")\n");
   st_model_free(m);
   return 0;
 }
