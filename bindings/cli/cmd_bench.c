@@ -18,7 +18,12 @@
  * summed by the reducer (core/dist/); the report gives the job's tokens/s,
  * the reducer's share of the step and the bytes it sums, for the mask and
  * for full fine-tuning. Only rank 0 reports. --ranks N alone gives those
- * bytes for N ranks without a job. */
+ * bytes for N ranks without a job.
+ *
+ * --frozen-dtype holds the model in split storage (weights.h): frozen
+ * weight matrices in bf16/f16 (a --model's used in place from its file),
+ * widened per GEMM; each timed plan widens what it trains and the model is
+ * narrowed again after it, so every run starts from the same storage. */
 #include <jansson.h>
 #include <libgen.h>
 #include <math.h>
@@ -37,12 +42,14 @@
 #include "layer.h"
 #include "model.h"
 #include "model_io.h"
+#include "model_load.h"
 #include "plan.h"
 #include "reducer.h"
 #include "sampler.h"
 #include "tokenizer.h"
 #include "train.h"
 #include "trace.h"
+#include "weights.h"
 
 static double now(void) {
   struct timespec ts;
@@ -146,7 +153,8 @@ static int time_plan(st_model *m, const st_plan *p, int B, int T, int steps,
   out->bytes = st_reduce_bytes(t, m);
   st_reducer_free(red);
   st_trainer_free(t);
-  return ST_OK;
+  /* split storage: what this plan widened goes back to its frozen dtype */
+  return m->params ? ST_OK : st_model_narrow_all(m);
 fail:
   st_reducer_free(red);
   st_trainer_free(t);
@@ -277,6 +285,12 @@ static const cli_opt opts[] = {
     {"--no-trace", CLI_FLAG, .help = "skip timing the trace of the same tokens (and the\n"
                                      "pseudo-inverse of the unembedding)"},
     {"--json", CLI_FLAG, .help = "print one JSON object (a line) instead of the report"},
+    {"--frozen-dtype", CLI_ENUM, "auto|bf16|f16|f32",
+     .help = "hold frozen weight matrices in this dtype, widened per\n"
+             "GEMM (recipe: model.frozen_dtype); a --model's tensors of\n"
+             "that dtype are used in place from its file; auto: the\n"
+             "file's dtype (f32 for a random model). Default: every\n"
+             "weight in one fp32 buffer"},
     {"--ranks", CLI_INT, "N", .range = "1..",
      .help = "data parallelism: the gradient bytes a step sums over N\n"
              "ranks, for the mask and for full fine-tuning (a ring\n"
@@ -371,12 +385,14 @@ static int shape_config(const cli_args *a, int min_vocab, st_config *cfg,
 static int make_model(const cli_args *a, const st_backend *be, int T, int min_vocab,
                       st_model **m, char *label, size_t n) {
   const char *path = cli_str(a, "--model");
+  /* --frozen-dtype: split storage (NULL: flat, one fp32 buffer) */
+  const char *frozen = cli_str(a, "--frozen-dtype");
   if (path) {
     for (size_t i = 0; i < sizeof shape_flags / sizeof *shape_flags; i++)
       if (cli_given(a, shape_flags[i]) || cli_given(a, "--shape"))
         return st_err("bench: --model %s: the model has its own shape; drop %s", path,
                       cli_given(a, "--shape") ? "--shape" : shape_flags[i]);
-    if (st_model_load(m, path, be)) return ST_ERR;
+    if (st_model_load_as(m, path, be, frozen)) return ST_ERR;
     if (T > (*m)->cfg.max_seq) {
       st_model_free(*m);
       return st_err("bench: --seq-len %d exceeds the model's context of %d", T,
@@ -391,15 +407,18 @@ static int make_model(const cli_args *a, const st_backend *be, int T, int min_vo
   if (shape_config(a, min_vocab, &cfg, &name, &grown)) return ST_ERR;
   if (T > cfg.max_seq) cfg.max_seq = T;
   if (st_model_layout(m, &cfg, be)) return ST_ERR;
-  double bytes = (double)(*m)->n_params * sizeof(float);
+  int dt = ST_DT_F32;
+  if (frozen && st_frozen_dtype_parse(frozen, &dt)) return ST_ERR;
+  if (dt == ST_FROZEN_AUTO) dt = ST_DT_F32; /* a random model has no file */
+  double bytes = (double)(*m)->n_params * st_dtype_size((st_dtype)dt);
   if (!fits(be, bytes)) {
-    st_err("bench: %s: %.2f billion parameters are %.1f GB in fp32; %.1f GB of memory "
+    st_err("bench: %s: %.2f billion parameters are %.1f GB in %s; %.1f GB of memory "
            "is available", name ? name : "the model", (*m)->n_params / 1e9, bytes / 1e9,
-           mem_available() / 1e9);
+           frozen ? frozen : "fp32", mem_available() / 1e9);
     st_model_free(*m);
     return ST_ERR;
   }
-  if (st_model_alloc(*m)) {
+  if (frozen ? st_model_alloc_as(*m, (st_dtype)dt) : st_model_alloc(*m)) {
     st_model_free(*m);
     return ST_ERR;
   }
@@ -548,6 +567,16 @@ done:
 
 /* ------------------------------------------------------------- the step */
 
+/* the bytes a trainer of plan p adds to the model by widening the matrices
+ * it trains to fp32 (split storage) */
+static double widen_bytes(const st_model *m, const st_plan *p) {
+  double b = 0;
+  for (int i = 0; i < m->n_tab; i++)
+    if (m->st[i].dt != ST_DT_F32 && st_plan_param_trainable(p, m, &m->tab[i]))
+      b += (double)m->tab[i].rows * m->tab[i].cols * (4 - st_dtype_size(m->st[i].dt));
+  return b;
+}
+
 static int bench(int argc, char **argv) {
   cli_args a;
   int prc = cli_parse(&a, &spec, argc, argv);
@@ -590,6 +619,7 @@ static int bench(int argc, char **argv) {
   st_model *m;
   char label[ST_PATH_MAX + 64];
   if (make_model(&a, be, T, 0, &m, label, sizeof label)) return ST_ERR;
+  const char *frozen = cli_str(&a, "--frozen-dtype"); /* NULL: flat storage */
   const st_config *c = &m->cfg;
   st_plan plan, full, lall = {0}, pck = {0};
   if (st_plan_parse(&plan, m, spec)) { st_model_free(m); return ST_ERR; }
@@ -615,14 +645,14 @@ static int bench(int argc, char **argv) {
 
   /* each run must fit beside the model; full fine-tuning only serves as the
    * baseline, so a model too large for it is timed without */
-  double need = (double)st_trainer_estimate_bytes(m, &plan, B, T);
+  double need = (double)st_trainer_estimate_bytes(m, &plan, B, T) + widen_bytes(m, &plan);
   if (!fits(be, need)) {
     st_err("bench: the mask %s needs %.1f GB for B=%d T=%d; %.1f GB of memory is "
            "available%s", spec, need / 1e9, B, T, mem_available() / 1e9,
            ckpt ? "" : " (--checkpointing may fit)");
     goto done;
   }
-  double need_full = (double)st_trainer_estimate_bytes(m, &full, B, T);
+  double need_full = (double)st_trainer_estimate_bytes(m, &full, B, T) + widen_bytes(m, &full);
   int do_full = (strcmp(spec, "all") || lora_s) && fits(be, need_full);
   int do_lall = lora_s && strcmp(spec, "all") &&
                 fits(be, (double)st_trainer_estimate_bytes(m, &lall, B, T));
@@ -707,6 +737,10 @@ static int bench(int argc, char **argv) {
   json_object_set_new(o, "peak_rss_full_mb", jreal(rss_full));
   json_object_set_new(o, "rss_before_mb", json_real(rss_base));
   json_object_set_new(o, "act_bytes", json_integer((json_int_t)tm.act_bytes));
+  size_t mapped, model_bytes = st_model_bytes(m, &mapped);
+  json_object_set_new(o, "frozen_dtype", frozen ? json_string(frozen) : json_null());
+  json_object_set_new(o, "model_bytes", json_integer((json_int_t)model_bytes));
+  json_object_set_new(o, "mapped_bytes", json_integer((json_int_t)mapped));
   json_object_set_new(o, "loss", json_real(tm.loss));
   size_t full_bytes = st_reduce_full_bytes(m);
   double ring = ranks ? 2.0 * (ranks - 1) / ranks : 0;
@@ -771,6 +805,10 @@ static int bench(int argc, char **argv) {
              ideal_lall);
     printf("  peak RSS %.0f MB (full %.0f MB); activations %.1f MB\n", rss_mask, rss_full,
            tm.act_bytes / 1e6);
+    printf("  weights: %.1f MB held%s%s", model_bytes / 1e6,
+           frozen ? ", frozen matrices in " : " in fp32", frozen ? frozen : "");
+    if (mapped) printf(", %.1f MB used in place from the file", mapped / 1e6);
+    printf("\n");
     if (ranks)
       printf("  data parallel over %d ranks%s: a step sums %.2f MB of gradients, %.1f%% of "
              "full fine-tuning's %.2f MB (a ring moves %.2fx that per rank)\n", ranks,

@@ -157,6 +157,12 @@ int st_slot_narrow(st_model *m, int layer, int slot) {
   return narrow_slot(m, st_slot_index(&m->cfg, layer, slot));
 }
 
+int st_model_narrow_all(st_model *m) {
+  for (int si = 0; si < n_slots(m); si++)
+    if (narrow_slot(m, si)) return ST_ERR;
+  return ST_OK;
+}
+
 int st_model_store_as(st_model *m, st_dtype frozen) {
   const st_backend *be = m->be;
   if (m->params) {

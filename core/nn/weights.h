@@ -55,6 +55,9 @@ int st_model_store_as(st_model *m, st_dtype frozen);
  * f32 keeps it). Both are no-ops in flat storage and for small slots. */
 int st_slot_widen(st_model *m, int layer, int slot);
 int st_slot_narrow(st_model *m, int layer, int slot);
+/* every matrix slot back to its frozen dtype, as when nothing trains (a
+ * freed trainer leaves the slots it trained in fp32) */
+int st_model_narrow_all(st_model *m);
 
 /* the tensor's fp32 values on the device, NULL while it is held in half
  * precision or in place in a mapping (read-only): a trainable tensor
