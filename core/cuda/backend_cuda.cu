@@ -208,7 +208,9 @@ static int cuda_init(void) {
   b->scale = cuda_scale;
   b->sumsq = cuda_sumsq;
   b->sum = cuda_sum;
+  b->host = 0; /* a file mapping must be uploaded, never used in place */
   b->embed_fwd = cuda_embed_fwd;
+  b->embed_fwd_h = cuda_embed_fwd_h;
   b->embed_bwd = cuda_embed_bwd;
   b->rmsnorm_fwd = cuda_rmsnorm_fwd;
   b->rmsnorm_bwd = cuda_rmsnorm_bwd;
@@ -225,6 +227,8 @@ static int cuda_init(void) {
   b->softmax_ce = cuda_softmax_ce;
   b->dropout = cuda_dropout;
   b->adamw = cuda_adamw;
+  b->widen = cuda_widen;
+  b->narrow = cuda_narrow;
   b->set_bf16 = cuda_set_bf16;
   return ST_OK;
 }

@@ -85,6 +85,13 @@ void cuda_scale(float *x, float s, size_t n);
 double cuda_sumsq(const float *x, size_t n);
 double cuda_sum(const float *x, size_t n);
 
+/* --- convert.cu --------------------------------------------------------- */
+void cuda_widen(float *dst, int ldd, const void *src, st_dtype dt, int lds,
+                int rows, int cols);
+void cuda_narrow(void *dst, st_dtype dt, const float *src, size_t n);
+void cuda_embed_fwd_h(float *out, const int32_t *tok, const void *wte,
+                      st_dtype dt, const float *wpe, int B, int T, int C);
+
 /* --- embed.cu ----------------------------------------------------------- */
 void cuda_embed_fwd(float *out, const int32_t *tok, const float *wte,
                     const float *wpe, int B, int T, int C);
