@@ -162,7 +162,12 @@ fail:
 }
 
 /* The GEMMs of one full training step, each shape with its count per step;
- * their combined rate is the ceiling a step could reach. */
+ * their combined rate is the ceiling a step could reach. A GEMM with an
+ * operand over PROBE_FLOATS (a large vocabulary's head: 2 GB for
+ * Llama-3.1-8B) is timed on a slice, its widest dimension halved until it
+ * fits, and counted at full size: the rate is the same, and the probe
+ * never needs more memory than the step it measures. */
+#define PROBE_FLOATS ((size_t)1 << 26)
 static double sgemm_rate(const st_model *m, int B, int T) {
   const st_config *c = &m->cfg;
   const st_backend *be = m->be;
@@ -179,8 +184,20 @@ static double sgemm_rate(const st_model *m, int B, int T) {
       {1, 0, Q, C, N, L}, {1, 0, C, A, N, L}, {1, 0, F, C, N, L},
       {1, 0, C, H, N, L}, {1, 0, V, C, N, 1},
   };
+  enum { NG = sizeof g / sizeof *g };
+  double full[NG];
   size_t maxa = 0, maxb = 0, maxc = 0;
-  for (size_t i = 0; i < sizeof g / sizeof *g; i++) {
+  for (int i = 0; i < NG; i++) {
+    full[i] = 2.0 * g[i].M * g[i].Nn * g[i].K;
+    for (;;) {
+      size_t a = (size_t)g[i].M * g[i].K, b = (size_t)g[i].K * g[i].Nn,
+             cc = (size_t)g[i].M * g[i].Nn;
+      if (a <= PROBE_FLOATS && b <= PROBE_FLOATS && cc <= PROBE_FLOATS) break;
+      int *w = g[i].M >= g[i].Nn && g[i].M >= g[i].K ? &g[i].M
+               : g[i].Nn >= g[i].K                  ? &g[i].Nn
+                                                    : &g[i].K;
+      *w = (*w + 1) / 2;
+    }
     size_t a = (size_t)g[i].M * g[i].K, b = (size_t)g[i].K * g[i].Nn,
            cc = (size_t)g[i].M * g[i].Nn;
     if (a > maxa) maxa = a;
@@ -195,7 +212,7 @@ static double sgemm_rate(const st_model *m, int B, int T) {
     return 0; /* st_err set by alloc; the caller reports it */
   }
   double flops = 0, secs = 0;
-  for (size_t i = 0; i < sizeof g / sizeof *g; i++) {
+  for (int i = 0; i < NG; i++) {
     int lda = g[i].ta ? g[i].M : g[i].K, ldb = g[i].tb ? g[i].K : g[i].Nn;
     be->gemm(g[i].ta, g[i].tb, g[i].M, g[i].Nn, g[i].K, 1, a, lda, b, ldb, 0,
              cc, g[i].Nn);
@@ -206,8 +223,8 @@ static double sgemm_rate(const st_model *m, int B, int T) {
       be->gemm(g[i].ta, g[i].tb, g[i].M, g[i].Nn, g[i].K, 1, a, lda, b, ldb, 0,
                cc, g[i].Nn);
     be->sync();
-    double dt = (now() - t0) / reps;
-    flops += 2.0 * g[i].M * g[i].Nn * g[i].K * g[i].count;
+    double dt = (now() - t0) / reps * (full[i] / (2.0 * g[i].M * g[i].Nn * g[i].K));
+    flops += full[i] * g[i].count;
     secs += dt * g[i].count;
   }
   be->free(a);
