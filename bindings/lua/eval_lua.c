@@ -77,10 +77,11 @@ int sl_model_eval(lua_State *L) {
   lua_pushcfunction(L, res_gc);
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
-  if (st_eval_loss(m, ds, (int)B, r))
-    return sl_errorf(L, "eval: %s", st_errmsg());
+  /* loss and classification in one pass, as strata run and strata eval */
   int K = ds->n_classes;
-  if (K && classify && st_eval_classify(m, ds, (int)B, r, NULL, NULL))
+  st_eval_opts o = st_eval_opts_default((int)B);
+  o.classify = K && classify;
+  if (st_eval_run(m, ds, &o, r, NULL, NULL))
     return sl_errorf(L, "eval: %s", st_errmsg());
 
   lua_createtable(L, 0, 10);
@@ -92,6 +93,7 @@ int sl_model_eval(lua_State *L) {
   if (K && classify) {
     set_num(L, "accuracy", r->accuracy);
     set_num(L, "macro_f1", r->macro_f1);
+    set_num(L, "mcc", r->mcc);
     set_int(L, "n_correct", r->n_correct);
     lua_createtable(L, K, 1);
     for (int g = 0; g < K; g++) {
