@@ -8,9 +8,9 @@
 #include "error.h"
 #include "weights.h"
 
-/* floats a GEMM widens at once: 16 MB, enough rows or columns that each
- * chunk's GEMM runs at full rate (Qwen2-1.5B's 17920 x 1536 MLP slot is
- * two chunks, an 8B head 32), small next to the weights themselves */
+/* floats a GEMM widens at once: 16 MB, enough rows that each chunk's GEMM
+ * runs at full rate (Qwen2-1.5B's 17920 x 1536 MLP slot is 7 chunks, an 8B
+ * head 126), small next to the weights themselves */
 #define WIDEN_CHUNK ((size_t)1 << 22)
 
 int st_slot_is_matrix(int layer, int slot) {
@@ -61,16 +61,15 @@ static void release_data(st_model *m, st_store *s) {
 /* ------------------------------------------------------------------ */
 /* allocation                                                          */
 
-/* the scratch holds a chunk, and at least one row or one column of any
- * matrix slot (a chunk is never smaller) */
+/* the scratch holds a chunk, and at least one row of any matrix slot (a
+ * chunk is never smaller) */
 static int alloc_scratch(st_model *m) {
   size_t n = 0;
   for (int si = 0; si < n_slots(m); si++) {
     if (!m->size[si] || !is_matrix(m, si)) continue;
-    size_t K = (size_t)slot_cols(m, si), R = m->size[si] / K;
+    size_t K = (size_t)slot_cols(m, si);
     size_t want = m->size[si] < WIDEN_CHUNK ? m->size[si] : WIDEN_CHUNK;
     if (want < K) want = K;
-    if (want < R) want = R;
     if (want > n) n = want;
   }
   if (m->wscratch) m->be->free(m->wscratch);
@@ -349,10 +348,8 @@ size_t st_model_bytes(const st_model *m, size_t *mapped) {
 /* ------------------------------------------------------------------ */
 /* GEMMs                                                               */
 
-/* rows [r0, r0+nr) and columns [c0, c0+nc) of matrix slot si, widened to
- * dst[nr, nc] (row stride ldd) */
-static void gather(const st_model *m, int si, int r0, int nr, int c0, int nc,
-                   float *dst, int ldd) {
+/* rows [r0, r0+nr) of matrix slot si widened to dst[nr, K] */
+static void gather(const st_model *m, int si, int r0, int nr, float *dst) {
   const int *ts = slot_tensors(m, si);
   int K = slot_cols(m, si);
   for (int k = 0; k < ST_SLOT_TENSORS && ts[k] >= 0; k++) {
@@ -362,8 +359,8 @@ static void gather(const st_model *m, int si, int r0, int nr, int c0, int nc,
     int hi = p->row0 + p->rows < r0 + nr ? p->row0 + p->rows : r0 + nr;
     if (lo >= hi) continue;
     const char *src = (const char *)s->data +
-                      ((size_t)(lo - p->row0) * K + c0) * st_dtype_size(s->dt);
-    m->be->widen(dst + (size_t)(lo - r0) * ldd, ldd, src, s->dt, K, hi - lo, nc);
+                      (size_t)(lo - p->row0) * K * st_dtype_size(s->dt);
+    m->be->widen(dst + (size_t)(lo - r0) * K, K, src, s->dt, K, hi - lo, K);
   }
 }
 
@@ -379,20 +376,17 @@ void st_wgemm(const st_model *m, int layer, int slot, int transW, int M,
     else be->gemm(0, 0, M, K, R, alpha, A, lda, w, K, beta, C, ldc);
     return;
   }
+  /* blocks of W's rows, widened into the scratch: the output columns
+   * C[:, r0:r0+n] of a forward; for an input gradient the inner dimension,
+   * accumulated block after block */
   float *x = m->wscratch;
-  if (transW) { /* blocks of W's rows: C[:, r0:r0+n] */
-    int step = (int)(m->wscratch_n / (size_t)K);
-    for (int r0 = 0; r0 < R; r0 += step) {
-      int n = R - r0 < step ? R - r0 : step;
-      gather(m, si, r0, n, 0, K, x, K);
+  int step = (int)(m->wscratch_n / (size_t)K);
+  for (int r0 = 0; r0 < R; r0 += step) {
+    int n = R - r0 < step ? R - r0 : step;
+    gather(m, si, r0, n, x);
+    if (transW)
       be->gemm(0, 1, M, n, K, alpha, A, lda, x, K, beta, C + r0, ldc);
-    }
-  } else { /* blocks of W's columns: C[:, c0:c0+n] */
-    int step = (int)(m->wscratch_n / (size_t)R);
-    for (int c0 = 0; c0 < K; c0 += step) {
-      int n = K - c0 < step ? K - c0 : step;
-      gather(m, si, 0, R, c0, n, x, n);
-      be->gemm(0, 0, M, n, R, alpha, A, lda, x, n, beta, C + c0, ldc);
-    }
+    else
+      be->gemm(0, 0, M, K, n, alpha, A + r0, lda, x, K, r0 ? 1.0f : beta, C, ldc);
   }
 }

@@ -12,22 +12,23 @@
  * nearest even) and frees the fp32 buffer. Frozen f32 tensors stay fp32.
  *
  * A GEMM with a frozen half-precision or mapped matrix widens it into the
- * model's scratch, chunk by chunk along the output columns (every output
- * element still sums over the whole inner dimension in one GEMM), then
- * calls the backend's fp32 gemm. Measured on this project's 2-core
- * AVX512-BF16 machine (Xeon, OpenBLAS 0.3.21, 2 threads), in ms:
+ * model's scratch a block of rows at a time (4M floats; a small matrix in
+ * one block, so its GEMM is the flat storage's, call for call) and calls
+ * the backend's fp32 gemm on each block. Measured on this project's 2-core
+ * AVX512-BF16 Xeon (OpenBLAS 0.3.21, 2 threads, other jobs running: best of
+ * 3, two sittings), time against the fp32 sgemm on fp32 weights:
  *
- *   shape (M x N x K, op)          sgemm  widen+sgemm  bf16 GEMM (torch,
- *                                                      oneDNN, for scale)
- *   Qwen2-1.5B fwd 512x17920x1536   470       579         751
- *   Qwen2-1.5B dgrad 512x1536x17920 408       542         753
- *   Llama-8B fwd 256x28672x4096     960      1333        1477
+ *   shape (M x N x K)                      widen bf16 + sgemm   bf16 GEMM
+ *   Qwen2-1.5B MLP forward 512x17920x1536     0.95-1.20x         1.60x
+ *   Qwen2-1.5B MLP dgrad   512x1536x17920     1.01-1.07x         1.85x
+ *   Llama-8B MLP forward   256x28672x4096     1.11-1.13x         1.54x
+ *   Llama-8B MLP dgrad     256x4096x28672     0.97-1.22x
  *
- * (torch's own fp32 matmul for sgemm and widen+sgemm, same sitting; the
- * OpenBLAS sgemm path was within 15% of those ratios.) OpenBLAS's
- * cblas_sbgemm, declared in Debian's cblas.h, is not exported by its
- * libopenblas 0.3.21 (built without BUILD_BFLOAT16), and a bf16 GEMM on
- * AVX512-BF16 without AMX runs at 0.6x the fp32 rate here: widening wins. */
+ * (sgemm at 27-31 GFLOP/s.) The bf16 GEMM column is torch's oneDNN bf16
+ * matmul against torch's fp32 one: OpenBLAS's cblas_sbgemm, declared in
+ * Debian's cblas.h, is not exported by its libopenblas 0.3.21 (built
+ * without BUILD_BFLOAT16), and a bf16 GEMM with AVX512-BF16 but no AMX is
+ * slower than fp32 here. Widening wins. */
 #ifndef ST_WEIGHTS_H
 #define ST_WEIGHTS_H
 
@@ -99,7 +100,7 @@ size_t st_model_bytes(const st_model *m, size_t *mapped);
  *   transW = 0: C[M,K] = alpha A[M,R] W + beta C    (its input gradient)
  * lda and ldc are row strides. An fp32 slot goes straight to the
  * backend's gemm; otherwise W is widened into the scratch in blocks of
- * output columns (see the top). */
+ * rows (see the top). */
 void st_wgemm(const st_model *m, int layer, int slot, int transW, int M,
               float alpha, const float *A, int lda, float beta, float *C,
               int ldc);
