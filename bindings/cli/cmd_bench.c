@@ -124,8 +124,9 @@ typedef struct timing {
   double comm_ms;   /* the reducer's time per step, in a job */
 } timing;
 
-/* Mean ms per step over `steps` timed steps after one warm-up. In a job,
- * each rank steps on its B / N rows of tok/tgt [B,T] through the reducer. */
+/* Mean ms per step over `steps` timed steps after one warm-up. In a job
+ * (even of one rank: the reducer's own cost), each rank steps on its B / N
+ * rows of tok/tgt [B,T] through the reducer. */
 static int time_plan(st_model *m, const st_plan *p, int B, int T, int steps,
                      const int32_t *tok, const int32_t *tgt, timing *out) {
   int n = st_dist_size(), rows = B / n;
@@ -134,7 +135,7 @@ static int time_plan(st_model *m, const st_plan *p, int B, int T, int steps,
   st_reducer *red = NULL;
   st_reduce_stats s0 = {0}, s1 = {0};
   if (st_trainer_new(&t, m, p, rows, T)) return ST_ERR;
-  if (n > 1 && st_reducer_new(&red, t, m)) goto fail;
+  if (st_dist_launcher()[0] && st_reducer_new(&red, t, m)) goto fail;
   st_optim o = st_optim_default();
   o.lr = 1e-5f; /* small: the weights barely move between the two timings */
   float loss = 0;
@@ -603,10 +604,11 @@ static int bench(int argc, char **argv) {
   const char *spec = cli_str(&a, "--trainable");
   int json = cli_on(&a, "--json"), ckpt = cli_on(&a, "--checkpointing");
   if ((long long)B * T > 1 << 30) return st_err("bench: --batch-size x --seq-len is too large");
-  /* a job (mpirun): the step runs across its ranks; rank 0 reports */
+  /* a job (mpirun, even -np 1): the step runs across its ranks; rank 0
+   * reports */
   int ranks = (int)cli_int(&a, "--ranks"), job;
   if (st_dist_init()) return ST_ERR;
-  if ((job = st_dist_size()) > 1) {
+  if ((job = st_dist_launcher()[0] ? st_dist_size() : 0)) {
     if (ranks && ranks != job)
       return st_err("bench: --ranks %d, but the job has %d ranks", ranks, job);
     if (cli_on(&a, "--eval")) return st_err("bench: --eval runs in one process, not under mpirun");
@@ -705,7 +707,7 @@ static int bench(int argc, char **argv) {
   double sg = sgemm_rate(m, B, T);
   if (!(sg > 0)) goto done; /* the probe could not allocate */
   /* a job's rate: every rank measured its own at the same time */
-  if (job > 1 && st_dist_sum_f64(&sg, 1)) goto done;
+  if (job && st_dist_sum_f64(&sg, 1)) goto done;
   /* selection costs one forward pass: trace the same B x T tokens. The
    * pseudo-inverse of W_U is computed once per model (and cached on disk),
    * so it is timed on its own. */
@@ -768,7 +770,7 @@ static int bench(int argc, char **argv) {
     json_object_set_new(o, "bytes_ratio", json_real((double)tm.bytes / full_bytes));
     json_object_set_new(o, "ring_bytes_per_rank", json_real(ring * tm.bytes));
   }
-  if (job > 1) {
+  if (job) {
     json_object_set_new(o, "comm_ms_per_step", json_real(tm.comm_ms));
     json_object_set_new(o, "comm_share", json_real(tm.comm_ms / ms_mask));
     json_object_set_new(o, "comm_ms_per_step_full", jreal(tf.comm_ms));
@@ -806,7 +808,7 @@ static int bench(int argc, char **argv) {
   } else {
     printf("%s %s %s B=%d T=%d threads=%d params=%.1fM mask=%s", be->name, prec, label,
            B, T, st_get_threads(), nparams / 1e6, spec);
-    if (job > 1) printf(" (each of %d ranks: %d rows, sgemm rate summed)", job, B / job);
+    if (job) printf(" (each of %d ranks: %d rows, sgemm rate summed)", job, B / job);
     printf("\n");
     printf("  step %.1f ms (%.0f tok/s), full ", ms_mask, N / (ms_mask * 1e-3));
     if (isfinite(ms_full)) printf("%.1f ms\n", ms_full);
@@ -829,9 +831,9 @@ static int bench(int argc, char **argv) {
     if (ranks)
       printf("  data parallel over %d ranks%s: a step sums %.2f MB of gradients, %.1f%% of "
              "full fine-tuning's %.2f MB (a ring moves %.2fx that per rank)\n", ranks,
-             job > 1 ? " of the job" : "", tm.bytes / 1e6, 100.0 * tm.bytes / full_bytes,
+             job ? " of the job" : "", tm.bytes / 1e6, 100.0 * tm.bytes / full_bytes,
              full_bytes / 1e6, ring);
-    if (job > 1)
+    if (job)
       printf("  the reducer took %.1f ms = %.1f%% of the step (full fine-tuning: %.1f ms = "
              "%.1f%%)\n", tm.comm_ms, 100 * tm.comm_ms / ms_mask, tf.comm_ms,
              100 * tf.comm_ms / ms_full);

@@ -203,7 +203,7 @@ int st_reducer_new(st_reducer **out, st_trainer *t, const st_model *m) {
   r->nb = m->cfg.n_layers + 2;
   r->device = st_nccl_available() && !strcmp(r->be->name, "cuda");
   if (!(r->b = st_calloc((size_t)r->nb, sizeof *r->b)) ||
-      (r->device && st_dist_size() > 1 && st_nccl_init())) {
+      (r->device && st_nccl_init())) {
     free(r->b);
     free(r);
     return ST_ERR;
