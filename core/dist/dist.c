@@ -14,7 +14,7 @@
 #include <mpi.h>
 #endif
 
-static int g_rank, g_size = 1, g_mpi;
+static int g_rank, g_size = 1;
 static const char *g_launcher = "";
 
 /* the variables launchers set, with the size when they give it */
@@ -33,6 +33,8 @@ int st_dist_size(void) { return g_size; }
 const char *st_dist_launcher(void) { return g_launcher; }
 
 #ifdef STRATA_HAVE_MPI
+
+static int g_mpi; /* MPI_Init was called here */
 
 static int mpi_err(const char *what, int rc) {
   char s[MPI_MAX_ERROR_STRING];
