@@ -23,6 +23,7 @@
 
 #include "backend.h"
 #include "commands.h"
+#include "dist.h"
 #include "error.h"
 #include "fs.h"
 #include "report.h"
@@ -488,6 +489,11 @@ int cmd_sweep(int argc, char **argv) {
   cli_args a;
   int prc = cli_parse(&a, &spec, argc, argv);
   if (prc) return prc == CLI_HELP ? 0 : ST_ERR;
+  /* every rank would run the whole sweep into the same folder, and each
+   * child `strata run` would inherit the launcher's environment */
+  if (st_dist_launcher()[0])
+    return st_err("sweep: not under a launcher (%s is set): a sweep runs each run as its "
+                  "own process; start it without mpirun", st_dist_launcher());
   lua_State *L = luaL_newstate();
   if (!L) return st_err("out of memory");
   sweep *s = calloc(1, sizeof *s);

@@ -30,7 +30,10 @@ static const char *launched_by(void) {
 int st_dist_active(void) { return g_size > 1; }
 int st_dist_rank(void) { return g_rank; }
 int st_dist_size(void) { return g_size; }
-const char *st_dist_launcher(void) { return g_launcher; }
+const char *st_dist_launcher(void) {
+  const char *v = g_launcher[0] ? g_launcher : launched_by();
+  return v ? v : "";
+}
 
 #ifdef STRATA_HAVE_MPI
 

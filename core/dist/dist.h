@@ -36,7 +36,8 @@ void st_dist_finalize(void);
 int st_dist_active(void);
 int st_dist_rank(void);
 int st_dist_size(void);
-/* the environment variable that made this process a rank, "" when none */
+/* the environment variable that makes this process a rank (before
+ * st_dist_init too), "" when none */
 const char *st_dist_launcher(void);
 
 int st_dist_barrier(void);
