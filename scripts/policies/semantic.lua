@@ -68,21 +68,6 @@ local function contiguous(score, L)
   return P.range(best, L - 1)
 end
 
--- cost of the set `sel` (a map layer -> true) per token
-local function cost(sel, tr, L)
-  local lo, c = nil, 0
-  for i = 0, L - 1 do
-    if sel[i] then
-      lo = lo or i
-      c = c + tr[i + 1].wgrad_flops
-    end
-  end
-  if lo then
-    for i = lo + 1, L - 1 do c = c + tr[i + 1].dgrad_flops end
-  end
-  return c
-end
-
 -- G(S): the gains of S scaled by the share of parameters S trains
 local function value(sel, gain, tr, L, alpha, p_all)
   local g, p = 0, 0
@@ -105,12 +90,12 @@ local function greedy(gain, ctx)
   local floor = threshold * value(everything, gain, tr, L, alpha, p_all)
   local sel, set = {}, {}
   while true do
-    local c0, v0 = cost(sel, tr, L), value(sel, gain, tr, L, alpha, p_all)
+    local c0, v0 = P.cost(sel, tr, L), value(sel, gain, tr, L, alpha, p_all)
     local best, best_ratio = nil, -1
     for i = L - 1, 0, -1 do
       if not sel[i] then
         sel[i] = true
-        local c, dv = cost(sel, tr, L), value(sel, gain, tr, L, alpha, p_all) - v0
+        local c, dv = P.cost(sel, tr, L), value(sel, gain, tr, L, alpha, p_all) - v0
         sel[i] = nil
         local ratio = dv / (c - c0)
         if c <= budget * full and dv >= floor and ratio > best_ratio then
