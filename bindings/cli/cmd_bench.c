@@ -825,7 +825,8 @@ static int bench(int argc, char **argv) {
     printf("  peak RSS %.0f MB (full %.0f MB); activations %.1f MB\n", rss_mask, rss_full,
            tm.act_bytes / 1e6);
     printf("  weights: %.1f MB held%s%s", model_bytes / 1e6,
-           frozen ? ", frozen matrices in " : " in fp32", frozen ? frozen : "");
+           frozen ? ", frozen matrices in " : " in fp32",
+           !frozen ? "" : strcmp(frozen, "auto") ? frozen : "the file's dtype");
     if (mapped) printf(", %.1f MB used in place from the file", mapped / 1e6);
     printf("\n");
     if (ranks)
