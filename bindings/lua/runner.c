@@ -43,6 +43,7 @@
 #include "lora.h"
 #include "lora_io.h"
 #include "model_io.h"
+#include "model_load.h"
 #include "reducer.h"
 #include "runner.h"
 #include "report.h"
@@ -380,7 +381,10 @@ static int load_inputs(run *r) {
   if (be->set_bf16) be->set_bf16(bf16);
   else if (bf16)
     fprintf(stderr, "strata: note: the %s backend has no bf16 mode; running fp32\n", be->name);
-  if (pin_model(r) || st_model_load(&r->m, r->model_path, be)) return ST_ERR;
+  /* model.frozen_dtype: frozen matrices in low precision or in place from
+   * the file (core/io/model_load.h); trainable ones are widened to fp32 */
+  if (pin_model(r) || st_model_load_as(&r->m, r->model_path, be, str(r, "frozen_dtype")))
+    return ST_ERR;
   char tp[ST_PATH_MAX];
   const char *tok = str(r, "tokenizer");
   if (!tok) {

@@ -171,6 +171,7 @@ static const field sandbox_fields[] = {
 static const field recipe_fields[] = {
     {.key = "model", .type = S_STR, .flags = F_REQUIRED},
     {.key = "model_sha256", .type = S_STR, .computed = "the model's hash when the run starts"},
+    {.key = "frozen_dtype", .type = S_ENUM, .choices = "auto|bf16|f16|f32", .def = "auto"},
     {.key = "tokenizer", .type = S_STR},
     {.key = "device", .type = S_ENUM, .choices = "cpu|cuda", .def = "cpu"},
     {.key = "precision", .type = S_ENUM, .choices = "fp32|bf16", .def = "fp32"},

@@ -15,6 +15,7 @@
 #include "plan.h"
 #include "sampler.h"
 #include "trace.h"
+#include "weights.h"
 #include "train.h"
 
 const char *const st_measure_names[ST_NMEASURES] = {
@@ -56,7 +57,8 @@ int st_unembed_pinv_t(const st_model *m, float **out) {
   size_t n = (size_t)V * C;
   float *W = st_malloc(n * sizeof *W), *P = st_malloc(n * sizeof *P);
   if (!W || !P) { free(W); free(P); return ST_ERR; }
-  m->be->download(W, st_head_weight(m), n * sizeof *W);
+  /* through st_model_get: a frozen head may be held in bf16/f16 or mapped */
+  if (st_model_get(m, st_head_param(m), W, n)) { free(W); free(P); return ST_ERR; }
   /* keyed by the matrix itself: a changed head never reads a stale file */
   uint64_t key = st_fnv1a(W, n * sizeof *W, ST_FNV_INIT);
   char name[64], path[ST_PATH_MAX];
@@ -375,6 +377,8 @@ int st_trace_gradients(st_trace *tr, st_model *m, const int32_t *tok,
   rc = ST_OK;
 done:
   st_trainer_free(t);
+  /* the probe's full plan widened every matrix to fp32: back to the frozen dtype */
+  if (st_model_narrow_all(m)) rc = ST_ERR;
   st_plan_free(&plan);
   free(at); free(acc); free(g); free(btok); free(btgt); free(gn); free(wn);
   return rc;
