@@ -164,10 +164,15 @@ static int cuda_init(void) {
     (void)cudaGetLastError();
     return ST_ERR;
   }
-  e = cudaSetDevice(0);
+  /* one rank per GPU: a data-parallel job's ranks on one node take the
+   * devices in turn by their local rank (Open MPI's, else Slurm's) */
+  const char *lr = getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+  if (!lr) lr = getenv("SLURM_LOCALID");
+  int dev = lr ? atoi(lr) % n : 0;
+  e = cudaSetDevice(dev);
   if (e == cudaSuccess) e = cudaFree(0); /* creates the context now */
   if (e != cudaSuccess) {
-    snprintf(init_msg, sizeof init_msg, "cuda: cannot use device 0: %s",
+    snprintf(init_msg, sizeof init_msg, "cuda: cannot use device %d: %s", dev,
              cudaGetErrorString(e));
     (void)cudaGetLastError();
     return ST_ERR;
