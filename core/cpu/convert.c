@@ -14,55 +14,17 @@
 
 #include "backend.h"
 #include "cpu.h"
+#include "half.h"
 
-static inline uint16_t f32_to_bf16(float f) {
-  uint32_t u;
-  memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)(u >> 16 | 0x40);
-  u += 0x7fffu + (u >> 16 & 1);
-  return (uint16_t)(u >> 16);
-}
-
+#define f32_to_bf16 st_half_f32_to_bf16
 #if defined(__F16C__)
 static inline float f16_to_f32(uint16_t h) { return _cvtsh_ss(h); }
 static inline uint16_t f32_to_f16(float f) {
   return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
 #else
-static inline float f16_to_f32(uint16_t h) {
-  uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f,
-           man = h & 0x3ff, u;
-  if (e == 0x1f) {
-    u = sign | 0x7f800000u | man << 13;
-  } else if (e) {
-    u = sign | (e + 112) << 23 | man << 13;
-  } else if (man) { /* subnormal */
-    e = 113;
-    while (!(man & 0x400)) { man <<= 1; e--; }
-    u = sign | e << 23 | (man & 0x3ff) << 13;
-  } else {
-    u = sign;
-  }
-  float f;
-  memcpy(&f, &u, 4);
-  return f;
-}
-static inline uint16_t f32_to_f16(float f) {
-  uint32_t u;
-  memcpy(&u, &f, 4);
-  uint32_t sign = u >> 16 & 0x8000, a = u & 0x7fffffffu;
-  if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00);
-  if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00);
-  if (a < 0x38800000u) {
-    if (a < 0x33000000u) return (uint16_t)sign;
-    uint32_t e = a >> 23, man = (a & 0x7fffff) | 0x800000, shift = 126 - e;
-    uint32_t q = man >> shift, rem = man & ((1u << shift) - 1),
-             half = 1u << (shift - 1);
-    if (rem > half || (rem == half && (q & 1))) q++;
-    return (uint16_t)(sign | q);
-  }
-  return (uint16_t)(sign | (a + 0xfffu + (a >> 13 & 1) - (112u << 23)) >> 13);
-}
+#define f16_to_f32 st_half_f16_to_f32
+#define f32_to_f16 st_half_f32_to_f16
 #endif
 
 /* one row: dst[0..n) = widen(src[0..n)) */
