@@ -662,17 +662,6 @@ static int share_plan(run *r, st_plan *p) {
  * (st_adapter_drop_key, core/nn/layer.c), not by global row, so N ranks
  * would draw other masks than one process: refused until the mask takes
  * the rank's first global row */
-static int check_dropout(run *r) {
-  const st_lora *lo = st_trainer_lora(r->t);
-  for (int i = 0; r->ranks > 1 && lo && i < lo->n; i++)
-    if (lo->a[i].train && lo->a[i].dropout > 0)
-      return st_err("layer %d: LoRA dropout %g with %d ranks: the masks are not yet "
-                    "drawn per global row, so the run would differ from one process; "
-                    "use lora.dropout: 0 with mpirun", lo->a[i].layer,
-                    lo->a[i].dropout, r->ranks);
-  return ST_OK;
-}
-
 /* lora.init_from: the plan's adapters start from a PEFT folder (one
  * strata export-adapter wrote, or PEFT itself); its modules_to_save are
  * written into the model. Every adapter in the folder must be in the plan,
@@ -1045,7 +1034,6 @@ static int on_step(run *r, int step, float loss, double lr, float gn) {
   if (rc == ST_OK) rc = share_plan(r, &p);
   if (rc == ST_OK && p.mode) {
     rc = st_trainer_set_plan(r->t, &p);
-    if (rc == ST_OK) rc = check_dropout(r);
     if (rc == ST_OK) {
       char s[256];
       sl_plan_summary(&p, s, sizeof s);
@@ -1142,6 +1130,10 @@ static int train(run *r, double *tok_s) {
     st_optim o = r->opt;
     o.lr = (float)lr;
     for (int k = 0; k < K; k++) st_batcher_next(&r->bat, tok + k * N, tgt + k * N, NULL);
+    /* LoRA dropout masks belong to global rows: this rank's rows start
+     * rank * (B / ranks) rows down each (micro-)batch */
+    st_lora *lo = st_trainer_lora(r->t);
+    if (lo) lo->row0 = (uint64_t)r->rank * (uint64_t)(r->B / r->ranks) * (uint64_t)r->T;
     double t0 = now_s();
     float loss = 0, gn = 0;
     if (st_trainer_step_k(r->t, tok, tgt, K, &o, &loss, &gn)) goto done;
@@ -1487,7 +1479,6 @@ static int run_main(run *r, int recipe) {
     if (rc) return ST_ERR;
   }
   mark_touched(r);
-  if (check_dropout(r)) return ST_ERR;
   if (r->ranks > 1 && st_reducer_new(&r->red, r->t, r->m)) return ST_ERR;
   if (st_batcher_init(&r->bat, &r->train, r->B, r->seed, 1) ||
       st_batcher_shard(&r->bat, r->rank, r->ranks) ||

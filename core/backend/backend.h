@@ -120,12 +120,14 @@ typedef struct st_backend {
                      int H);
 
   /* --- dropout (LoRA) -------------------------------------------------- */
-  /* out[i] = keep(seed, i) ? inp[i] / (1 - p) : 0, keep(seed, i) =
-   * st_dropout_keep(seed, i, p) below: a counter hash, so backward redraws
-   * the forward's mask and every backend draws the same one. out may alias
+  /* out[i] = keep(seed, i0 + i) ? inp[i] / (1 - p) : 0, keep(seed, j) =
+   * st_dropout_keep(seed, j, p) below: a counter hash, so backward redraws
+   * the forward's mask and every backend draws the same one. i0 is the
+   * first element's index in the whole batch (a data-parallel rank holds
+   * rows further down it), so masks belong to global rows. out may alias
    * inp. */
   void (*dropout)(float *out, const float *inp, size_t n, float p,
-                  uint64_t seed);
+                  uint64_t seed, uint64_t i0);
 
   /* --- loss ------------------------------------------------------------ */
   /* Fused softmax + cross-entropy over logits[N,V]. losses[n] = -log p(tgt)

@@ -111,6 +111,6 @@ void st_cpu_adamw(float *p, const float *g, float *m, float *v, size_t n,
 
 /* dropout.c */
 void st_cpu_dropout(float *out, const float *inp, size_t n, float p,
-                    uint64_t seed);
+                    uint64_t seed, uint64_t i0);
 
 #endif

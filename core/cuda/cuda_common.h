@@ -135,7 +135,7 @@ void attn_bwd_mma(int tf32, float *dqkv, const float *dout, const float *qkv,
 
 /* --- dropout.cu --------------------------------------------------------- */
 void cuda_dropout(float *out, const float *inp, size_t n, float p,
-                  uint64_t seed);
+                  uint64_t seed, uint64_t i0);
 
 /* --- activation.cu ------------------------------------------------------ */
 void cuda_gelu_fwd(float *out, const float *inp, size_t n);

@@ -151,7 +151,7 @@ static void lora_fwd(const st_model *m, const st_acts *a, int l, int wslot,
     const float *xd = x;
     if (dropping(a, d)) {
       be->dropout(a->drop_buf, x, (size_t)N * IC, d->dropout,
-                  st_adapter_drop_key(lo, d));
+                  st_adapter_drop_key(lo, d), lo->row0 * (uint64_t)IC);
       xd = a->drop_buf;
     }
     be->gemm(0, 1, N, d->rank, IC, 1.0f, xd, IC, d->A, IC, 0.0f, ax, d->rank);
@@ -188,7 +188,7 @@ static void lora_bwd(const st_model *m, const st_acts *a, int l, int wslot,
     if (d->train) {
       const float *xd = x;
       if (drop) {
-        be->dropout(s->lora_tmp, x, (size_t)N * IC, d->dropout, key);
+        be->dropout(s->lora_tmp, x, (size_t)N * IC, d->dropout, key, lo->row0 * (uint64_t)IC);
         xd = s->lora_tmp;
       }
       be->gemm(1, 0, r, IC, N, 1.0f, s->lora_dax, r, xd, IC, 1.0f, d->dA, IC);
@@ -197,7 +197,8 @@ static void lora_bwd(const st_model *m, const st_acts *a, int l, int wslot,
     if (drop) {
       be->gemm(0, 0, N, IC, r, 1.0f, s->lora_dax, r, d->A, IC, 0.0f,
                s->lora_tmp, IC);
-      be->dropout(s->lora_tmp, s->lora_tmp, (size_t)N * IC, d->dropout, key);
+      be->dropout(s->lora_tmp, s->lora_tmp, (size_t)N * IC, d->dropout, key,
+                  lo->row0 * (uint64_t)IC);
       be->acc(dx, s->lora_tmp, (size_t)N * IC);
     } else {
       be->gemm(0, 0, N, IC, r, 1.0f, s->lora_dax, r, d->A, IC, 1.0f, dx, IC);

@@ -45,6 +45,10 @@ typedef struct st_lora {
   int n, cap;
   st_adapter *a;     /* ordered by layer, then slot, then first row */
   uint64_t seed;
+  /* the first row (of B x T) this process's batch holds in the global
+   * batch: a data-parallel rank's rows are further down it, and dropout
+   * masks are drawn per global row, so N ranks draw one process's masks */
+  uint64_t row0;
 } st_lora;
 
 /* An empty set for model m. */

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Data parallelism (#16) under `mpirun -np 2`: a 30-step freeze recipe and a
-# 30-step LoRA recipe follow the single-process curve of the same global
-# batch. Each step's gradient is the same sum in another order, so the first
+# 30-step LoRA recipe (and a 10-step one with LoRA dropout, its masks drawn
+# per global row) follow the single-process curve of the same global batch. Each step's gradient is the same sum in another order, so the first
 # steps agree within 1e-6 (loss and gradient norm) and the whole loss curve
 # within 1e-5: 30 steps of training amplify float rounding (measured: at
 # most 1.3e-6 over five seeds and batch sizes). The reduced payload per step is 4
@@ -68,6 +68,14 @@ want=$((4 * (4 * (dim + dim) + 4 * (dim + kv * hd) + dim)))
 [ "$(num "$tmp/l2" bytes_per_step)" = "$want" ] ||
   { echo "FAIL: LoRA reduces $(num "$tmp/l2" bytes_per_step) bytes, expected $want"; exit 1; }
 [ -f "$tmp/l2/adapter/adapter_model.safetensors" ] || { echo "FAIL: no adapter from rank 0"; exit 1; }
+
+# LoRA dropout: the masks belong to global rows, so 2 ranks draw the same
+# masks as one process (before, each rank drew rows 0.. of its own half)
+D=(--set lora.dropout=0.3 --set train.steps=10)
+run "$bin" run recipes/quickstart.yaml "${S[@]}" "${L[@]}" "${D[@]}" --out "$tmp/d1"
+run "${mpi[@]}" "$bin" run recipes/quickstart.yaml "${S[@]}" "${L[@]}" "${D[@]}" --out "$tmp/d2"
+agree "$tmp/d1" "$tmp/d2" 1e-6 3 "LoRA dropout" 1 || exit 1
+agree "$tmp/d1" "$tmp/d2" 1e-5 10 "LoRA dropout" 0 || exit 1
 
 # a global batch of 15 rows cannot split over 2 ranks
 "${mpi[@]}" "$bin" run recipes/quickstart.yaml "${S[@]}" --set train.batch_size=15 --out "$tmp/b" \
