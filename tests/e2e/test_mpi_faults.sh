@@ -8,13 +8,7 @@
 #    it are the 2-rank run's, those after follow it within float rounding.
 set -u
 . tests/e2e/assets.sh
-command -v mpirun >/dev/null && ldd "$bin" 2>/dev/null | grep -q libmpi ||
-  { echo "skipped: strata built without MPI, or no mpirun"; exit 77; }
-# ASan builds: Open MPI keeps what MPI_Init, MPI_Finalize and its progress
-# thread allocate; with full stacks the suppressions find them
-(cat tests/lsan.supp; printf 'leak:st_dist_init\nleak:st_dist_finalize\nleak:event_base_loop\n') >"$tmp/lsan.supp"
-mpi=(env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0"
-     LSAN_OPTIONS="suppressions=$tmp/lsan.supp" mpirun --allow-run-as-root --oversubscribe -np 2)
+. tests/e2e/mpi.sh
 # 200 steps, so a run is still going when rank 1 is killed; --stop-at 30 ends
 # the runs that are compared (the schedule sees the same 200 steps)
 S=("${asset_sets[@]}" --set trace.samples=8 --set eval.max_samples=16 --set data.max_samples=300
