@@ -29,6 +29,7 @@
 #include "lora_io.h"
 #include "model.h"
 #include "model_io.h"
+#include "model_load.h"
 #include "safetensors.h"
 
 #define SOURCE_HELP                                                       \
@@ -225,7 +226,10 @@ static int export_model(cli_args *a, const char *src, const char *dst) {
   } else {
     /* a run or a plain model: st_model_load merges a run's adapters as
      * the run's final evaluation did */
-    rc = st_model_load(&m, src, st_backend_get("cpu"));
+    /* with --dtype bf16/f16 the frozen weights stay in it: an 8B run
+     * exports without 32 GB of fp32 */
+    const char *as = cli_str(a, "--dtype");
+    rc = st_model_load_as(&m, src, st_backend_get("cpu"), as && strcmp(as, "f32") ? as : NULL);
     if (rc == ST_OK) rc = st_model_base(src, base, sizeof base);
   }
   struct stat sb;

@@ -23,7 +23,7 @@ int st_model_load(st_model **out, const char *path, const st_backend *be) {
   *out = NULL;
   st_run_ref run;
   if (st_run_resolve(path, &run)) return ST_ERR;
-  if (run.is_run) return st_run_load(out, &run, path, be);
+  if (run.is_run) return st_run_load(out, &run, path, be, NULL);
   struct stat st;
   if (stat(path, &st) != 0) return st_err("%s: %s", path, strerror(errno));
   return is_hf(path, &st) ? st_load_hf(out, path, be)
@@ -51,18 +51,8 @@ int st_model_load_as(st_model **out, const char *path, const st_backend *be,
   if (st_frozen_dtype_parse(frozen_dtype, &frozen)) return ST_ERR;
   st_run_ref run;
   if (st_run_resolve(path, &run)) return ST_ERR;
-  if (run.is_run) {
-    if (st_run_load(out, &run, path, be)) return ST_ERR;
-    /* auto: the base's dtype (st_run_load reads the base in flat storage) */
-    st_dtype dt = frozen != ST_FROZEN_AUTO ? (st_dtype)frozen
-                  : !strcmp((*out)->dtype, "bfloat16") ? ST_DT_BF16
-                  : !strcmp((*out)->dtype, "float16")  ? ST_DT_F16
-                                                       : ST_DT_F32;
-    if (st_model_store_as(*out, dt) == ST_OK) return ST_OK;
-    st_model_free(*out);
-    *out = NULL;
-    return st_err_prefix("%s: ", path);
-  }
+  if (run.is_run) return st_run_load(out, &run, path, be, frozen_dtype);
+
   struct stat st;
   if (stat(path, &st) != 0) return st_err("%s: %s", path, strerror(errno));
   return is_hf(path, &st) ? st_load_hf_as(out, path, be, frozen)

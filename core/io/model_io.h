@@ -31,9 +31,10 @@ int st_model_base(const char *spec, char *out, size_t n);
 /* The tokenizer that goes with a model, a run folder's being its base
  * model's (st_tokenizer_find on st_model_base). */
 int st_model_tokenizer(const char *spec, char *out, size_t n);
-/* The model of a resolved run (st_model_load calls it); m->path = spec. */
+/* The model of a resolved run (st_model_load calls it); m->path = spec.
+ * frozen_dtype: as st_model_load_as (model_load.h), NULL for flat storage. */
 int st_run_load(st_model **out, const st_run_ref *r, const char *spec,
-                const st_backend *be);
+                const st_backend *be, const char *frozen_dtype);
 /* The model's content hash (lowercase hex): a file's sha256; an HF
  * folder's over config.json and its *.safetensors files; a run's over its
  * base's, its checkpoint's and its adapters'. Cached by path, inode, size

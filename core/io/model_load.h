@@ -23,8 +23,8 @@
 int st_frozen_dtype_parse(const char *s, int *frozen);
 
 /* st_model_load (model_io.h) in split storage. frozen_dtype NULL: flat
- * storage, exactly st_model_load. A run folder loads its base flat and is
- * then re-stored (st_model_store_as). */
+ * storage, exactly st_model_load. A run folder loads its base this way,
+ * then writes its checkpoint's tensors and merges its adapters into it. */
 int st_model_load_as(st_model **out, const char *path, const st_backend *be,
                      const char *frozen_dtype);
 int st_load_hf_as(st_model **out, const char *path, const st_backend *be,

@@ -17,6 +17,7 @@
 #include "lora.h"
 #include "lora_io.h"
 #include "model_io.h"
+#include "model_load.h"
 #include "safetensors.h"
 
 static int is_dir(const char *p) {
@@ -146,10 +147,13 @@ static int apply_weights(st_model *m, const char *path) {
 }
 
 int st_run_load(st_model **out, const st_run_ref *r, const char *spec,
-                const st_backend *be) {
+                const st_backend *be, const char *frozen_dtype) {
   *out = NULL;
   st_model *m;
-  if (st_model_load(&m, r->base, be)) return st_err_prefix("%s: base model: ", spec);
+  /* in split storage the base's frozen matrices never pass through fp32;
+   * the checkpoint's tensors and the merge write into them (narrowing) */
+  if (st_model_load_as(&m, r->base, be, frozen_dtype))
+    return st_err_prefix("%s: base model: ", spec);
   st_lora *lo = NULL;
   int rc = apply_weights(m, r->ckpt);
   if (rc == ST_OK && r->lora[0]) {
