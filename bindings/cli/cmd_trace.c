@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "commands.h"
@@ -16,6 +17,7 @@
 #include "model_io.h"
 #include "tokenizer.h"
 #include "svg.h"
+#include "runner.h"
 #include "trace.h"
 
 /* the names and defaults of the recipe's trace.* keys (strata run) */
@@ -131,7 +133,9 @@ int cmd_trace(int argc, char **argv) {
   if (sr) goto done;
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  if (st_trace_collect(&tr, m, sub.tok, sub.tgt, sub.n, sub.T, keep, 1)) goto done;
+  sl_eval_progress pg = {.what = "trace", .tty = isatty(STDOUT_FILENO)};
+  if (st_trace_collect_cb(&tr, m, sub.tok, sub.tgt, sub.n, sub.T, keep, 1, sl_progress, &pg))
+    goto done;
   clock_gettime(CLOCK_MONOTONIC, &t1);
   printf("trace: %d sequences x %d positions, %ld loss-bearing tokens, %.2f s\n",
          sub.n, sub.T, tr.n_tokens,

@@ -565,8 +565,9 @@ static int rawfield(lua_State *L, int t, const char *key) {
 static int choose_plan(run *r, st_plan *p) {
   lua_State *L = r->L;
   double t0 = now_s();
-  if (st_trace_collect(&r->tr, r->m, r->trace_ds.tok, r->trace_ds.tgt,
-                       r->trace_ds.n, r->trace_ds.T, r->trace_keep, r->seed))
+  sl_eval_progress pg = {.what = "trace", .tty = r->tty};
+  if (st_trace_collect_cb(&r->tr, r->m, r->trace_ds.tok, r->trace_ds.tgt, r->trace_ds.n,
+                          r->trace_ds.T, r->trace_keep, r->seed, sl_progress, &pg))
     return st_err_prefix("trace: ");
   r->have_trace = 1;
   printf("trace: %d sequences x %d positions, %ld loss-bearing tokens, %.2f s\n",
@@ -1559,7 +1560,7 @@ static int run_main(run *r, int recipe) {
   return ST_OK;
 }
 
-static void eval_progress(void *ctx, int done, int total) {
+void sl_progress(void *ctx, int done, int total) {
   sl_eval_progress *p = ctx;
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -1582,7 +1583,7 @@ static void eval_progress(void *ctx, int done, int total) {
 st_eval_opts sl_eval_opts(sl_eval_progress *p, int classify) {
   st_eval_opts o = st_eval_opts_default(SL_EVAL_BATCH);
   o.classify = classify;
-  o.progress = eval_progress;
+  o.progress = sl_progress;
   o.ctx = p;
   return o;
 }

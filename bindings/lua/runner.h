@@ -35,6 +35,9 @@ typedef struct sl_eval_progress {
   int quarter, printed;
 } sl_eval_progress;
 st_eval_opts sl_eval_opts(sl_eval_progress *p, int classify);
+/* the progress printer itself (ctx: an sl_eval_progress), for st_eval_run
+ * and st_trace_collect_cb */
+void sl_progress(void *ctx, int done, int total);
 
 typedef struct sl_run_opts {
   const char *out;             /* run folder; NULL: <output.dir or runs>/<name>-<time> */

@@ -165,6 +165,12 @@ void st_trace_free(st_trace *tr) {
 int st_trace_collect(st_trace *tr, st_model *m, const int32_t *tok,
                      const int32_t *tgt, int M, int T, int keep,
                      uint64_t seed) {
+  return st_trace_collect_cb(tr, m, tok, tgt, M, T, keep, seed, NULL, NULL);
+}
+
+int st_trace_collect_cb(st_trace *tr, st_model *m, const int32_t *tok,
+                        const int32_t *tgt, int M, int T, int keep,
+                        uint64_t seed, st_trace_progress progress, void *pctx) {
   const st_config *cf = &m->cfg;
   const st_backend *be = m->be;
   int L = cf->n_layers, C = cf->dim, V = cf->vocab;
@@ -259,6 +265,7 @@ int st_trace_collect(st_trace *tr, st_model *m, const int32_t *tok,
     be->upload(tgt_d, c.tgt, (size_t)c.N * sizeof(int32_t));
     if (st_model_forward(m, tok + (size_t)s0 * T, nb, T, on_hidden, &c, NULL))
       goto done;
+    if (progress) progress(pctx, s0 + nb, M);
   }
   for (size_t k = 0; k < nm; k++) {
     double mean = c.sum[k] / total, var = c.sumsq[k] / total - mean * mean;

@@ -66,6 +66,12 @@ int st_measure_index(const char *name); /* -1 if unknown */
 int st_trace_collect(st_trace *tr, st_model *m, const int32_t *tok,
                      const int32_t *tgt, int M, int T, int keep,
                      uint64_t seed);
+/* the same, calling progress(ctx, sequences done, M) after each batch's
+ * forward, for a caller that shows sequences/s and an ETA (NULL: none) */
+typedef void (*st_trace_progress)(void *ctx, int done, int total);
+int st_trace_collect_cb(st_trace *tr, st_model *m, const int32_t *tok,
+                        const int32_t *tgt, int M, int T, int keep,
+                        uint64_t seed, st_trace_progress progress, void *ctx);
 /* After st_trace_collect: one forward and full backward pass (every layer,
  * the embeddings, final norm and head trainable, through the trainer of
  * train.h, freed again) of the mean loss over the loss-bearing tokens of
