@@ -7,7 +7,7 @@ A step is forward + cross-entropy over all B*T positions (fp32) + backward +
 AdamW + zero_grad. The mask: "all" trains everything; "top:K" trains the K
 blocks nearest the output and freezes the rest with requires_grad_(False),
 as people freeze layers in PyTorch. --frozen-dtype bf16 stores the frozen
-blocks in bfloat16 (what strata's model.frozen_dtype: bf16 does), running
+blocks in bfloat16 (what strata's frozen_dtype: bf16 does), running
 them in bf16 with fp32 activations between blocks. One mask per process, so
 the peak RSS is that mask's. Prints one JSON line.
 

@@ -23,16 +23,20 @@ needs: pip install torch transformers safetensors  (not needed by the tests)
 """
 import os
 import shutil
+import sys
 
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM, GPT2Config, Qwen2Config
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# the same N(0, 0.2^2) initialisation (norm weights around 1) as the family fixtures
+from make_family_reference import init  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "fixtures", "lowp")
 B, T = 2, 24
-STD = 0.2
 
 MODELS = {
     "qwen2": Qwen2Config(hidden_size=48, intermediate_size=96, num_hidden_layers=4,
@@ -42,15 +46,6 @@ MODELS = {
     "gpt2": GPT2Config(n_embd=32, n_layer=3, n_head=4, vocab_size=72, n_positions=64,
                        bos_token_id=0, eos_token_id=0),
 }
-
-
-def init(model, seed):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            r = torch.randn(p.shape, generator=g) * STD
-            is_norm = "norm" in name or ".ln_" in name or name.endswith("ln_f.weight")
-            p.copy_(1 + r if is_norm and name.endswith("weight") else r)
 
 
 def make(name, cfg, seed):

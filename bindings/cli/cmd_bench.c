@@ -305,7 +305,7 @@ static const cli_opt opts[] = {
     {"--json", CLI_FLAG, .help = "print one JSON object (a line) instead of the report"},
     {"--frozen-dtype", CLI_ENUM, "auto|bf16|f16|f32",
      .help = "hold frozen weight matrices in this dtype, widened per\n"
-             "GEMM (recipe: model.frozen_dtype); a --model's tensors of\n"
+             "GEMM (recipe: frozen_dtype); a --model's tensors of\n"
              "that dtype are used in place from its file; auto: the\n"
              "file's dtype (f32 for a random model). Default: every\n"
              "weight in one fp32 buffer"},

@@ -75,35 +75,6 @@ static int is_file(const char *p) {
   return stat(p, &s) == 0 && S_ISREG(s.st_mode);
 }
 
-/* the "weight/<name>" tensors of a run's checkpoint into m; full[i] marks
- * them (they go into a PEFT folder as modules_to_save) */
-static int apply_checkpoint(st_model *m, const char *path, int *n_applied,
-                            unsigned char *full) {
-  st_sft *f;
-  if (st_sft_open(&f, path)) return ST_ERR;
-  int rc = ST_OK;
-  float *buf = NULL;
-  *n_applied = 0;
-  for (int i = 0; i < f->n && rc == ST_OK; i++) {
-    if (strncmp(f->t[i].name, "weight/", 7)) continue;
-    const st_param *q = st_model_find(m, f->t[i].name + 7);
-    if (!q) {
-      rc = st_err("%s: '%s' is not a tensor of the base model", path, f->t[i].name);
-      break;
-    }
-    free(buf);
-    if (!(buf = st_malloc(f->t[i].numel * sizeof *buf)) ||
-        st_sft_read_f32(f, &f->t[i], buf, f->t[i].numel) ||
-        st_model_set(m, q, buf, f->t[i].numel))
-      rc = ST_ERR;
-    else
-      (*n_applied)++, full[q - m->tab] = 1;
-  }
-  free(buf);
-  st_sft_close(f);
-  return rc;
-}
-
 /* The adapters of src with their base model, unmerged (--adapter-only and
  * --logits need them apart): a run (its checkpoint's base, full-trained
  * tensors and adapter file), a PEFT folder or an adapter file (--model). */
@@ -135,7 +106,7 @@ static int load_source(const char *src, const char *model, st_model **m,
   *nfull = 0;
   if (rc) {
   } else if (run.is_run) {
-    rc = apply_checkpoint(*m, run.ckpt, nfull, *full);
+    rc = st_run_apply_weights(*m, run.ckpt, *full, nfull);
     if (rc == ST_OK) rc = st_lora_load(lo, *m, run.lora);
   } else if (peft) {
     rc = st_lora_load_peft_model(lo, *m, src, *full);
@@ -232,19 +203,21 @@ static int export_model(cli_args *a, const char *src, const char *dst) {
     rc = st_model_load_as(&m, src, st_backend_get("cpu"), as && strcmp(as, "f32") ? as : NULL);
     if (rc == ST_OK) rc = st_model_base(src, base, sizeof base);
   }
+  /* the base model's folder: its generation_config.json comes along */
   struct stat sb;
-  if (rc == ST_OK && stat(base, &sb) == 0)
+  if (rc == ST_OK && stat(base, &sb) == 0) {
     snprintf(src_dir, sizeof src_dir, "%s", base);
-  if (rc == ST_OK && !S_ISDIR(sb.st_mode)) {
-    char *slash = strrchr(src_dir, '/');
+    char *slash = S_ISDIR(sb.st_mode) ? NULL : strrchr(src_dir, '/');
     if (slash) *slash = 0;
-    else snprintf(src_dir, sizeof src_dir, ".");
+    else if (!S_ISDIR(sb.st_mode)) snprintf(src_dir, sizeof src_dir, ".");
   }
   int have_tok = rc == ST_OK && st_model_tokenizer(base, tok, sizeof tok) == ST_OK;
   if (rc == ST_OK && !have_tok)
     fprintf(stderr, "strata: note: %s; the export has no tokenizer files\n", st_errmsg());
   char note[512] = "";
-  if (rc == ST_OK) rc = st_export_hf(m, src_dir, have_tok ? tok : NULL, dst, dtype, note, sizeof note);
+  if (rc == ST_OK)
+    rc = st_export_hf(m, src_dir[0] ? src_dir : NULL, have_tok ? tok : NULL, dst, dtype, note,
+                      sizeof note);
   if (rc == ST_OK && note[0]) fprintf(stderr, "strata: note: %s\n", note);
   if (rc == ST_OK)
     printf("wrote %s: config.json, model.safetensors (%s, %zu parameters%s)%s, "

@@ -381,7 +381,7 @@ static int load_inputs(run *r) {
   if (be->set_bf16) be->set_bf16(bf16);
   else if (bf16)
     fprintf(stderr, "strata: note: the %s backend has no bf16 mode; running fp32\n", be->name);
-  /* model.frozen_dtype: frozen matrices in low precision or in place from
+  /* frozen_dtype: frozen matrices in low precision or in place from
    * the file (core/io/model_load.h); trainable ones are widened to fp32 */
   if (pin_model(r) || st_model_load_as(&r->m, r->model_path, be, str(r, "frozen_dtype")))
     return ST_ERR;

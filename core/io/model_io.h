@@ -31,6 +31,10 @@ int st_model_base(const char *spec, char *out, size_t n);
 /* The tokenizer that goes with a model, a run folder's being its base
  * model's (st_tokenizer_find on st_model_base). */
 int st_model_tokenizer(const char *spec, char *out, size_t n);
+/* A checkpoint's trained tensors ("weight/<name>") into m; trained[n_tab]
+ * marks them and *n_applied counts them (either may be NULL). */
+int st_run_apply_weights(st_model *m, const char *ckpt, unsigned char *trained,
+                         int *n_applied);
 /* The model of a resolved run (st_model_load calls it); m->path = spec.
  * frozen_dtype: as st_model_load_as (model_load.h), NULL for flat storage. */
 int st_run_load(st_model **out, const st_run_ref *r, const char *spec,

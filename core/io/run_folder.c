@@ -122,9 +122,10 @@ int st_model_base(const char *spec, char *out, size_t n) {
   return st_err("%s: runs based on runs nest more than 16 deep", spec);
 }
 
-/* the checkpoint's "weight/<name>" tensors into m */
-static int apply_weights(st_model *m, const char *path) {
+int st_run_apply_weights(st_model *m, const char *path, unsigned char *trained,
+                         int *n_applied) {
   st_sft *f;
+  if (n_applied) *n_applied = 0;
   if (st_sft_open(&f, path)) return ST_ERR;
   int rc = ST_OK;
   float *buf = NULL;
@@ -138,8 +139,12 @@ static int apply_weights(st_model *m, const char *path) {
     }
     free(buf);
     if (!(buf = st_malloc(t->numel * sizeof *buf)) ||
-        st_sft_read_f32(f, t, buf, t->numel) || st_model_set(m, q, buf, t->numel))
+        st_sft_read_f32(f, t, buf, t->numel) || st_model_set(m, q, buf, t->numel)) {
       rc = ST_ERR;
+    } else {
+      if (trained) trained[q - m->tab] = 1;
+      if (n_applied) (*n_applied)++;
+    }
   }
   free(buf);
   st_sft_close(f);
@@ -155,7 +160,7 @@ int st_run_load(st_model **out, const st_run_ref *r, const char *spec,
   if (st_model_load_as(&m, r->base, be, frozen_dtype))
     return st_err_prefix("%s: base model: ", spec);
   st_lora *lo = NULL;
-  int rc = apply_weights(m, r->ckpt);
+  int rc = st_run_apply_weights(m, r->ckpt, NULL, NULL);
   if (rc == ST_OK && r->lora[0]) {
     rc = st_lora_load(&lo, m, r->lora);
     if (rc == ST_OK) rc = st_lora_merge(m, lo);

@@ -27,6 +27,7 @@
 #include "model.h"
 #include "model_load.h"
 #include "plan.h"
+#include "ref_check.h"
 #include "safetensors.h"
 #include "test.h"
 #include "train.h"
@@ -37,21 +38,6 @@
 #define GRAD_TOL 1e-4
 #define LOSS_TOL 1e-5
 #define CONTROL_MIN 1e-2
-
-static float *get(const st_sft *f, const char *key, size_t *n) {
-  const st_sft_tensor *t = st_sft_find(f, key);
-  if (!t) {
-    fprintf(stderr, "%s: no tensor '%s'\n", f->path, key);
-    exit(1);
-  }
-  float *x = malloc(t->numel * sizeof *x);
-  if (!x || st_sft_read_f32(f, t, x, t->numel)) {
-    fprintf(stderr, "%s\n", st_errmsg());
-    exit(1);
-  }
-  if (n) *n = t->numel;
-  return x;
-}
 
 static double rel_diff(const float *a, const float *ref, size_t n) {
   double d = 0, r = 0;
@@ -111,14 +97,14 @@ static void run(const fixture *fx, const char *frozen) {
   check_storage(m, NULL, autodt, what);
 
   size_t nl;
-  float *ref_logits = get(fx->ref, "logits", &nl);
+  float *ref_logits = ref_get(fx->ref, "logits", &nl);
   float *logits = malloc(nl * sizeof *logits);
   OK(st_model_logits(m, fx->tok, fx->B, fx->T, logits));
   double d = rel_diff(logits, ref_logits, nl);
   printf("%s: logits %.2e\n", what, d);
   CHECK_MSG(d <= LOGIT_TOL, "%s: logits differ by %g", what, d);
 
-  float *lossv = get(fx->ref, "loss", NULL), ref_loss = lossv[0];
+  float *lossv = ref_get(fx->ref, "loss", NULL), ref_loss = lossv[0];
   free(lossv);
   for (int which = 0; which < 3; which++) {
     st_plan p;
@@ -140,7 +126,7 @@ static void run(const fixture *fx, const char *frozen) {
       char key[160];
       snprintf(key, sizeof key, "grad.%s", q->name);
       size_t k;
-      float *rg = get(fx->ref, key, &k), *g = malloc(k * sizeof *g);
+      float *rg = ref_get(fx->ref, key, &k), *g = malloc(k * sizeof *g);
       OK(st_trainer_grad(t, q, g, k));
       double e = rel_diff(g, rg, k);
       CHECK_MSG(e <= GRAD_TOL, "%s: %s differs by %g", pw, q->name, e);
@@ -196,7 +182,7 @@ int main(void) {
     fx.B = (int)tt->shape[0];
     fx.T = (int)tt->shape[1];
     size_t n;
-    float *tf = get(fx.ref, "tokens", &n), *gf = get(fx.ref, "targets", NULL);
+    float *tf = ref_get(fx.ref, "tokens", &n), *gf = ref_get(fx.ref, "targets", NULL);
     fx.tok = malloc(n * sizeof *fx.tok);
     fx.tgt = malloc(n * sizeof *fx.tgt);
     for (size_t i = 0; i < n; i++) {
