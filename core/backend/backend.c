@@ -23,4 +23,7 @@ const st_backend *st_backend_cuda(void) {
   st_err("strata was built without the CUDA backend");
   return NULL;
 }
+int st_cuda_cublas_check(void) {
+  return st_err("strata was built without the CUDA backend");
+}
 #endif

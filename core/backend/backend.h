@@ -182,6 +182,10 @@ static inline ST_HOSTDEV int st_dropout_keep(uint64_t seed, uint64_t i, float p)
  * not built or no device). */
 const st_backend *st_backend_cpu(void);
 const st_backend *st_backend_cuda(void);
+/* Opens cuBLAS the way the CUDA backend does on its first use (it is not
+ * linked: core/cuda/cublas_load.cu), without needing a device: ST_OK, or
+ * ST_ERR + st_err when it cannot be found or the build has no CUDA. */
+int st_cuda_cublas_check(void);
 /* "cpu" | "cuda"; NULL + st_err on an unknown name or missing device */
 const st_backend *st_backend_get(const char *name);
 

@@ -177,16 +177,17 @@ static int cuda_init(void) {
     (void)cudaGetLastError();
     return ST_ERR;
   }
-  cublasStatus_t s = cublasCreate(&cublas);
+  if (cuda_cublas_load(init_msg, sizeof init_msg)) return ST_ERR;
+  cublasStatus_t s = cuda_blas.create(&cublas);
   if (s != CUBLAS_STATUS_SUCCESS) {
     snprintf(init_msg, sizeof init_msg, "cuda: cuBLAS init failed: %s",
-             cublasGetStatusString(s));
+             cuda_blas.status_string(s));
     return ST_ERR;
   }
   /* fp32 GEMMs on the tensor cores (TF32 inputs, fp32 accumulation), as
    * PyTorch does with allow_tf32; gemm.cu asks for it per call too */
-  CUBLAS_CHECK(cublasSetMathMode(cublas, CUBLAS_TF32_TENSOR_OP_MATH));
-  CUBLAS_CHECK(cublasSetStream(cublas, 0));
+  CUBLAS_CHECK(cuda_blas.set_math_mode(cublas, CUBLAS_TF32_TENSOR_OP_MATH));
+  CUBLAS_CHECK(cuda_blas.set_stream(cublas, 0));
   /* Hopper kernels want a larger workspace than cuBLAS's default */
   size_t ws_bytes = (size_t)32 << 20;
   void *ws = cuda_alloc(ws_bytes);
@@ -194,7 +195,7 @@ static int cuda_init(void) {
     snprintf(init_msg, sizeof init_msg, "%s", st_errmsg());
     return ST_ERR;
   }
-  CUBLAS_CHECK(cublasSetWorkspace(cublas, ws, ws_bytes));
+  CUBLAS_CHECK(cuda_blas.set_workspace(cublas, ws, ws_bytes));
 
   st_backend *b = &cuda_backend;
   b->name = "cuda";

@@ -35,7 +35,7 @@ void cuda_fatal(const char *call, const char *msg, const char *file, int line);
   do {                                                                  \
     cublasStatus_t s_ = (x);                                            \
     if (s_ != CUBLAS_STATUS_SUCCESS)                                    \
-      cuda_fatal(#x, cublasGetStatusString(s_), __FILE__, __LINE__);    \
+      cuda_fatal(#x, cuda_blas.status_string(s_), __FILE__, __LINE__);  \
   } while (0)
 
 /* after every <<<...>>>: catches bad launch configurations at once (faults
@@ -60,6 +60,26 @@ static __device__ __forceinline__ float warp_max(float v) {
     v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
   return v;
 }
+
+/* --- cublas_load.cu ----------------------------------------------------- */
+/* the cuBLAS calls the backend makes, resolved from the library at start
+ * (the file says why it is not linked) */
+typedef struct cuda_cublas_api {
+  cublasStatus_t (*create)(cublasHandle_t *h);
+  const char *(*status_string)(cublasStatus_t s);
+  cublasStatus_t (*set_math_mode)(cublasHandle_t h, cublasMath_t mode);
+  cublasStatus_t (*set_stream)(cublasHandle_t h, cudaStream_t s);
+  cublasStatus_t (*set_workspace)(cublasHandle_t h, void *ws, size_t bytes);
+  cublasStatus_t (*gemm_ex)(cublasHandle_t h, cublasOperation_t ta,
+                            cublasOperation_t tb, int m, int n, int k,
+                            const void *alpha, const void *A, cudaDataType at,
+                            int lda, const void *B, cudaDataType bt, int ldb,
+                            const void *beta, void *C, cudaDataType ct, int ldc,
+                            cublasComputeType_t compute, cublasGemmAlgo_t algo);
+} cuda_cublas_api;
+extern cuda_cublas_api cuda_blas;
+/* opens cuBLAS once; ST_OK, or ST_ERR with the reason in msg */
+int cuda_cublas_load(char *msg, size_t len);
 
 /* --- backend_cuda.cu ---------------------------------------------------- */
 cublasHandle_t cuda_cublas(void);

@@ -61,14 +61,14 @@ void cuda_gemm(int transA, int transB, int M, int N, int K, float alpha,
   if (cuda_bf16() && K > 0) {
     const uint16_t *Ah = as_bf16(0, A, transA ? K : M, transA ? M : K, lda);
     const uint16_t *Bh = as_bf16(1, B, transB ? N : K, transB ? K : N, ldb);
-    CUBLAS_CHECK(cublasGemmEx(cuda_cublas(), opB, opA, N, M, K, &alpha, Bh,
-                              CUDA_R_16BF, ldb, Ah, CUDA_R_16BF, lda, &beta, C,
-                              CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F,
-                              CUBLAS_GEMM_DEFAULT));
+    CUBLAS_CHECK(cuda_blas.gemm_ex(cuda_cublas(), opB, opA, N, M, K, &alpha,
+                                   Bh, CUDA_R_16BF, ldb, Ah, CUDA_R_16BF, lda,
+                                   &beta, C, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F,
+                                   CUBLAS_GEMM_DEFAULT));
     return;
   }
-  CUBLAS_CHECK(cublasGemmEx(cuda_cublas(), opB, opA, N, M, K, &alpha, B,
-                            CUDA_R_32F, ldb, A, CUDA_R_32F, lda, &beta, C,
-                            CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F_FAST_TF32,
-                            CUBLAS_GEMM_DEFAULT));
+  CUBLAS_CHECK(cuda_blas.gemm_ex(cuda_cublas(), opB, opA, N, M, K, &alpha, B,
+                                 CUDA_R_32F, ldb, A, CUDA_R_32F, lda, &beta, C,
+                                 CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F_FAST_TF32,
+                                 CUBLAS_GEMM_DEFAULT));
 }
