@@ -110,11 +110,12 @@ typedef struct st_backend {
   int attn_window;
 
   /* --- activations ----------------------------------------------------- */
-  /* GELU, tanh approximation: out = gelu(inp); dinp (=) from dout */
+  /* GELU, tanh approximation: out = gelu(inp); dinp (=) from dout; dinp
+   * may be inp (the backward writes the gradient over the pre-activation) */
   void (*gelu_fwd)(float *out, const float *inp, size_t n);
   void (*gelu_bwd)(float *dinp, const float *inp, const float *dout, size_t n);
   /* SwiGLU: gu[N,2H] = [gate | up]; out[N,H] = silu(gate) * up;
-   * dgu (=) [N,2H] from dout[N,H] */
+   * dgu (=) [N,2H] from dout[N,H]; dgu may be gu (in place, as gelu_bwd) */
   void (*swiglu_fwd)(float *out, const float *gu, int N, int H);
   void (*swiglu_bwd)(float *dgu, const float *dout, const float *gu, int N,
                      int H);

@@ -46,7 +46,8 @@ void st_cpu_swiglu_fwd(float *out, const float *gu, int N, int H) {
 }
 
 /* with s = sigmoid(gate): dgate = dout up s (1 + gate (1 - s));
- * dup = dout gate s. dgu is overwritten. */
+ * dup = dout gate s. dgu is overwritten; it may be gu (each gate and up is
+ * read before either is written). */
 void st_cpu_swiglu_bwd(float *dgu, const float *dout, const float *gu, int N,
                        int H) {
 #pragma omp parallel for schedule(static) if ((size_t)N * H >= ST_CPU_PAR_MIN)
@@ -56,9 +57,9 @@ void st_cpu_swiglu_bwd(float *dgu, const float *dout, const float *gu, int N,
     float *dg = dgu + (size_t)n * 2 * H, *du = dg + H;
 #pragma omp simd
     for (int i = 0; i < H; i++) {
-      float s = 1.0f / (1.0f + st_expf(-g[i]));
-      dg[i] = d[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
-      du[i] = d[i] * g[i] * s;
+      float gi = g[i], ui = u[i], s = 1.0f / (1.0f + st_expf(-gi));
+      dg[i] = d[i] * ui * s * (1.0f + gi * (1.0f - s));
+      du[i] = d[i] * gi * s;
     }
   }
 }

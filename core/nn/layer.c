@@ -71,23 +71,32 @@ void st_acts_free(st_acts *a, const st_backend *be) {
   a->base = NULL;
 }
 
-int st_bwd_scratch_alloc(st_bwd_scratch *s, const st_model *m, int B, int T) {
+size_t st_bwd_scratch_floats(const st_model *m, int B, int T) {
+  const st_config *c = &m->cfg;
+  return (size_t)B * T *
+         ((size_t)c->hidden + (size_t)c->n_heads * c->head_dim + st_qkv_dim(c) +
+          st_lora_max_rank(m->lora) + st_lora_max_in(m->lora));
+}
+
+int st_bwd_scratch_alloc(st_bwd_scratch *s, const st_model *m, int B, int T,
+                         size_t spare) {
   const st_config *c = &m->cfg;
   size_t N = (size_t)B * T;
-  size_t nact = N * c->hidden, nfc = N * st_fc_dim(c), nln = N * c->dim,
+  size_t nact = N * c->hidden, nln = N * c->dim,
          natt = N * c->n_heads * c->head_dim, nqkv = N * st_qkv_dim(c);
-  size_t ndax = N * st_lora_max_rank(m->lora), ntmp = N * st_lora_max_in(m->lora);
-  float *p = m->be->alloc((nact + nfc + nln + natt + nqkv + ndax + ntmp) *
-                          sizeof(float));
+  size_t ndax = N * st_lora_max_rank(m->lora);
+  size_t rest = st_bwd_scratch_floats(m, B, T);
+  if (spare < rest) spare = rest;
+  float *p = m->be->alloc((nln + spare) * sizeof(float));
   if (!p) return ST_ERR;
   s->base = p;
-  s->dact = p;
-  s->dfc = s->dact + nact;
-  s->dln = s->dfc + nfc;
-  s->datt = s->dln + nln;
+  s->dln = p;
+  s->dact = s->dln + nln;
+  s->datt = s->dact + nact;
   s->dqkv = s->datt + natt;
   s->lora_dax = ndax ? s->dqkv + nqkv : NULL;
-  s->lora_tmp = ntmp ? s->dqkv + nqkv + ndax : NULL;
+  s->lora_tmp = st_lora_max_in(m->lora) ? s->dqkv + nqkv + ndax : NULL;
+  s->spare = spare;
   return ST_OK;
 }
 
@@ -276,15 +285,19 @@ void st_layer_bwd(const st_model *m, int l, const st_acts *a, const float *x,
   lora_bwd(m, a, l, ST_PRJ_W, dres, a->act, below < ST_OP_PRJ ? s->dact : NULL,
            s, N, H, C);
   if (below >= ST_OP_PRJ) return;
+  /* dL/d(FC output) is written over FC's output: nothing reads that after
+   * the activation's backward, and the block saves N x FCD floats of
+   * backward scratch (the largest buffer after fc itself) */
+  float *dfc = a->fc;
   if (c->arch == ST_ARCH_LLAMA)
-    be->swiglu_bwd(s->dfc, s->dact, a->fc, N, H);
+    be->swiglu_bwd(dfc, s->dact, a->fc, N, H);
   else
-    be->gelu_bwd(s->dfc, a->fc, s->dact, (size_t)N * H);
+    be->gelu_bwd(dfc, a->fc, s->dact, (size_t)N * H);
   /* FC: gate,up / c_fc */
-  linear_wgrad(be, g, ST_FC_W, s->dfc, a->ln2, N, C, FCD);
+  linear_wgrad(be, g, ST_FC_W, dfc, a->ln2, N, C, FCD);
   if (below < ST_OP_FC)
-    linear_dgrad(m, l, ST_FC_W, s->dln, s->dfc, N, C, FCD);
-  lora_bwd(m, a, l, ST_FC_W, s->dfc, a->ln2, below < ST_OP_FC ? s->dln : NULL,
+    linear_dgrad(m, l, ST_FC_W, s->dln, dfc, N, C, FCD);
+  lora_bwd(m, a, l, ST_FC_W, dfc, a->ln2, below < ST_OP_FC ? s->dln : NULL,
            s, N, C, FCD);
   if (below >= ST_OP_FC) return;
   /* LN2: post-attention norm; its input gradient joins the residual (dres

@@ -62,19 +62,26 @@ void st_acts_free(st_acts *a, const st_backend *be);
 void st_layer_fwd(const st_model *m, int l, st_acts *a, const float *x,
                   float *out, int B, int T);
 
-/* Scratch buffers for backward, shared by all blocks. */
+/* Scratch buffers for backward, shared by all blocks: dln, then the rest
+ * in one span of at least `spare` floats (st_bwd_scratch_alloc), which a
+ * caller may use while no block's backward runs: the trainer's head puts
+ * its logits there, between the forward and the first block's backward,
+ * leaving dL/d(final norm output) in dln. */
 typedef struct st_bwd_scratch {
-  float *dact; /* [N,H] */
-  float *dfc;  /* [N,FCD] */
   float *dln;  /* [N,C] */
+  float *dact; /* [N,H]; the spare span starts here */
   float *datt; /* [N,NH*HS] */
   float *dqkv; /* [N,QKVD] */
   /* LoRA, when model->lora was set at allocation (else NULL) */
   float *lora_dax; /* [N, largest rank]: dL/d(A·x) */
   float *lora_tmp; /* [N, widest adapter input]: dropout(x), d(A·x) A */
+  size_t spare; /* floats from dact on */
   void *base;
 } st_bwd_scratch;
-int st_bwd_scratch_alloc(st_bwd_scratch *s, const st_model *m, int B, int T);
+/* floats the blocks' backward needs after dln (with model->lora's adapters) */
+size_t st_bwd_scratch_floats(const st_model *m, int B, int T);
+int st_bwd_scratch_alloc(st_bwd_scratch *s, const st_model *m, int B, int T,
+                         size_t spare);
 void st_bwd_scratch_free(st_bwd_scratch *s, const st_backend *be);
 
 /* dres[N,C] holds dL/d(out) on entry and dL/dx on return when below ==
@@ -82,7 +89,8 @@ void st_bwd_scratch_free(st_bwd_scratch *s, const st_backend *be);
  * (in place: the residual gradient flows down through the stack).
  * Adapters of the block (a->lora) that train accumulate dA and dB; the
  * gradient through every adapter joins its module's input gradient where
- * that is needed. */
+ * that is needed. The backward consumes the activations: a->fc holds its
+ * own gradient afterwards, so a second backward needs the forward again. */
 void st_layer_bwd(const st_model *m, int l, const st_acts *a, const float *x,
                   float *dres, const st_layer_grads *g, int below,
                   st_bwd_scratch *s, int B, int T);

@@ -15,7 +15,9 @@
  * The head runs over R rows at a time (R = N unless N x V logits would pass
  * HEAD_FLOATS): logits, loss and its gradient, the head's weight gradient
  * and the gradient into the final norm, chunk by chunk, so a large
- * vocabulary costs R x V floats of logits instead of N x V.
+ * vocabulary costs R x V floats of logits instead of N x V. The logits live
+ * in the backward scratch (layer.h: its spare span), idle until the first
+ * block's backward: memory is the larger of the two, not their sum.
  *
  * Accumulation: a step over K micro-batches runs K forwards and backwards
  * into the same gradients, each micro-batch's loss gradient scaled by 1 /
@@ -67,7 +69,7 @@ struct st_trainer {
   st_acts scratch;     /* the frozen prefix's block, when k0 > 0 */
   float **h;           /* [L+1] residual stream; h[l] kept for l >= k0 */
   float *pp[2];        /* ping-pong residual for the prefix */
-  float *lnf, *lnf_mean, *lnf_rstd, *logits, *losses, *dres;
+  float *lnf, *lnf_mean, *lnf_rstd, *losses, *dres; /* logits: bs.dact on */
   int32_t *tok, *tgt;  /* device */
   st_bwd_scratch bs;
   /* per named tensor (m->tab): gradient and AdamW state, trainable only */
@@ -154,7 +156,9 @@ static void build_views(st_trainer *t) {
 static int attach_lora(st_trainer *t) {
   if (t->lora && st_lora_attach(t->m, t->lora->n ? t->lora : NULL)) return ST_ERR;
   st_bwd_scratch_free(&t->bs, t->be);
-  if (st_bwd_scratch_alloc(&t->bs, t->m, t->B, t->T)) return ST_ERR;
+  if (st_bwd_scratch_alloc(&t->bs, t->m, t->B, t->T,
+                           (size_t)t->R * t->m->cfg.vocab))
+    return ST_ERR;
   free_acts(t);
   return alloc_acts(t);
 }
@@ -285,7 +289,6 @@ int st_trainer_new(st_trainer **out, st_model *m, const st_plan *plan, int B,
   if (!(t->lnf = be->alloc(N * C * sizeof(float))) ||
       !(t->lnf_mean = be->alloc(N * sizeof(float))) ||
       !(t->lnf_rstd = be->alloc(N * sizeof(float))) ||
-      !(t->logits = be->alloc((size_t)t->R * c->vocab * sizeof(float))) ||
       !(t->losses = be->alloc(N * sizeof(float))) ||
       !(t->dres = be->alloc(N * C * sizeof(float))) ||
       !(t->tok = be->alloc(N * sizeof(int32_t))) ||
@@ -308,8 +311,7 @@ void st_trainer_free(st_trainer *t) {
     if (t->m1[i]) be->free(t->m1[i]);
     if (t->m2[i]) be->free(t->m2[i]);
   }
-  float *bufs[] = {t->lnf, t->lnf_mean, t->lnf_rstd, t->logits, t->losses,
-                   t->dres};
+  float *bufs[] = {t->lnf, t->lnf_mean, t->lnf_rstd, t->losses, t->dres};
   for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
     if (bufs[i]) be->free(bufs[i]);
   if (t->tok) be->free(t->tok);
@@ -372,16 +374,17 @@ static double head(st_trainer *t, float dscale) {
   const st_backend *be = t->be;
   int N = t->N, C = c->dim, V = c->vocab, on = below_head(t);
   float *dhead = global_grad(t, c->tied ? ST_WTE : ST_HEAD);
+  float *logits = t->bs.dact; /* [R,V] in the idle backward scratch */
   for (int r0 = 0; r0 < N; r0 += t->R) {
     int n = N - r0 < t->R ? N - r0 : t->R;
     const float *x = t->lnf + (size_t)r0 * C;
-    st_head_fwd(m, t->logits, x, n);
+    st_head_fwd(m, logits, x, n);
     /* logits become dL/dlogits */
-    be->softmax_ce(t->losses + r0, t->logits, t->tgt + r0, n, V, dscale);
+    be->softmax_ce(t->losses + r0, logits, t->tgt + r0, n, V, dscale);
     if (dhead)
-      be->gemm(1, 0, V, C, n, 1.0f, t->logits, V, x, C, 1.0f, dhead, C);
+      be->gemm(1, 0, V, C, n, 1.0f, logits, V, x, C, 1.0f, dhead, C);
     if (on)
-      st_wgemm(m, -1, st_head_slot(m), 0, n, 1.0f, t->logits, V, 0.0f,
+      st_wgemm(m, -1, st_head_slot(m), 0, n, 1.0f, logits, V, 0.0f,
                t->bs.dln + (size_t)r0 * C, C);
   }
   return be->sum(t->losses, (size_t)N);
@@ -632,11 +635,12 @@ static size_t act_floats(const st_config *c, int B, int T, int k0,
   int shared = k0 > 0 || recompute;    /* the scratch block */
   fl += (size_t)(blocks + shared) * acts + (size_t)(L + 1 - k0) * N * C;
   if (k0 > 0) fl += 2 * N * C;
-  fl += N * C + 2 * N + R * (size_t)c->vocab + N + N * C; /* head */
-  fl += N * ((size_t)c->hidden + st_fc_dim(c) + C +
-             (size_t)c->n_heads * c->head_dim + st_qkv_dim(c)); /* bs */
+  fl += N * C + 2 * N + N + N * C; /* head, less its logits */
+  /* bs: dln, then the larger of the blocks' scratch and the logits */
+  size_t rest = N * ((size_t)c->hidden + (size_t)c->n_heads * c->head_dim +
+                     st_qkv_dim(c) + max_rank + max_in);
+  fl += N * C + (rest > R * (size_t)c->vocab ? rest : R * (size_t)c->vocab);
   fl += N * ((recompute ? 0 : ranks) + (shared ? widest : 0));
-  fl += N * (max_rank + max_in);
   return fl;
 }
 

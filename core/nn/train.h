@@ -102,8 +102,9 @@ int st_trainer_set_state(st_trainer *t, const st_param *p, const float *m,
 size_t st_trainer_bytes(const st_trainer *t);
 /* the part of it that grows with B x T: block activations and kept block
  * inputs (checkpointing, plan.recompute, keeps the inputs and one block),
- * the head's buffers (logits: B.T.V floats, at most 2^25 of them: the head
- * runs in row chunks beyond), the backward scratch */
+ * the head's buffers, the backward scratch (which holds the logits while
+ * the head runs: B.T.V floats, at most 2^25 of them, the head running in
+ * row chunks beyond) */
 size_t st_trainer_act_bytes(const st_trainer *t);
 /* what st_trainer_bytes would be for a new trainer of plan p at B x T,
  * without allocating it: to tell whether it fits before trying */

@@ -803,6 +803,12 @@ static void test_gelu(int n) {
   double *got = dbl(din, n);
   fctx c = {.N = n, .x = xd, .g = g};
   check_grad("gelu_bwd", loss_gelu, &c, xd, n, got);
+  /* in place (the block's backward writes the gradient over its input):
+   * bitwise the out-of-place result */
+  be->gelu_bwd(dX, dX, dD, n);
+  float *inpl = down(dX, n);
+  CHECK(!memcmp(inpl, din, n * sizeof *din));
+  free(inpl);
   free(x), free(dout), free(nan), free(out), free(want), free(xd), free(g);
   free(din), free(got);
   be->free(dX), be->free(dD), be->free(dO), be->free(dI);
@@ -839,6 +845,10 @@ static void test_swiglu(int N, int H) {
   double *got = dbl(din, n2);
   fctx c = {.N = N, .C = H, .x = xd, .g = g};
   check_grad("swiglu_bwd", loss_swiglu, &c, xd, n2, got);
+  be->swiglu_bwd(dG, dD, dG, N, H); /* in place, as gelu_bwd */
+  float *inpl = down(dG, n2);
+  CHECK(!memcmp(inpl, din, n2 * sizeof *din));
+  free(inpl);
   free(gu), free(dout), free(nan), free(out), free(xd), free(g), free(want);
   free(din), free(got);
   be->free(dG), be->free(dD), be->free(dO), be->free(dI);
