@@ -23,7 +23,10 @@
  * --frozen-dtype holds the model in split storage (weights.h): frozen
  * weight matrices in bf16/f16 (a --model's used in place from its file),
  * widened per GEMM; each timed plan widens what it trains and the model is
- * narrowed again after it, so every run starts from the same storage. */
+ * narrowed again after it, so every run starts from the same storage.
+ *
+ * --fused-update times every plan with fused updates (train.fused_update:
+ * AdamW per block during the backward, no clipping; train.h). */
 #include <jansson.h>
 #include <libgen.h>
 #include <math.h>
@@ -128,16 +131,19 @@ typedef struct timing {
  * (even of one rank: the reducer's own cost), each rank steps on its B / N
  * rows of tok/tgt [B,T] through the reducer. */
 static int time_plan(st_model *m, const st_plan *p, int B, int T, int steps,
-                     const int32_t *tok, const int32_t *tgt, timing *out) {
+                     int fused, const int32_t *tok, const int32_t *tgt,
+                     timing *out) {
   int n = st_dist_size(), rows = B / n;
   size_t off = (size_t)st_dist_rank() * rows * T;
   st_trainer *t;
   st_reducer *red = NULL;
   st_reduce_stats s0 = {0}, s1 = {0};
   if (st_trainer_new(&t, m, p, rows, T)) return ST_ERR;
+  if (st_trainer_set_fused(t, fused)) goto fail;
   if (st_dist_launcher()[0] && st_reducer_new(&red, t, m)) goto fail;
   st_optim o = st_optim_default();
   o.lr = 1e-5f; /* small: the weights barely move between the two timings */
+  if (fused) o.grad_clip = 0; /* fused updates cannot clip */
   float loss = 0;
   if (st_trainer_step(t, tok + off, tgt + off, &o, &loss, NULL)) goto fail;
   m->be->sync();
@@ -278,6 +284,10 @@ static const cli_opt opts[] = {
              "training; also times LoRA on all layers. SPEC:\n"
              "r=8,alpha=16,modules=q,v[,dropout=0.1][,rslora=1]\n"
              "(defaults r=8, alpha=16, modules q,v, or c_attn on GPT-2)"},
+    {"--fused-update", CLI_FLAG,
+     .help = "every plan with fused updates (train.fused_update: AdamW\n"
+             "per block during the backward, one block's gradients held,\n"
+             "no clipping)"},
     {"--checkpointing", CLI_FLAG,
      .help = "also time the mask with activation checkpointing\n"
              "(train.checkpointing): its activation bytes and step time\n"
@@ -603,6 +613,7 @@ static int bench(int argc, char **argv) {
   int steps = (int)cli_int(&a, "--steps");
   const char *spec = cli_str(&a, "--trainable");
   int json = cli_on(&a, "--json"), ckpt = cli_on(&a, "--checkpointing");
+  int fused = cli_on(&a, "--fused-update");
   if ((long long)B * T > 1 << 30) return st_err("bench: --batch-size x --seq-len is too large");
   /* a job (mpirun, even -np 1): the step runs across its ranks; rank 0
    * reports */
@@ -612,6 +623,7 @@ static int bench(int argc, char **argv) {
     if (ranks && ranks != job)
       return st_err("bench: --ranks %d, but the job has %d ranks", ranks, job);
     if (cli_on(&a, "--eval")) return st_err("bench: --eval runs in one process, not under mpirun");
+    if (fused) return st_err("bench: --fused-update runs in one process, not under mpirun");
     if (B % job)
       return st_err("bench: --batch-size %d does not divide by the %d ranks of the job: "
                     "each rank takes batch-size / ranks rows", B, job);
@@ -664,17 +676,17 @@ static int bench(int argc, char **argv) {
 
   /* each run must fit beside the model; full fine-tuning only serves as the
    * baseline, so a model too large for it is timed without */
-  double need = (double)st_trainer_estimate_bytes(m, &plan, B, T) + widen_bytes(m, &plan);
+  double need = (double)st_trainer_estimate_bytes(m, &plan, B, T, fused) + widen_bytes(m, &plan);
   if (!fits(be, need)) {
     st_err("bench: the mask %s needs %.1f GB for B=%d T=%d; %.1f GB of memory is "
            "available%s", spec, need / 1e9, B, T, mem_available() / 1e9,
            ckpt ? "" : " (--checkpointing may fit)");
     goto done;
   }
-  double need_full = (double)st_trainer_estimate_bytes(m, &full, B, T) + widen_bytes(m, &full);
+  double need_full = (double)st_trainer_estimate_bytes(m, &full, B, T, fused) + widen_bytes(m, &full);
   int do_full = (strcmp(spec, "all") || lora_s) && fits(be, need_full);
   int do_lall = lora_s && strcmp(spec, "all") &&
-                fits(be, (double)st_trainer_estimate_bytes(m, &lall, B, T));
+                fits(be, (double)st_trainer_estimate_bytes(m, &lall, B, T, 0));
 
   /* smallest first: peak RSS only grows, so each peak is read before a
    * larger run */
@@ -682,15 +694,15 @@ static int bench(int argc, char **argv) {
   double rss_base = peak_rss_mb(), rss_ckpt = NAN;
   if (ckpt) {
     if (!quiet) fprintf(stderr, "bench: timing mask %s with checkpointing ...\n", spec);
-    if (time_plan(m, &pck, B, T, steps, tok, tgt, &tk)) goto done;
+    if (time_plan(m, &pck, B, T, steps, fused, tok, tgt, &tk)) goto done;
     rss_ckpt = peak_rss_mb();
   }
   if (!quiet) fprintf(stderr, "bench: timing mask %s ...\n", spec);
-  if (time_plan(m, &plan, B, T, steps, tok, tgt, &tm)) goto done;
+  if (time_plan(m, &plan, B, T, steps, fused, tok, tgt, &tm)) goto done;
   double rss_mask = peak_rss_mb();
   if (do_full) {
     if (!quiet) fprintf(stderr, "bench: timing full fine-tuning ...\n");
-    if (time_plan(m, &full, B, T, steps, tok, tgt, &tf)) goto done;
+    if (time_plan(m, &full, B, T, steps, fused, tok, tgt, &tf)) goto done;
   } else if (!strcmp(spec, "all") && !lora_s) {
     tf = tm;
   } else if (!quiet) {
@@ -700,7 +712,7 @@ static int bench(int argc, char **argv) {
   double rss_full = do_full ? peak_rss_mb() : isfinite(tf.ms) ? rss_mask : NAN;
   if (do_lall) {
     if (!quiet) fprintf(stderr, "bench: timing LoRA on all layers ...\n");
-    if (time_plan(m, &lall, B, T, steps, tok, tgt, &tl)) goto done;
+    if (time_plan(m, &lall, B, T, steps, fused, tok, tgt, &tl)) goto done;
   } else if (lora_s && !strcmp(spec, "all")) {
     tl = tm;
   }
@@ -758,6 +770,7 @@ static int bench(int argc, char **argv) {
   json_object_set_new(o, "act_bytes", json_integer((json_int_t)tm.act_bytes));
   size_t mapped, model_bytes = st_model_bytes(m, &mapped);
   json_object_set_new(o, "frozen_dtype", frozen ? json_string(frozen) : json_null());
+  json_object_set_new(o, "fused_update", json_boolean(fused));
   json_object_set_new(o, "model_bytes", json_integer((json_int_t)model_bytes));
   json_object_set_new(o, "mapped_bytes", json_integer((json_int_t)mapped));
   json_object_set_new(o, "loss", json_real(tm.loss));
@@ -806,8 +819,8 @@ static int bench(int argc, char **argv) {
     puts(s);
     free(s);
   } else {
-    printf("%s %s %s B=%d T=%d threads=%d params=%.1fM mask=%s", be->name, prec, label,
-           B, T, st_get_threads(), nparams / 1e6, spec);
+    printf("%s %s %s B=%d T=%d threads=%d params=%.1fM mask=%s%s", be->name, prec, label,
+           B, T, st_get_threads(), nparams / 1e6, spec, fused ? " fused updates" : "");
     if (job) printf(" (each of %d ranks: %d rows, sgemm rate summed)", job, B / job);
     printf("\n");
     printf("  step %.1f ms (%.0f tok/s), full ", ms_mask, N / (ms_mask * 1e-3));

@@ -67,6 +67,7 @@ struct run {
   int steps, B, T, eval_every, eval_samples, ckpt_every, classify;
   int zero_shot;             /* eval.zero_shot */
   int accumulate;            /* train.accumulate: micro-batches per step */
+  int fused;                 /* train.fused_update (train.h) */
   /* selection (output.keep, output.metric, train.early_stop) */
   char metric[16];           /* loss, perplexity, accuracy or f1 */
   int higher;                /* the metric is better higher */
@@ -339,6 +340,15 @@ static int read_config(run *r) {
   get_or_default(r, "train.checkpointing");
   r->st.recompute = lua_toboolean(r->L, -1);
   lua_pop(r->L, 1);
+  get_or_default(r, "train.fused_update");
+  r->fused = lua_toboolean(r->L, -1);
+  lua_pop(r->L, 1);
+  if (r->fused && (r->opt.grad_clip > 0 || r->accumulate > 1 || r->ranks > 1))
+    return st_err("train.fused_update: each block is updated during the "
+                  "backward, before the next one's gradients exist, so it needs "
+                  "train.grad_clip: 0 (got %g), train.accumulate: 1 (got %d) "
+                  "and one process (got %d)", (double)r->opt.grad_clip,
+                  r->accumulate, r->ranks);
   r->patience = integer(r, "train.early_stop.patience");
   r->min_delta = num(r, "train.early_stop.min_delta");
   get(r, "data.validation");
@@ -1237,6 +1247,7 @@ static int write_summary(run *r, const metrics *fin, const metrics *val,
   json_object_set_new(j, "batch_size", json_integer(r->B));
   json_object_set_new(j, "accumulate", json_integer(r->accumulate));
   json_object_set_new(j, "checkpointing", json_boolean(r->st.recompute));
+  json_object_set_new(j, "fused_update", json_boolean(r->fused));
   json_object_set_new(j, "seq_len", json_integer(r->T));
   json_object_set_new(j, "train_examples", json_integer(r->train.n));
   json_object_set_new(j, "eval_examples", json_integer(r->eval.n));
@@ -1453,6 +1464,7 @@ static int run_main(run *r, int recipe) {
     }
     plan.seed = r->seed;
     rc = st_trainer_new(&r->t, r->m, &plan, r->B / r->ranks, r->T);
+    if (rc == ST_OK && r->fused) rc = st_trainer_set_fused(r->t, 1);
     if (rc == ST_OK && r->lora_init[0]) rc = lora_init_from(r);
     if (rc == ST_OK && r->rank == 0) {
       char p[ST_PATH_MAX];

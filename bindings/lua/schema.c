@@ -142,6 +142,7 @@ static const field train_fields[] = {
     {.key = "early_stop", .type = S_MAP, .flags = F_CREATE, .sub = early_stop_fields},
     {.key = "accumulate", .type = S_INT, .range = R_POS, .def = "1", .hi = 65536},
     {.key = "checkpointing", .type = S_BOOL, .def = "false"},
+    {.key = "fused_update", .type = S_BOOL, .def = "false"},
     {0}};
 
 static const field eval_fields[] = {

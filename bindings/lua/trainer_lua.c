@@ -3,10 +3,11 @@
  *
  *   t = strata.trainer(m, plan, {batch_size =, seq_len =, lr =, weight_decay =,
  *                      grad_clip =, beta1 =, beta2 =, eps =, seed =,
- *                      accumulate =, checkpointing =})
+ *                      accumulate =, checkpointing =, fused_update =})
  *                   options missing take the recipe defaults of train.*
- *                   (the schema, docs/recipes.md; accumulate 1 and
- *                   checkpointing false while the schema has none)
+ *                   (the schema, docs/recipes.md; accumulate 1,
+ *                   checkpointing and fused_update false while the schema
+ *                   has none)
  *   t:step(ds)      one AdamW step on the next `accumulate` batches of
  *                   dataset ds (a strata.data dataset), accumulated as one
  *                   batch that many times larger (st_trainer_step_k);
@@ -225,6 +226,7 @@ static int l_trainer(lua_State *L) {
   double seed = opt_num(L, 3, "seed", 0);
   double K = opt_num(L, 3, "accumulate", 1);
   int recompute = opt_bool(L, 3, "checkpointing");
+  int fused = opt_bool(L, 3, "fused_update");
   if (B < 1 || B > 65536 || B != floor(B))
     return sl_errorf(L, "strata.trainer: batch_size %g: expected an "
                             "integer >= 1", B);
@@ -244,6 +246,10 @@ static int l_trainer(lua_State *L) {
   if (!(o.lr >= 0 && isfinite(o.lr)))
     return sl_errorf(L, "strata.trainer: lr %g: expected a finite "
                             "number >= 0", o.lr);
+  if (fused && (o.grad_clip > 0 || K > 1))
+    return sl_errorf(L, "strata.trainer: fused_update needs grad_clip = 0 and "
+                        "accumulate = 1 (got %g and %g): each block is updated "
+                        "before the next one's gradients exist", o.grad_clip, K);
 
   trainer_ud *u = lua_newuserdatauv(L, sizeof *u, 2);
   memset(u, 0, sizeof *u);
@@ -274,6 +280,7 @@ static int l_trainer(lua_State *L) {
   to_plan(L, u, 2, "strata.trainer plan", &p);
   int rc = st_trainer_new(&u->t, m, &p, u->B, u->T);
   st_plan_free(&p);
+  if (rc == ST_OK && fused) rc = st_trainer_set_fused(u->t, 1);
   if (rc) return sl_errorf(L, "strata.trainer: %s", st_errmsg());
   return 1;
 }

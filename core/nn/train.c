@@ -35,6 +35,16 @@
  * narrows those it freezes back to their frozen dtype, so a frozen layer
  * keeps its weights in bf16 or f16 and the GEMMs widen them as they go.
  *
+ * Fused updates (st_trainer_set_fused): AdamW runs on each block's tensors
+ * as soon as the backward has finished their gradients, before it moves on
+ * down, so the blocks' gradients share one block-sized pool instead of one
+ * buffer per tensor: full fine-tuning holds 12 bytes per trainable weight
+ * plus one block's gradients instead of 16. Nothing below a block reads
+ * its weights, so the update is bitwise the unfused one. It needs the
+ * gradient norm of no other tensor first: no clipping, one micro-batch, no
+ * sums over replicas. Global tensors (embeddings, which a tied head also
+ * feeds first, the final norm) and adapters update after the backward.
+ *
  * LoRA: the trainer owns an adapter set that follows its plans (lora.h) and
  * is attached to the model while the trainer lives, so evaluation and
  * generation during a run see the adapters. Only A and B of adapters that
@@ -73,8 +83,13 @@ struct st_trainer {
   int32_t *tok, *tgt;  /* device */
   st_bwd_scratch bs;
   /* per named tensor (m->tab): gradient and AdamW state, trainable only */
-  float **grad, **m1, **m2;
+  float **grad, **m1, **m2; /* m1[i] set: tensor i trains */
   int *t_adam;         /* per-tensor step count for bias correction */
+  int fused;           /* AdamW per block during the backward (see the top) */
+  float *pool;         /* fused: the blocks' gradients, one block at a time */
+  const st_optim *fopt; /* fused: the running step's settings */
+  double fused_ss;     /* fused: sum of squares of the gradients applied */
+  int fused_bad;       /* fused: a block's gradient was not finite */
   st_layer_grads *lg;  /* [L] views of grad into the block's slots */
   int broken;          /* a plan change failed half-way: refuse to go on */
   st_lora *lora;       /* adapters (NULL until a plan has LoRA layers) */
@@ -185,6 +200,58 @@ static int follow_plan(st_model *m, const st_plan *p) {
   return rc;
 }
 
+/* is tensor i's gradient a view into the fused pool? */
+static int pooled(const st_trainer *t, int i) {
+  return t->fused && t->m->tab[i].group == ST_G_LAYER;
+}
+
+static void free_grads(st_trainer *t) {
+  for (int i = 0; i < t->m->n_tab; i++) {
+    if (t->grad[i] && !pooled(t, i)) t->be->free(t->grad[i]);
+    t->grad[i] = NULL;
+  }
+  if (t->pool) t->be->free(t->pool);
+  t->pool = NULL;
+}
+
+/* Gradient buffers (zeroed) for the tensors that train (m1[i] set): each
+ * its own, or, fused, the blocks' tensors at their offsets in one pool as
+ * large as the largest block's share. */
+static int alloc_grads(st_trainer *t) {
+  const st_model *m = t->m;
+  int L = m->cfg.n_layers;
+  size_t *used = st_calloc((size_t)L, sizeof *used), most = 0;
+  if (!used) return ST_ERR;
+  size_t *off = st_calloc((size_t)m->n_tab, sizeof *off);
+  if (!off) {
+    free(used);
+    return ST_ERR;
+  }
+  for (int i = 0; i < m->n_tab; i++) {
+    if (!t->m1[i] || !pooled(t, i)) continue;
+    int l = m->tab[i].layer;
+    off[i] = used[l];
+    used[l] += param_n(&m->tab[i]);
+    if (used[l] > most) most = used[l];
+  }
+  int rc = ST_OK;
+  if (most && !(t->pool = t->be->alloc(most * sizeof(float)))) rc = ST_ERR;
+  if (t->pool) t->be->zero(t->pool, most * sizeof(float));
+  for (int i = 0; i < m->n_tab && rc == ST_OK; i++) {
+    if (!t->m1[i]) continue;
+    size_t bytes = param_n(&m->tab[i]) * sizeof(float);
+    if (pooled(t, i))
+      t->grad[i] = t->pool + off[i];
+    else if (!(t->grad[i] = t->be->alloc(bytes)))
+      rc = ST_ERR;
+    else
+      t->be->zero(t->grad[i], bytes);
+  }
+  free(used);
+  free(off);
+  return rc;
+}
+
 /* set_plan's answer for a plan refused before anything changed */
 #define REFUSED 1
 static int set_plan(st_trainer *t, const st_plan *plan);
@@ -221,20 +288,23 @@ static int set_plan(st_trainer *t, const st_plan *plan) {
   /* moments of tensors that stay trainable are kept; new ones start at 0 */
   for (int i = 0; i < m->n_tab; i++) {
     int want = st_plan_param_trainable(&np, m, &m->tab[i]);
-    if (want && !t->grad[i]) {
+    if (want && !t->m1[i]) {
       size_t bytes = param_n(&m->tab[i]) * sizeof(float);
-      if (!(t->grad[i] = be->alloc(bytes)) || !(t->m1[i] = be->alloc(bytes)) ||
-          !(t->m2[i] = be->alloc(bytes))) {
+      if (!(t->m1[i] = be->alloc(bytes)) || !(t->m2[i] = be->alloc(bytes))) {
         st_plan_free(&np);
         return ST_ERR;
       }
       t->t_adam[i] = 0;
-    } else if (!want && t->grad[i]) {
-      be->free(t->grad[i]);
+    } else if (!want && t->m1[i]) {
       be->free(t->m1[i]);
       be->free(t->m2[i]);
-      t->grad[i] = t->m1[i] = t->m2[i] = NULL;
+      t->m1[i] = t->m2[i] = NULL;
     }
+  }
+  free_grads(t);
+  if (alloc_grads(t)) {
+    st_plan_free(&np);
+    return ST_ERR;
   }
   st_plan_free(&t->plan);
   t->plan = np;
@@ -306,8 +376,8 @@ void st_trainer_free(st_trainer *t) {
   if (!t) return;
   const st_backend *be = t->be;
   if (t->acts && t->h) free_acts(t);
-  for (int i = 0; t->grad && i < t->m->n_tab; i++) {
-    if (t->grad[i]) be->free(t->grad[i]);
+  if (t->grad && t->m1) free_grads(t);
+  for (int i = 0; t->m1 && i < t->m->n_tab; i++) {
     if (t->m1[i]) be->free(t->m1[i]);
     if (t->m2[i]) be->free(t->m2[i]);
   }
@@ -395,6 +465,33 @@ static void grads_ready(st_trainer *t, int g) {
   if (t->sync.ready && t->last_micro) t->sync.ready(t->sync.ctx, g);
 }
 
+/* Fused: AdamW on block l's tensors, whose gradients are complete, then
+ * their pool space zeroed for the block below. A block whose gradient is
+ * not finite stops every update from there on (fused_bad). */
+static void fused_update(st_trainer *t, int l) {
+  const st_model *m = t->m;
+  const st_backend *be = t->be;
+  const st_optim *o = t->fopt;
+  if (t->fused_bad) return;
+  double ss = 0;
+  for (int i = 0; i < m->n_tab; i++)
+    if (t->m1[i] && m->tab[i].layer == l && pooled(t, i))
+      ss += be->sumsq(t->grad[i], param_n(&m->tab[i]));
+  t->fused_ss += ss;
+  if (!isfinite(ss)) {
+    t->fused_bad = 1;
+    return;
+  }
+  for (int i = 0; i < m->n_tab; i++) {
+    if (!t->m1[i] || m->tab[i].layer != l || !pooled(t, i)) continue;
+    size_t n = param_n(&m->tab[i]);
+    be->adamw(st_param_f32(m, &m->tab[i]), t->grad[i], t->m1[i], t->m2[i], n,
+              o->lr, o->beta1, o->beta2, o->eps, o->weight_decay,
+              ++t->t_adam[i]);
+    be->zero(t->grad[i], n * sizeof(float));
+  }
+}
+
 static void backward(st_trainer *t) {
   const st_model *m = t->m;
   const st_config *c = &m->cfg;
@@ -421,6 +518,7 @@ static void backward(st_trainer *t) {
     st_layer_bwd(m, l, block_acts(t, l), t->h[l], t->dres, &t->lg[l],
                  t->below[l], &t->bs, t->B, t->T);
     grads_ready(t, l);
+    if (t->fopt) fused_update(t, l);
   }
   if (t->lowest < 0) {
     be->embed_bwd(global_grad(t, ST_WTE), global_grad(t, ST_WPE), t->dres,
@@ -505,7 +603,23 @@ static int fwdbwd_k(st_trainer *t, const int32_t *tok, const int32_t *tgt,
 
 int st_trainer_fwdbwd(st_trainer *t, const int32_t *tok, const int32_t *tgt,
                       float *loss) {
+  if (t->fused)
+    return st_err("trainer: fused updates keep no gradients to inspect; "
+                  "step with st_trainer_step");
   return fwdbwd_k(t, tok, tgt, 1, loss);
+}
+
+int st_trainer_set_fused(st_trainer *t, int on) {
+  if (t->broken) return st_err("trainer: unusable after a failed plan change");
+  if ((on != 0) == t->fused) return ST_OK;
+  free_grads(t);
+  t->fused = on != 0;
+  if (alloc_grads(t)) {
+    t->broken = 1;
+    return st_err_prefix("fused updates: ");
+  }
+  build_views(t);
+  return ST_OK;
 }
 
 /* sizes of an adapter's A and B */
@@ -533,9 +647,11 @@ int st_trainer_update(st_trainer *t, const st_optim *o, float *grad_norm) {
   if (t->broken) return st_err("trainer: unusable after a failed plan change");
   const st_model *m = t->m;
   const st_backend *be = t->be;
-  double ss = 0;
+  /* fused: the blocks' tensors were updated during the backward */
+  double ss = t->fused_ss;
   for (int i = 0; i < m->n_tab; i++)
-    if (t->grad[i]) ss += be->sumsq(t->grad[i], param_n(&m->tab[i]));
+    if (t->grad[i] && !pooled(t, i))
+      ss += be->sumsq(t->grad[i], param_n(&m->tab[i]));
   for (int i = 0; t->lora && i < t->lora->n; i++) {
     const st_adapter *a = &t->lora->a[i];
     if (a->train)
@@ -545,11 +661,18 @@ int st_trainer_update(st_trainer *t, const st_optim *o, float *grad_norm) {
   if (grad_norm) *grad_norm = norm;
   if (!isfinite(norm)) {
     st_trainer_zero_grad(t);
+    if (t->fused) {
+      /* blocks above the bad one are updated already: no way back */
+      t->broken = 1;
+      return st_err("gradient norm is %g (not finite); with fused updates the "
+                    "blocks above the first non-finite gradient were updated, "
+                    "so the trainer stops here", norm);
+    }
     return st_err("gradient norm is %g (not finite); the weights were not updated", norm);
   }
   float s = o->grad_clip > 0 && norm > o->grad_clip ? o->grad_clip / norm : 1;
   for (int i = 0; i < m->n_tab; i++) {
-    if (!t->grad[i]) continue;
+    if (!t->grad[i] || pooled(t, i)) continue;
     size_t n = param_n(&m->tab[i]);
     if (s != 1) be->scale(t->grad[i], s, n);
     be->adamw(st_param_f32(m, &m->tab[i]), t->grad[i], t->m1[i], t->m2[i], n,
@@ -584,12 +707,23 @@ int st_trainer_step_k(st_trainer *t, const int32_t *tok, const int32_t *tgt,
   int rc = ST_OK;
   if (!(o->lr >= 0 && isfinite(o->lr)))
     rc = st_err("step %d: lr %g: expected a finite number >= 0", step, o->lr);
-  else if (fwdbwd_k(t, tok, tgt, K, &l))
-    rc = isfinite(l) ? st_err_prefix("step %d: ", step)
-                     : st_err("step %d: loss is %s; the weights were not "
-                              "updated (lower lr?)", step, isnan(l) ? "nan" : "inf");
-  else if (st_trainer_update(t, o, &gn))
-    rc = st_err_prefix("step %d: ", step);
+  else if (t->fused && (o->grad_clip > 0 || K > 1 || t->sync.finish))
+    rc = st_err("step %d: fused updates need no gradient clipping, one "
+                "micro-batch and one process (got clip %g, %d micro-batches%s)",
+                step, o->grad_clip, K, t->sync.finish ? ", several replicas" : "");
+  else {
+    t->fopt = t->fused ? o : NULL; /* the backward updates the blocks */
+    t->fused_ss = 0;
+    t->fused_bad = 0;
+    if (fwdbwd_k(t, tok, tgt, K, &l))
+      rc = isfinite(l) ? st_err_prefix("step %d: ", step)
+                       : st_err("step %d: loss is %s; the weights were not "
+                                "updated (lower lr?)", step, isnan(l) ? "nan" : "inf");
+    else if (st_trainer_update(t, o, &gn))
+      rc = st_err_prefix("step %d: ", step);
+    t->fopt = NULL;
+    t->fused_ss = 0;
+  }
   /* a failed step leaves no half-accumulated gradient behind */
   if (rc && !t->broken) st_trainer_zero_grad(t);
   if (loss) *loss = l;
@@ -603,6 +737,8 @@ int st_trainer_grad(const st_trainer *t, const st_param *p, float *host,
   long i = p - m->tab;
   if (i < 0 || i >= m->n_tab) return st_err("%s: not a model parameter", p->name);
   if (!t->grad[i]) return st_err("%s: frozen under this plan (no gradient)", p->name);
+  if (pooled(t, (int)i))
+    return st_err("%s: fused updates keep no block gradients", p->name);
   size_t pn = param_n(p);
   if (n != pn) return st_err("%s: has %zu elements, not %zu", p->name, pn, n);
   if (!p->conv1d) {
@@ -655,13 +791,29 @@ size_t st_trainer_act_bytes(const st_trainer *t) {
                     (size_t)st_lora_max_in(t->lora));
 }
 
+/* floats of the fused gradient pool under plan p (NULL: not fused) */
+static size_t pool_floats(const st_model *m, const st_plan *p) {
+  size_t most = 0;
+  for (int l = 0; p && l < m->cfg.n_layers; l++) {
+    size_t n = 0;
+    for (int i = 0; i < m->n_tab; i++)
+      if (m->tab[i].layer == l && m->tab[i].group == ST_G_LAYER &&
+          st_plan_param_trainable(p, m, &m->tab[i]))
+        n += param_n(&m->tab[i]);
+    if (n > most) most = n;
+  }
+  return most;
+}
+
 size_t st_trainer_estimate_bytes(const st_model *m, const st_plan *p, int B,
-                                 int T) {
+                                 int T, int fused) {
   const st_config *c = &m->cfg;
   int lowest = st_plan_lowest(p, m), k0 = lowest < 0 ? 0 : lowest;
-  size_t fl = 0, ranks = 0, widest = 0, max_rank = 0, max_in = 0;
+  size_t fl = fused ? pool_floats(m, p) : 0;
+  size_t ranks = 0, widest = 0, max_rank = 0, max_in = 0;
   for (int i = 0; i < m->n_tab; i++)
-    if (st_plan_param_trainable(p, m, &m->tab[i])) fl += 3 * param_n(&m->tab[i]);
+    if (st_plan_param_trainable(p, m, &m->tab[i]))
+      fl += (fused && m->tab[i].group == ST_G_LAYER ? 2 : 3) * param_n(&m->tab[i]);
   const char **names;
   int nmod = st_plan_modules(m, &names);
   for (int l = 0; l < c->n_layers; l++) {
@@ -686,7 +838,8 @@ size_t st_trainer_bytes(const st_trainer *t) {
   const st_model *m = t->m;
   size_t fl = 0;
   for (int i = 0; i < m->n_tab; i++)
-    if (t->grad[i]) fl += 3 * param_n(&m->tab[i]);
+    if (t->m1[i]) fl += (pooled(t, i) ? 2 : 3) * param_n(&m->tab[i]);
+  fl += pool_floats(m, t->fused ? &t->plan : NULL);
   /* adapters: A and B; gradients and moments of those that train */
   for (int i = 0; t->lora && i < t->lora->n; i++) {
     const st_adapter *a = &t->lora->a[i];

@@ -56,6 +56,17 @@ int st_trainer_step_k(st_trainer *t, const int32_t *tok, const int32_t *tgt,
                       int K, const st_optim *o, float *loss, float *grad_norm);
 int st_trainer_zero_grad(st_trainer *t);
 
+/* Fused updates (on != 0; off by default): each block's AdamW update runs
+ * during the backward, as soon as its gradients are complete, and the
+ * blocks' gradients share one block-sized buffer: full fine-tuning holds 12
+ * bytes per trainable weight (plus one block's gradients) instead of 16.
+ * The weights after a step are bitwise those of the unfused step. A step
+ * must then have no gradient clipping (o->grad_clip 0), one micro-batch and
+ * no sync; st_trainer_fwdbwd and st_trainer_grad of a block's tensor are
+ * refused (no gradients are kept), and a non-finite gradient leaves the
+ * trainer unusable (the blocks above it were updated). */
+int st_trainer_set_fused(st_trainer *t, int on);
+
 /* Data parallelism (core/dist/): the trainer as one replica of several,
  * each stepping on its own rows of the same global batch. With a sync, a
  * step (st_trainer_step_k, st_trainer_fwdbwd):
@@ -109,7 +120,7 @@ size_t st_trainer_act_bytes(const st_trainer *t);
 /* what st_trainer_bytes would be for a new trainer of plan p at B x T,
  * without allocating it: to tell whether it fits before trying */
 size_t st_trainer_estimate_bytes(const st_model *m, const st_plan *p, int B,
-                                 int T);
+                                 int T, int fused);
 
 /* LoRA (lora.h). A plan with LoRA layers gives the trainer an adapter set
  * (seeded by plan->seed) that it attaches to the model in place of any

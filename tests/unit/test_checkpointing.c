@@ -81,9 +81,9 @@ static float *run(st_model *m, const st_plan *p, int rc, const int32_t *tok,
   st_trainer *t;
   OK(st_trainer_new(&t, m, &q, B, T));
   /* the estimate made before allocating is what a new trainer holds */
-  CHECK_MSG(st_trainer_estimate_bytes(m, &q, B, T) == st_trainer_bytes(t),
+  CHECK_MSG(st_trainer_estimate_bytes(m, &q, B, T, 0) == st_trainer_bytes(t),
             "recompute %d: estimate %zu B, trainer %zu B", rc,
-            st_trainer_estimate_bytes(m, &q, B, T), st_trainer_bytes(t));
+            st_trainer_estimate_bytes(m, &q, B, T, 0), st_trainer_bytes(t));
   OK(st_trainer_fwdbwd(t, tok, tgt, loss));
   float *g = grads(m, t, n);
   *act = st_trainer_act_bytes(t);
