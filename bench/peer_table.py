@@ -7,6 +7,7 @@ then one table of ms/step, tokens/s and peak RSS with the ratios.
   python3 bench/peer_table.py                           # the README rows
   python3 bench/peer_table.py --rows gpt2:all,gpt2:top:3 -B 4 -T 64
   python3 bench/peer_table.py --rows qwen2-1.5b:top:4 -B 1 -T 512 --frozen-dtype bf16
+  python3 bench/peer_table.py --fused-update            # strata with train.fused_update
 
 Run it on an idle machine: both sides share its cores in turn, never at
 once. PyPI (torch, transformers) is needed here only.
@@ -48,6 +49,9 @@ def main():
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--frozen-dtype", choices=["f32", "bf16"], default="f32")
+    ap.add_argument("--fused-update", action="store_true",
+                    help="strata with train.fused_update (AdamW per block during the "
+                         "backward, no clipping; PyTorch's loop does not clip either)")
     ap.add_argument("--strata", default=os.path.join(ROOT, "build", "strata"))
     ap.add_argument("--timeout", type=int, default=1800, help="seconds per measurement")
     a = ap.parse_args()
@@ -59,6 +63,8 @@ def main():
               "--steps", str(a.steps)]
         if a.frozen_dtype != "f32":
             sc += ["--frozen-dtype", a.frozen_dtype]
+        if a.fused_update:
+            sc += ["--fused-update"]
         tc = [sys.executable, os.path.join(ROOT, "bench", "peer_cpu.py"), "--shape", shape,
               "--trainable", mask, "-B", str(a.B), "-T", str(a.T), "--steps", str(a.steps),
               "--threads", str(a.threads), "--frozen-dtype", a.frozen_dtype]
@@ -67,8 +73,9 @@ def main():
         rows.append((shape, mask, s, serr, t, terr))
         print(json.dumps({"shape": shape, "trainable": mask, "strata": s or serr,
                           "torch": t or terr}), file=sys.stderr, flush=True)
-    print("B=%d T=%d, %d threads, frozen %s; ratio: strata tokens/s / PyTorch's, "
-          "strata RSS / PyTorch's" % (a.B, a.T, a.threads, a.frozen_dtype))
+    print("B=%d T=%d, %d threads, frozen %s%s; ratio: strata tokens/s / PyTorch's, "
+          "strata RSS / PyTorch's" % (a.B, a.T, a.threads, a.frozen_dtype,
+                                      ", strata fused updates" if a.fused_update else ""))
     print("%-14s %-7s %12s %12s %8s %11s %11s %8s" % (
         "shape", "mask", "strata ms", "torch ms", "tok/s x", "strata MB", "torch MB", "RSS x"))
     for shape, mask, s, serr, t, terr in rows:

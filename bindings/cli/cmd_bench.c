@@ -138,8 +138,7 @@ static int time_plan(st_model *m, const st_plan *p, int B, int T, int steps,
   st_trainer *t;
   st_reducer *red = NULL;
   st_reduce_stats s0 = {0}, s1 = {0};
-  if (st_trainer_new(&t, m, p, rows, T)) return ST_ERR;
-  if (st_trainer_set_fused(t, fused)) goto fail;
+  if (st_trainer_new_fused(&t, m, p, rows, T, fused)) return ST_ERR;
   if (st_dist_launcher()[0] && st_reducer_new(&red, t, m)) goto fail;
   st_optim o = st_optim_default();
   o.lr = 1e-5f; /* small: the weights barely move between the two timings */

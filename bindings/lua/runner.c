@@ -1463,8 +1463,7 @@ static int run_main(run *r, int recipe) {
       return rc;
     }
     plan.seed = r->seed;
-    rc = st_trainer_new(&r->t, r->m, &plan, r->B / r->ranks, r->T);
-    if (rc == ST_OK && r->fused) rc = st_trainer_set_fused(r->t, 1);
+    rc = st_trainer_new_fused(&r->t, r->m, &plan, r->B / r->ranks, r->T, r->fused);
     if (rc == ST_OK && r->lora_init[0]) rc = lora_init_from(r);
     if (rc == ST_OK && r->rank == 0) {
       char p[ST_PATH_MAX];

@@ -278,9 +278,8 @@ static int l_trainer(lua_State *L) {
     return sl_errorf(L, "%s", st_errmsg());
   st_plan p;
   to_plan(L, u, 2, "strata.trainer plan", &p);
-  int rc = st_trainer_new(&u->t, m, &p, u->B, u->T);
+  int rc = st_trainer_new_fused(&u->t, m, &p, u->B, u->T, fused);
   st_plan_free(&p);
-  if (rc == ST_OK && fused) rc = st_trainer_set_fused(u->t, 1);
   if (rc) return sl_errorf(L, "strata.trainer: %s", st_errmsg());
   return 1;
 }

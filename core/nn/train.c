@@ -234,18 +234,14 @@ static int alloc_grads(st_trainer *t) {
     used[l] += param_n(&m->tab[i]);
     if (used[l] > most) most = used[l];
   }
-  int rc = ST_OK;
+  int rc = ST_OK; /* backend memory comes zero-filled */
   if (most && !(t->pool = t->be->alloc(most * sizeof(float)))) rc = ST_ERR;
-  if (t->pool) t->be->zero(t->pool, most * sizeof(float));
   for (int i = 0; i < m->n_tab && rc == ST_OK; i++) {
     if (!t->m1[i]) continue;
-    size_t bytes = param_n(&m->tab[i]) * sizeof(float);
     if (pooled(t, i))
       t->grad[i] = t->pool + off[i];
-    else if (!(t->grad[i] = t->be->alloc(bytes)))
+    else if (!(t->grad[i] = t->be->alloc(param_n(&m->tab[i]) * sizeof(float))))
       rc = ST_ERR;
-    else
-      t->be->zero(t->grad[i], bytes);
   }
   free(used);
   free(off);
@@ -326,6 +322,11 @@ static int head_rows(const st_config *c, int N) {
 
 int st_trainer_new(st_trainer **out, st_model *m, const st_plan *plan, int B,
                    int T) {
+  return st_trainer_new_fused(out, m, plan, B, T, 0);
+}
+
+int st_trainer_new_fused(st_trainer **out, st_model *m, const st_plan *plan,
+                         int B, int T, int fused) {
   const st_config *c = &m->cfg;
   const st_backend *be = m->be;
   if (B < 1 || T < 1 || T > c->max_seq)
@@ -339,6 +340,7 @@ int st_trainer_new(st_trainer **out, st_model *m, const st_plan *plan, int B,
   if (!t) return ST_ERR;
   t->m = m;
   t->be = be;
+  t->fused = fused != 0;
   t->B = B;
   t->T = T;
   t->N = B * T;

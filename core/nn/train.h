@@ -64,7 +64,12 @@ int st_trainer_zero_grad(st_trainer *t);
  * must then have no gradient clipping (o->grad_clip 0), one micro-batch and
  * no sync; st_trainer_fwdbwd and st_trainer_grad of a block's tensor are
  * refused (no gradients are kept), and a non-finite gradient leaves the
- * trainer unusable (the blocks above it were updated). */
+ * trainer unusable (the blocks above it were updated). A trainer created
+ * fused never holds the per-tensor gradients (backend memory is touched
+ * when allocated, so allocating and freeing them would still count in the
+ * peak resident memory). */
+int st_trainer_new_fused(st_trainer **out, st_model *m, const st_plan *plan,
+                         int B, int T, int fused);
 int st_trainer_set_fused(st_trainer *t, int on);
 
 /* Data parallelism (core/dist/): the trainer as one replica of several,

@@ -82,9 +82,10 @@ static void check(st_arch arch, const char *what, const st_plan *p,
                   const st_plan *p2) {
   st_model *ma = tiny(arch), *mb = tiny(arch);
   st_trainer *ta, *tb;
-  OK(st_trainer_new(&ta, ma, p, B, T));
+  /* half the plans start fused, the others are switched */
+  OK(st_trainer_new_fused(&ta, ma, p, B, T, p2 != NULL));
   OK(st_trainer_new(&tb, mb, p, B, T));
-  size_t before = st_trainer_bytes(ta);
+  size_t before = st_trainer_bytes(tb);
   OK(st_trainer_set_fused(ta, 1));
   size_t all, most;
   block_floats(ma, p, &all, &most);
