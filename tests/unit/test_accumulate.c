@@ -20,22 +20,10 @@
 #include "plan.h"
 #include "sampler.h"
 #include "test.h"
+#include "tiny_model.h"
 #include "train.h"
 
 enum { B = 2, T = 12, K = 4, STEPS = 3 };
-
-static st_model *tiny(st_arch arch) {
-  st_config c = {.arch = arch, .n_layers = 4, .dim = 32, .n_heads = 4,
-                 .n_kv_heads = arch == ST_ARCH_LLAMA ? 2 : 4, .head_dim = 8,
-                 .hidden = arch == ST_ARCH_LLAMA ? 48 : 128, .vocab = 64,
-                 .max_seq = 32, .norm_eps = 1e-5f, .rope_theta = 10000,
-                 .tied = arch == ST_ARCH_GPT2,
-                 .qkv_bias = arch == ST_ARCH_LLAMA};
-  st_model *m = NULL;
-  OK(st_model_new(&m, &c, st_backend_cpu()));
-  st_model_init_random(m, 3);
-  return m;
-}
 
 /* step s's K*B rows; micro-batch k keeps targets at a rate of its own, and
  * in step 1 micro-batch 2 has none */
@@ -49,24 +37,6 @@ static void batch(const st_model *m, int s, int32_t *tok, int32_t *tgt) {
     int on = (int)(st_rng_next(&r) % 100) < keep[k] && !(s == 1 && k == 2);
     tgt[i] = on ? (int32_t)(st_rng_next(&r) % m->cfg.vocab) : -1;
   }
-}
-
-/* the model's weights and its trainer's adapters, as one host vector */
-static float *snapshot(const st_model *m, const st_trainer *t, size_t *n) {
-  const st_lora *lo = st_trainer_lora(t);
-  size_t total = m->n_params;
-  for (int i = 0; lo && i < lo->n; i++)
-    total += (size_t)lo->a[i].rank *
-             (m->tab[lo->a[i].param].cols + m->tab[lo->a[i].param].rows);
-  float *w = malloc(total * sizeof *w), *p = w + m->n_params;
-  m->be->download(w, m->params, m->n_params * sizeof *w);
-  for (int i = 0; lo && i < lo->n; i++) {
-    const st_adapter *a = &lo->a[i];
-    OK(st_adapter_get(lo, a, p, p + (size_t)a->rank * m->tab[a->param].cols));
-    p += (size_t)a->rank * (m->tab[a->param].cols + m->tab[a->param].rows);
-  }
-  *n = total;
-  return w;
 }
 
 /* largest |a - b| relative to the largest |b| */

@@ -16,22 +16,10 @@
 #include "plan.h"
 #include "sampler.h"
 #include "test.h"
+#include "tiny_model.h"
 #include "train.h"
 
 enum { B = 2, T = 12, L = 4 };
-
-static st_model *tiny(st_arch arch) {
-  st_config c = {.arch = arch, .n_layers = L, .dim = 32, .n_heads = 4,
-                 .n_kv_heads = arch == ST_ARCH_LLAMA ? 2 : 4, .head_dim = 8,
-                 .hidden = arch == ST_ARCH_LLAMA ? 48 : 128, .vocab = 64,
-                 .max_seq = 32, .norm_eps = 1e-5f, .rope_theta = 10000,
-                 .tied = arch == ST_ARCH_GPT2,
-                 .qkv_bias = arch == ST_ARCH_LLAMA};
-  st_model *m = NULL;
-  OK(st_model_new(&m, &c, st_backend_cpu()));
-  st_model_init_random(m, 3);
-  return m;
-}
 
 static void batch(const st_model *m, int32_t *tok, int32_t *tgt, uint64_t s) {
   st_rng r;
