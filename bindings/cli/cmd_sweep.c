@@ -38,6 +38,11 @@ static const cli_opt opts[] = {
      .help = "runs at a time (each keeps its recipe's threads unless\n"
              "--threads is given); wall times then include the other\n"
              "runs' load"},
+    {"--check", CLI_FLAG,
+     .help = "train nothing: plan every variant (trace and policy, at\n"
+             "its first grid point and first seed, budgets matched on\n"
+             "that seed) and stop at the first that fails, naming it:\n"
+             "a sweep file's mistakes in seconds, not after hours"},
     {0}};
 static const cli_spec spec = {
     "sweep", opts,
@@ -280,6 +285,24 @@ static int run_plans(const sweep *s, plan_job *pj, int n, int jobs) {
     if (rc == ST_OK && read_plan_log(&pj[who[i]])) rc = ST_ERR;
   }
   if (stop_signal) return st_err("sweep interrupted while planning");
+  return rc;
+}
+
+/* --check: each variant planned once, at its first grid point and seed */
+static int check_all(const sweep *s, int jobs) {
+  plan_job *pj = calloc((size_t)s->nv, sizeof *pj);
+  if (!pj) return st_err("out of memory");
+  int rc = ST_OK;
+  for (int i = 0; i < s->nv && rc == ST_OK; i++) {
+    pj[i] = (plan_job){.v = &s->v[i], .p = 0, .value = -1, .seed = s->v[i].seeds[0]};
+    rc = st_pathf(pj[i].log, sizeof pj[i].log, "%s/logs/check-%s.log", s->out, s->v[i].name);
+  }
+  if (rc == ST_OK) rc = run_plans(s, pj, s->nv, jobs);
+  if (rc == ST_OK) {
+    printf("check: every variant plans (backprop vs full fine-tuning):\n");
+    for (int i = 0; i < s->nv; i++) printf("  %-24s %5.1f%%\n", s->v[i].name, pj[i].pct);
+  }
+  free(pj);
   return rc;
 }
 
@@ -527,7 +550,14 @@ int cmd_sweep(int argc, char **argv) {
     printf("per_layer: %d variants, layer0..layer%d, each training its layer alone\n", layers,
            layers - 1);
   }
+  int check = cli_on(&a, "--check");
+  if (check) /* budgets matched on the first seed only */
+    for (int i = 0; i < s->nv; i++) s->v[i].nseeds = 1;
   if (sw_check_names(s) || match_budgets(s, jobs)) goto done;
+  if (check) {
+    rc = check_all(s, jobs);
+    goto done;
+  }
   int failed = 0, total = 0;
   if (run_all(s, jobs, rows, &failed, &total)) goto done;
   if (sw_collect(s, rows) || sw_write_results(s, rows) || (s->per_layer && sw_write_layers(s, rows)))
