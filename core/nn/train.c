@@ -87,6 +87,7 @@ struct st_trainer {
   int *t_adam;         /* per-tensor step count for bias correction */
   int fused;           /* AdamW per block during the backward (see the top) */
   float *pool;         /* fused: the blocks' gradients, one block at a time */
+  size_t pool_n;       /* its floats */
   const st_optim *fopt; /* fused: the running step's settings */
   double fused_ss;     /* fused: sum of squares of the gradients applied */
   int fused_bad;       /* fused: a block's gradient was not finite */
@@ -212,6 +213,7 @@ static void free_grads(st_trainer *t) {
   }
   if (t->pool) t->be->free(t->pool);
   t->pool = NULL;
+  t->pool_n = 0;
 }
 
 /* Gradient buffers (zeroed) for the tensors that train (m1[i] set): each
@@ -236,6 +238,7 @@ static int alloc_grads(st_trainer *t) {
   }
   int rc = ST_OK; /* backend memory comes zero-filled */
   if (most && !(t->pool = t->be->alloc(most * sizeof(float)))) rc = ST_ERR;
+  if (t->pool) t->pool_n = most;
   for (int i = 0; i < m->n_tab && rc == ST_OK; i++) {
     if (!t->m1[i]) continue;
     if (pooled(t, i))
@@ -633,8 +636,10 @@ static size_t lora_nb(const st_trainer *t, const st_adapter *a) {
 }
 
 int st_trainer_zero_grad(st_trainer *t) {
+  /* the pool once, not once per block whose views share it */
+  if (t->pool) t->be->zero(t->pool, t->pool_n * sizeof(float));
   for (int i = 0; i < t->m->n_tab; i++)
-    if (t->grad[i])
+    if (t->grad[i] && !pooled(t, i))
       t->be->zero(t->grad[i], param_n(&t->m->tab[i]) * sizeof(float));
   for (int i = 0; t->lora && i < t->lora->n; i++) {
     const st_adapter *a = &t->lora->a[i];
